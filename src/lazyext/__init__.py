@@ -1,0 +1,47 @@
+"""lazyext: import extensions that are not installed yet.
+
+Declare which import names belong to which requirement, call :func:`activate`, and
+the first ``import`` of such a name installs the requirement with uv into a private,
+content-addressed cache and returns the module; later processes find it cached.
+"""
+
+from __future__ import annotations
+
+from lazyext._api import activate, deactivate, ensure, invalidate
+from lazyext._config import Extension
+from lazyext._errors import ConfigError, InstallError, LazyextError, LockTimeout, UnsafeCacheError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "Extension",
+    "InstallError",
+    "LazyextError",
+    "LockTimeout",
+    "UnsafeCacheError",
+    "activate",
+    "deactivate",
+    "ensure",
+    "invalidate",
+]
+
+# Heavy parts load on first use only: `import lazyext` must stay light.
+_LAZY = {"PluginManager": "lazyext.plugins", "TaskManager": "lazyext.tasks"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lazyext' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,3 @@
+from lazyext.cli import main
+
+raise SystemExit(main())

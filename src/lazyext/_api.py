@@ -1,0 +1,221 @@
+"""The public functions: activate, deactivate, ensure, invalidate, warm."""
+
+from __future__ import annotations
+
+import _thread
+import os
+
+from lazyext._config import Config, Extension, Plan
+from lazyext._errors import ConfigError
+from lazyext._load import load
+from lazyext._runtime import Runtime
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from lazyext._load import ConfigSource
+
+_lock = _thread.RLock()
+_runtime: Runtime | None = None
+
+
+def _overrides(
+    cache_dir: str | os.PathLike[str] | None,
+    offline: bool | None,
+    index_url: str | None,
+    find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+    no_index: bool | None,
+    ttl_hours: float | None,
+) -> dict[str, Any]:
+    if isinstance(find_links, (str, os.PathLike)):
+        find_links = [find_links]
+    links = [os.fspath(link) for link in find_links] if find_links is not None else None
+    return {
+        "cache_dir": os.fspath(cache_dir) if cache_dir is not None else None,
+        "offline": offline,
+        "index_url": index_url,
+        "find_links": links,
+        "no_index": no_index,
+        "ttl_hours": ttl_hours,
+    }
+
+
+def activate(
+    config: ConfigSource = None,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool | None = None,
+    index_url: str | None = None,
+    find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    no_index: bool | None = None,
+    ttl_hours: float | None = None,
+) -> Config:
+    """Install lazyext's import hook for ``config``; idempotent.
+
+    ``config`` is ``None`` (discover ``$LAZYEXT_CONFIG``, ``./lazyext.toml``,
+    ``[tool.lazyext]`` in ``./pyproject.toml``), a path to a TOML file, a mapping of
+    top-level import name to requirement, or a sequence of :class:`Extension`. Keyword
+    options override the file and the environment. Raises :class:`ConfigError` for
+    any invalid input, before anything is installed. Returns the loaded config.
+    """
+    global _runtime
+    loaded = load(
+        config, _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours)
+    )
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(loaded)
+        elif _runtime.config != loaded:
+            _runtime.configure(loaded)
+        _runtime.install_finders()
+    return loaded
+
+
+def deactivate() -> None:
+    """Remove the import hook and every ``sys.path`` entry lazyext added.
+
+    Modules already imported stay imported.
+    """
+    global _runtime
+    with _lock:
+        runtime, _runtime = _runtime, None
+    if runtime is not None:
+        runtime.uninstall()
+
+
+def active_config() -> Config | None:
+    runtime = _runtime
+    return runtime.config if runtime is not None else None
+
+
+def _runtime_for_use() -> Runtime:
+    """The active runtime, created with the discovered config if lazyext is not active."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(load(None, {}))
+            _runtime.install_finders()
+        return _runtime
+
+
+def _config_for(options: Mapping[str, Any]) -> Config:
+    """The active config, or one loaded with ``options`` over the active file's."""
+    active = active_config()
+    if not any(value is not None for value in options.values()):
+        return active or load(None, {})
+    source = active.source if active is not None and active.source.endswith(".toml") else None
+    return load(source, options)
+
+
+def plan_for(requirement: str, config: Config) -> Plan:
+    """The configured plan for a name or requirement, or a new one for ``requirement``."""
+    plan = config.plan_for(requirement)
+    if plan is not None and plan.extension.package is not None:
+        return plan
+    from lazyext import _keys, _parse
+
+    _keys.check_requirement_text(requirement)
+    dist = _keys.canonical_requirement(
+        requirement, allow_direct_urls=config.settings.allow_direct_urls
+    )[1]
+    extension = Extension(name=dist, package=requirement, modules=(dist.replace("-", "_"),))
+    return _parse._plan(extension, config.settings)
+
+
+def ensure(
+    requirement: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool | None = None,
+    index_url: str | None = None,
+    find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    no_index: bool | None = None,
+    ttl_hours: float | None = None,
+) -> Path:
+    """Make ``requirement`` (or a configured extension's name) installed and importable
+    now; return the directory it is installed in. Options default to the active ones.
+    """
+    options = _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours)
+    runtime = _runtime_for_use()
+    config = _config_for(options)
+    plan = plan_for(requirement, config)
+    if not plan.marker_ok:
+        raise ConfigError(f"{plan.requirement!r} does not apply to this interpreter (marker)")
+    from pathlib import Path
+
+    if config is runtime.config:
+        return Path(runtime.provision_and_activate(plan).target)
+    from lazyext._provision import provision
+
+    entry = provision(plan, config.settings, config.platform)
+    runtime.activate_entry(entry)
+    return Path(entry.target)
+
+
+def invalidate(
+    requirement: str,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    offline: bool | None = None,
+    index_url: str | None = None,
+    find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    no_index: bool | None = None,
+    ttl_hours: float | None = None,
+) -> int:
+    """Mark the cached installs of ``requirement`` invalid: the next ensure or first
+    import reinstalls it. Processes that imported it keep working. Returns the number
+    of installs marked.
+    """
+    from lazyext import _cache
+    from lazyext._guards import forget_failures
+
+    options = _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours)
+    config = _config_for(options)
+    plan = plan_for(requirement, config)
+    root = _cache.ensure_root(config.settings.cache_dir)
+    forget_failures()
+    with _lock:
+        if _runtime is not None:
+            _runtime.active.pop(plan.key, None)
+    return _cache.invalidate_key(root, plan.key)
+
+
+def warm(
+    names: Iterable[str] = (), config: Config | None = None, *, refresh: bool = False
+) -> dict[str, BaseException | Path]:
+    """Install the given (default: all enabled) extensions of ``config`` in parallel.
+
+    Returns ``{extension name: target path or the exception it raised}``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lazyext._provision import provision
+
+    config = config or _config_for({})
+    wanted = list(names)
+    plans = [
+        plan
+        for plan in config.plans
+        if plan.extension.package is not None
+        and plan.marker_ok
+        and (plan.name in wanted if wanted else plan.extension.enabled)
+    ]
+    unknown = sorted(set(wanted) - {plan.name for plan in config.plans})
+    if unknown:
+        raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
+
+    from pathlib import Path
+
+    def one(plan: Plan) -> BaseException | Path:
+        try:
+            return Path(provision(plan, config.settings, config.platform, refresh=refresh).target)
+        except Exception as error:
+            return error
+
+    workers = max(1, min(config.settings.parallel, len(plans) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
+        results = list(pool.map(one, plans))
+    return {plan.name: result for plan, result in zip(plans, results, strict=True)}

@@ -1,0 +1,303 @@
+"""The content-addressed cache on disk.
+
+Layout under the root (created 0700, owned by the current user, never a symlink)::
+
+    compiled.marshal                     compiled configs (see _load)
+    entries/<key>/<platform>/<gen>/      one published install ("generation")
+        entry.marshal                    metadata the warm path reads
+        entry.json                       the same metadata, for people and tools
+        INVALIDATED                      marker: skipped by readers, removed by gc
+        target/                          the ``uv pip install --target`` result
+    staging/<key>.<host>.<pid>.<rand>/   installs in progress (gen dirs in the making)
+    locks/<key>.lock                     one cross-process lock per key
+
+A generation is created complete in ``staging/`` and renamed into place, so readers
+never see half an install; generations are never modified afterwards (an
+invalidation is a separate marker), and a refresh publishes a *new* generation, so a
+process that imported the old one keeps working until gc removes it after a grace
+period.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+import time
+
+from lazyext._errors import UnsafeCacheError
+from lazyext._record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+ENTRY_SCHEMA: Final = 1
+_META: Final = "entry.marshal"
+_META_JSON: Final = "entry.json"
+INVALIDATED: Final = "INVALIDATED"
+#: Clock skew: an ``installed_at`` this far in the future is not trusted as fresh.
+_FUTURE_SLACK: Final = 300.0
+
+_checked_roots: set[str] = set()
+
+
+@record
+class Entry:
+    """One published install of a key for one platform."""
+
+    key: str
+    platform: str
+    requirement: str
+    path: str  # the generation directory
+    installed_at: float
+    ttl_seconds: float
+    resolved: tuple[tuple[str, str], ...]  # (distribution, version), sorted
+    top_level: tuple[str, ...]  # importable top-level names inside target/
+    pth: tuple[str, ...]  # .pth files at the top of target/
+
+    @property
+    def target(self) -> str:
+        return os.path.join(self.path, "target")
+
+    def expired(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        if self.installed_at > now + _FUTURE_SLACK:
+            return True  # clamp clock skew: never fresh forever
+        return self.ttl_seconds > 0 and now - self.installed_at > self.ttl_seconds
+
+    def version_of(self, dist: str) -> str | None:
+        wanted = _normalize(dist)
+        for name, version in self.resolved:
+            if _normalize(name) == wanted:
+                return version
+        return None
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+def ensure_root(root: str) -> str:
+    """Create the cache root 0700 and refuse one that is unsafe to load code from.
+
+    A cache root writable by others (or owned by another user) lets them choose what
+    ``import`` executes, so lazyext refuses it instead of carrying on like pip does.
+    """
+    real = os.path.realpath(root)
+    if real in _checked_roots:
+        return real
+    try:
+        os.makedirs(real, mode=0o700, exist_ok=True)
+    except OSError as error:
+        raise UnsafeCacheError(
+            f"cannot create the cache directory {real!r}: {error}; set LAZYEXT_CACHE_DIR "
+            "or cache-dir to a writable directory",
+            path=real,
+        ) from error
+    check_private_dir(real, what="cache directory")
+    _checked_roots.add(real)
+    return real
+
+
+def check_private_dir(path: str, *, what: str) -> None:
+    if hasattr(os, "geteuid"):
+        info = os.lstat(path)
+        if os.geteuid() != os.getuid():
+            raise UnsafeCacheError(
+                f"refusing the {what} {path!r}: running set-uid (euid != uid)", path=path
+            )
+        if info.st_uid != os.geteuid():
+            raise UnsafeCacheError(
+                f"refusing the {what} {path!r}: owned by uid {info.st_uid}, not by you "
+                f"(uid {os.geteuid()}); use a directory of your own (LAZYEXT_CACHE_DIR)",
+                path=path,
+            )
+        if info.st_mode & 0o022:
+            raise UnsafeCacheError(
+                f"refusing the {what} {path!r}: writable by group or others "
+                f"(mode {info.st_mode & 0o777:o}); run: chmod 700 {path}",
+                path=path,
+            )
+
+
+def platform_dir(root: str, key: str, platform: str) -> str:
+    return os.path.join(root, "entries", key, platform)
+
+
+def find_entry(root: str, key: str, platform: str) -> Entry | None:
+    """The newest valid generation of ``key`` for ``platform``, or ``None``."""
+    directory = platform_dir(root, key, platform)
+    try:
+        generations = sorted(
+            (name for name in os.listdir(directory) if name.startswith("g")), reverse=True
+        )
+    except OSError:
+        return None
+    for generation in generations:
+        entry = read_entry(os.path.join(directory, generation))
+        if entry is not None:
+            return entry
+    return None
+
+
+def read_entry(path: str) -> Entry | None:
+    """Read one generation; anything damaged, foreign or invalidated reads as ``None``."""
+    try:
+        if _is_foreign(path) or os.path.lexists(os.path.join(path, INVALIDATED)):
+            return None
+        with open(os.path.join(path, _META), "rb") as handle:
+            data = marshal.load(handle)
+        entry = _entry_from(data, path)
+        if not os.path.isdir(entry.target) or os.path.islink(entry.target):
+            return None
+        return entry
+    except (OSError, EOFError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _is_foreign(path: str) -> bool:
+    """A generation (or its key directories) swapped for a symlink or another owner."""
+    platform = os.path.dirname(path)
+    for candidate in (path, platform, os.path.dirname(platform)):
+        info = os.lstat(candidate)
+        if os.path.islink(candidate) or (hasattr(os, "geteuid") and info.st_uid != os.geteuid()):
+            return True
+    return False
+
+
+def _entry_from(data: Any, path: str) -> Entry:
+    if not isinstance(data, dict) or data.get("schema") != ENTRY_SCHEMA:
+        raise ValueError("unknown metadata schema")
+    return Entry(
+        key=str(data["key"]),
+        platform=str(data["platform"]),
+        requirement=str(data["requirement"]),
+        path=path,
+        installed_at=float(data["installed_at"]),
+        ttl_seconds=float(data["ttl_seconds"]),
+        resolved=tuple((str(n), str(v)) for n, v in data["resolved"]),
+        top_level=tuple(str(name) for name in data["top_level"]),
+        pth=tuple(str(name) for name in data["pth"]),
+    )
+
+
+def entry_metadata(entry: Entry) -> dict[str, Any]:
+    return {
+        "schema": ENTRY_SCHEMA,
+        "key": entry.key,
+        "platform": entry.platform,
+        "requirement": entry.requirement,
+        "installed_at": entry.installed_at,
+        "ttl_seconds": entry.ttl_seconds,
+        "resolved": [list(pair) for pair in entry.resolved],
+        "top_level": list(entry.top_level),
+        "pth": list(entry.pth),
+        "python": sys.version.split()[0],
+    }
+
+
+def hostname() -> str:
+    uname = getattr(os, "uname", None)
+    return uname().nodename if uname is not None else os.environ.get("COMPUTERNAME", "host")
+
+
+def new_staging(root: str, key: str) -> str:
+    staging = os.path.join(root, "staging")
+    os.makedirs(staging, mode=0o700, exist_ok=True)
+    path = os.path.join(staging, f"{key}.{hostname()}.{os.getpid()}.{os.urandom(4).hex()}")
+    os.mkdir(path, mode=0o700)
+    return path
+
+
+def write_metadata(staging: str, entry: Entry) -> None:
+    """Write both metadata files into a staging generation (not yet visible)."""
+    import json
+
+    data = entry_metadata(entry)
+    with open(os.path.join(staging, _META), "wb") as handle:
+        marshal.dump(data, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    with open(os.path.join(staging, _META_JSON), "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+
+
+def publish(staging: str, root: str, key: str, platform: str) -> str:
+    """Rename a finished staging generation into place and return its final path."""
+    directory = platform_dir(root, key, platform)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    generation = os.path.join(directory, f"g{time.time_ns():020d}.{os.getpid()}")
+    os.rename(staging, generation)
+    _fsync_dir(directory)
+    return generation
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def invalidate_key(root: str, key: str) -> int:
+    """Mark every generation of ``key`` (all platforms) invalid; return how many."""
+    count = 0
+    base = os.path.join(root, "entries", key)
+    try:
+        platforms = os.listdir(base)
+    except OSError:
+        return 0
+    for platform in platforms:
+        for generation in _generations(os.path.join(base, platform)):
+            marker = os.path.join(generation, INVALIDATED)
+            if not os.path.lexists(marker):
+                with open(marker, "w", encoding="utf-8") as handle:
+                    handle.write(f"{time.time()}\n")
+                count += 1
+    return count
+
+
+def _generations(directory: str) -> list[str]:
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [os.path.join(directory, name) for name in names if name.startswith("g")]
+
+
+def iter_generations(root: str) -> list[tuple[str, str, str]]:
+    """Every ``(key, platform, generation path)`` under the root, valid or not."""
+    found: list[tuple[str, str, str]] = []
+    entries = os.path.join(root, "entries")
+    try:
+        keys = sorted(os.listdir(entries))
+    except OSError:
+        return []
+    for key in keys:
+        try:
+            platforms = sorted(os.listdir(os.path.join(entries, key)))
+        except OSError:
+            continue
+        for platform in platforms:
+            directory = os.path.join(entries, key, platform)
+            found.extend((key, platform, g) for g in _generations(directory))
+    return found
+
+
+def dir_size(path: str) -> int:
+    total = 0
+    for base, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                pass
+    return total

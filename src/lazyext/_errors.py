@@ -1,0 +1,114 @@
+"""Errors raised by lazyext.
+
+Every error is a :class:`LazyextError`; each also subclasses the builtin it means,
+so existing ``except`` clauses keep working::
+
+    LazyextError(Exception)
+    ├── ConfigError(LazyextError, ValueError)      bad config or requirement; raised
+    │                                              before any subprocess starts
+    ├── InstallError(LazyextError, ImportError)    uv failed, timed out or was killed
+    ├── LockTimeout(LazyextError, TimeoutError)    another process holds a cache key
+    └── UnsafeCacheError(LazyextError, PermissionError)
+                                                   cache directory fails the
+                                                   ownership/permission checks
+
+Errors carry their data as attributes and survive pickling, so a failure in a worker
+process reaches its parent intact.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class LazyextError(Exception):
+    """Base class of every error lazyext raises."""
+
+
+class ConfigError(LazyextError, ValueError):
+    """A configuration or requirement problem, found before anything is installed.
+
+    ``problems`` lists every problem found (a file reports all of them at once);
+    ``source`` names the file or object they came from.
+    """
+
+    def __init__(self, message: str, *, problems: tuple[str, ...] = (), source: str = "") -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
+        self.source = source
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class InstallError(LazyextError, ImportError):
+    """Installing a requirement failed; also an :class:`ImportError`.
+
+    Attributes: ``name`` (the import that triggered it, if any), ``spec`` (the
+    requirement), ``returncode`` (uv's exit status; negative for a signal, ``None``
+    when uv did not run), ``stderr_tail`` (the last lines uv wrote), ``cache_key``,
+    ``transient`` (a retry may succeed) and ``security`` (hash mismatch and the like:
+    never retried).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str | None = None,
+        spec: str = "",
+        returncode: int | None = None,
+        stderr_tail: str = "",
+        cache_key: str = "",
+        transient: bool = False,
+        security: bool = False,
+    ) -> None:
+        super().__init__(message, name=name)
+        self.spec = spec
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.cache_key = cache_key
+        self.transient = transient
+        self.security = security
+
+    def __str__(self) -> str:
+        message = str(self.args[0]) if self.args else ""
+        if self.stderr_tail:
+            tail = "\n".join("    " + line for line in self.stderr_tail.splitlines())
+            return f"{message}\n  uv said:\n{tail}"
+        return message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class LockTimeout(LazyextError, TimeoutError):
+    """A cache key stayed locked by another process for longer than the lock timeout."""
+
+    def __init__(self, message: str, *, lock_file: str = "", timeout: float = 0.0) -> None:
+        super().__init__(message)
+        self.lock_file = lock_file
+        self.timeout = timeout
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class UnsafeCacheError(LazyextError, PermissionError):
+    """The cache directory is owned by someone else, writable by others, or a symlink."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[LazyextError], args: tuple[Any, ...], state: dict[str, Any]) -> LazyextError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error

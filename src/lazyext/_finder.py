@@ -1,0 +1,162 @@
+"""The ``sys.meta_path`` finders and the provisioning loader.
+
+Two finders, so that an active extension costs nothing on imports it does not own:
+
+* :class:`LazyFinder` sits *first* on ``sys.meta_path`` and owns the configured
+  top-level names only: a dict lookup answers ``None`` for everything else. It comes
+  before ``PathFinder`` so that a configured requirement is served from the cache even
+  when an older, unsatisfying copy sits in site-packages.
+* :class:`FallbackFinder` sits *last* and owns the other top-level names of the
+  activated installs (dependencies such as ``six``): the application's own modules and
+  the standard library always win over them.
+
+Neither adds a ``sys.path`` entry per extension (each entry slows every failing
+import); loading is delegated to ``PathFinder.find_spec(name, [target])``.
+
+``find_spec`` runs under the global import lock, so it never installs: on a cache
+miss it answers with a spec whose loader provisions in ``create_module``, where only
+the one module's lock is held. ``create_module`` (not ``exec_module``) because a
+failure raised from ``exec_module`` hands threads waiting on the same module an empty
+module on 3.10–3.12 (CPython gh-143650).
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.machinery import ModuleSpec, PathFinder
+
+from lazyext._errors import InstallError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import ModuleType
+    from typing import Any
+
+    from lazyext._cache import Entry
+    from lazyext._config import Plan
+    from lazyext._runtime import Runtime
+
+
+class LazyFinder:
+    """Owns the configured top-level import names."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.owned: dict[str, Plan] = {}
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        plan = self.owned.get(fullname)
+        if plan is None:
+            return None
+        return self.runtime.spec_for(fullname, plan)
+
+    def invalidate_caches(self) -> None:
+        from lazyext._guards import forget_failures
+
+        forget_failures()
+
+    def find_distributions(self, context: Any = None) -> Iterable[Any]:
+        """Make ``importlib.metadata`` see the activated installs (no sys.path entry)."""
+        targets = self.runtime.active_targets()
+        if not targets:
+            return iter(())
+        from importlib.metadata import DistributionFinder, MetadataPathFinder
+
+        name = getattr(context, "name", None)
+        scoped = DistributionFinder.Context(name=name, path=targets)
+        return MetadataPathFinder.find_distributions(scoped)
+
+    def __repr__(self) -> str:
+        return f"<lazyext.LazyFinder owning {len(self.owned)} names>"
+
+
+class FallbackFinder:
+    """Owns the non-configured top-level names of activated installs."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, list[str]] = {}
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        targets = self.names.get(fullname)
+        if targets is None:
+            return None
+        return PathFinder.find_spec(fullname, targets)
+
+    def invalidate_caches(self) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<lazyext.FallbackFinder owning {len(self.names)} names>"
+
+
+class ProvisionLoader:
+    """Installs on first import, then turns the spec into the installed module's own."""
+
+    def __init__(self, runtime: Runtime, plan: Plan) -> None:
+        self.runtime = runtime
+        self.plan = plan
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        entry = self.runtime.provision_and_activate(self.plan, name=spec.name)
+        real = real_spec(spec.name, entry)
+        adopt(spec, real)
+        create = getattr(real.loader, "create_module", None)
+        module: ModuleType | None = create(spec) if create is not None else None
+        return module
+
+    def exec_module(self, module: ModuleType) -> None:
+        # Reached only if the spec was not adopted (create_module failed to replace the
+        # loader); the import system must not get an empty module.
+        raise ImportError(f"lazyext could not load {module.__name__!r}", name=module.__name__)
+
+    def __repr__(self) -> str:
+        return f"<lazyext.ProvisionLoader for {self.plan.requirement!r}>"
+
+
+def real_spec(fullname: str, entry: Entry) -> ModuleSpec:
+    spec = PathFinder.find_spec(fullname, [entry.target])
+    if spec is None:
+        raise InstallError(
+            f"{entry.requirement} is installed in {entry.target} but provides no module "
+            f"named {fullname!r}; fix the extension's modules list",
+            name=fullname,
+            spec=entry.requirement,
+            cache_key=entry.key,
+        )
+    return spec
+
+
+def adopt(spec: ModuleSpec, real: ModuleSpec) -> None:
+    """Make ``spec`` indistinguishable from ``real``.
+
+    The import system keeps the spec object it got from ``find_spec`` as the module's
+    ``__spec__`` and reads ``spec.loader`` again after ``create_module``; updating it in
+    place gives the module its real ``__spec__``, ``__loader__``, ``__file__`` and
+    ``__path__`` and hands execution to the real loader.
+    """
+    spec.loader = real.loader
+    spec.origin = real.origin
+    spec.loader_state = real.loader_state
+    spec.submodule_search_locations = real.submodule_search_locations
+    spec.has_location = real.has_location
+    spec.cached = real.cached
+
+
+def insert_first(finder: Any) -> None:
+    if finder not in sys.meta_path:
+        sys.meta_path.insert(0, finder)
+
+
+def append_last(finder: Any) -> None:
+    if finder not in sys.meta_path:
+        sys.meta_path.append(finder)
+
+
+def remove(finder: object) -> None:
+    while finder in sys.meta_path:
+        sys.meta_path.remove(finder)

@@ -1,0 +1,139 @@
+"""Garbage collection of the cache.
+
+Removes what no reader will use: staging directories of dead or long-gone installs,
+invalidated generations, generations superseded by a newer one, damaged generations,
+and spawn views of dead processes. Generations that a live process may still import
+from are kept for a grace period after they stopped being current; a key whose lock is
+held (an install in progress) is skipped entirely.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+
+from lazyext import _cache
+from lazyext._locks import try_key_lock
+
+logger = logging.getLogger("lazyext")
+
+
+@dataclass(slots=True)
+class GcReport:
+    removed: list[str] = field(default_factory=list)
+    freed_bytes: int = 0
+    skipped_locked: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "removed": self.removed,
+            "freed_bytes": self.freed_bytes,
+            "skipped_locked": self.skipped_locked,
+        }
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_gone(name: str) -> bool:
+    """``[<key>.]<host>.<pid>.<rand>``: True if that process is dead on this host."""
+    parts = name.rsplit(".", 2)
+    host = _cache.hostname()
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    if parts[0] != host and not parts[0].endswith("." + host):
+        return False
+    return not pid_alive(int(parts[1]))
+
+
+def _age(path: str, now: float) -> float:
+    try:
+        return now - os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def collect(root: str, *, grace_seconds: float = 3600.0, now: float | None = None) -> GcReport:
+    now = time.time() if now is None else now
+    report = GcReport()
+    _collect_staging(root, grace_seconds, now, report)
+    by_key: dict[str, list[tuple[str, str]]] = {}
+    for key, platform, generation in _cache.iter_generations(root):
+        by_key.setdefault(key, []).append((platform, generation))
+    for key, generations in by_key.items():
+        with try_key_lock(root, key) as locked:
+            if not locked:
+                report.skipped_locked.append(key)
+                continue
+            _collect_key(generations, grace_seconds, now, report)
+    _collect_views(root, report)
+    return report
+
+
+def _remove(path: str, report: GcReport, why: str) -> None:
+    size = _cache.dir_size(path)
+    shutil.rmtree(path, ignore_errors=True)
+    if not os.path.lexists(path):
+        report.removed.append(path)
+        report.freed_bytes += size
+        logger.info("gc: removed %s (%s)", path, why)
+
+
+def _collect_staging(root: str, grace: float, now: float, report: GcReport) -> None:
+    staging = os.path.join(root, "staging")
+    try:
+        names = os.listdir(staging)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(staging, name)
+        key = name.split(".", 1)[0]
+        if not (_owner_gone(name) or _age(path, now) > max(grace, 3600.0)):
+            continue
+        with try_key_lock(root, key) as locked:
+            if locked:
+                _remove(path, report, "unfinished install")
+            else:
+                report.skipped_locked.append(key)
+
+
+def _collect_key(
+    generations: list[tuple[str, str]], grace: float, now: float, report: GcReport
+) -> None:
+    newest_valid: dict[str, float] = {}
+    for platform, generation in sorted(generations, key=lambda item: item[1], reverse=True):
+        marker = os.path.join(generation, _cache.INVALIDATED)
+        if os.path.lexists(marker):
+            if _age(marker, now) >= grace:
+                _remove(generation, report, "invalidated")
+            continue
+        entry = _cache.read_entry(generation)
+        if entry is None:
+            _remove(generation, report, "damaged or unreadable metadata")
+            continue
+        superseded_at = newest_valid.get(platform)
+        if superseded_at is None:
+            newest_valid[platform] = entry.installed_at
+        elif now - superseded_at >= grace:
+            _remove(generation, report, "superseded by a newer install")
+
+
+def _collect_views(root: str, report: GcReport) -> None:
+    views = os.path.join(root, "views")
+    try:
+        names = os.listdir(views)
+    except OSError:
+        return
+    for name in names:
+        if _owner_gone(name):
+            _remove(os.path.join(views, name), report, "view of a dead process")

@@ -1,0 +1,164 @@
+"""Requirement validation, canonical form and cache keys.
+
+The key of an install is the sha256 of its *canonical* requirement plus every setting
+that changes what uv produces, so ``PyYAML>=6,<7`` and ``pyyaml <7, >=6`` share one
+entry while the same requirement resolved against another index does not. packaging
+and hashlib are imported here only, and only when a config is compiled.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from collections.abc import Iterable
+from typing import Any, Final
+
+from lazyext._errors import ConfigError
+
+#: Distributions lazyext itself runs on: configuring their import names would let an
+#: extension replace lazyext's own machinery mid-flight.
+RESERVED_MODULES: Final = frozenset(
+    {"lazyext", "uv", "packaging", "platformdirs", "filelock", "apscheduler", "tzlocal"}
+)
+
+_WINDOWS_DRIVE: Final = re.compile(r"^[A-Za-z]:[\\/]")
+_HASH: Final = re.compile(r"^(sha256|sha384|sha512):[0-9a-f]{64,128}$")
+_EXTENSION_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_text(text: str, what: str) -> None:
+    """Refuse control and line-separator characters anywhere in user-supplied text.
+
+    A newline would turn one requirement into two lines of a requirements file (where
+    ``--index-url`` is live); ``\\x0b``, ``\\x0c`` and ``\\u2028`` split lines
+    differently across Python versions.
+    """
+    for char in text:
+        if unicodedata.category(char) in {"Cc", "Zl", "Zp"}:
+            raise ConfigError(f"{what} {text!r} contains the control character {char!r}")
+
+
+def check_extension_name(name: object) -> str:
+    if not isinstance(name, str) or not _EXTENSION_NAME.match(name) or ".." in name:
+        raise ConfigError(
+            f"extension name {name!r} must be letters, digits, '.', '_' or '-' "
+            "(it names files and directories)"
+        )
+    return name
+
+
+def check_module_name(module: object) -> str:
+    """A configured import name: one identifier, not stdlib, not lazyext's own."""
+    import keyword
+
+    if not isinstance(module, str) or not module.isidentifier() or keyword.iskeyword(module):
+        raise ConfigError(
+            f"module {module!r} is not a top-level import name (one Python identifier, "
+            "no dots or paths)"
+        )
+    if module in sys.stdlib_module_names or module in sys.builtin_module_names:
+        raise ConfigError(f"module {module!r} belongs to the standard library; pick another name")
+    if module in RESERVED_MODULES:
+        raise ConfigError(f"module {module!r} is one of lazyext's own dependencies")
+    return module
+
+
+def check_requirement_text(text: object) -> str:
+    """Refuse what is not a requirement before packaging sees it."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(f"requirement {text!r} must be a non-empty string")
+    check_text(text, "requirement")
+    stripped = text.strip()
+    if stripped.startswith("-"):
+        raise ConfigError(
+            f"requirement {text!r} looks like a command-line option; "
+            "put index settings in the config (index-url, find-links), not in a requirement"
+        )
+    if stripped.startswith((".", "/", "\\", "~")) or _WINDOWS_DRIVE.match(stripped):
+        raise ConfigError(
+            f"requirement {text!r} is a path; give a package name and point find-links "
+            "at the directory that holds its wheel"
+        )
+    return stripped
+
+
+def canonical_requirement(text: str, *, allow_direct_urls: bool = False) -> tuple[str, str, str]:
+    """Return ``(canonical text, normalized name, canonical specifier)`` or raise."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    stripped = check_requirement_text(text)
+    try:
+        req = Requirement(stripped)
+    except InvalidRequirement as error:
+        raise ConfigError(
+            f"requirement {text!r} is not one PEP 508 requirement: {error}"
+        ) from error
+    if req.url is not None:
+        _check_url(text, req.url, allow_direct_urls)
+    name = canonicalize_name(req.name)
+    extras = ",".join(sorted(canonicalize_name(e) for e in req.extras))
+    specifier = ",".join(sorted(str(s) for s in req.specifier))
+    canonical = name + (f"[{extras}]" if extras else "")
+    if req.url is not None:
+        canonical += f" @ {req.url}"
+    else:
+        canonical += specifier
+    if req.marker is not None:
+        canonical += f"; {req.marker}"
+    return canonical, name, specifier
+
+
+def _check_url(text: str, url: str, allowed: bool) -> None:
+    if not allowed:
+        raise ConfigError(
+            f"requirement {text!r} is a direct URL reference; set allow-direct-urls = true "
+            "to install from URLs, or publish the package to an index or find-links directory"
+        )
+    # A VCS revision that starts with '-' reaches git as an option (pip#14065 class).
+    if re.search(r"@-|#-|/-", url) or url.startswith("-"):
+        raise ConfigError(f"requirement {text!r} has a URL part that starts with '-'")
+
+
+def marker_ok(text: str) -> bool:
+    from packaging.requirements import Requirement
+
+    req = Requirement(text)
+    return req.marker is None or req.marker.evaluate()
+
+
+def check_hashes(hashes: Iterable[object], requirement: str) -> tuple[str, ...]:
+    """Hashes must be ``algo:hex`` and the requirement pinned with ``==``."""
+    result = []
+    for value in hashes:
+        if not isinstance(value, str) or not _HASH.match(value):
+            raise ConfigError(f"hash {value!r} must look like 'sha256:<hex digest>'")
+        result.append(value)
+    if result and "==" not in requirement:
+        raise ConfigError(
+            f"requirement {requirement!r} has hashes but no '==' pin; hash-checking mode "
+            "needs one exact version"
+        )
+    return tuple(result)
+
+
+def cache_key(canonical: str, fingerprint: tuple[Any, ...], hashes: tuple[str, ...]) -> str:
+    import hashlib
+
+    from lazyext._config import SCHEMA
+
+    material = repr((SCHEMA, canonical, fingerprint, tuple(sorted(hashes))))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def platform_tag() -> str:
+    """The most specific wheel tag of this interpreter, e.g. ``cp311-cp311-manylinux_2_36_x86_64``.
+
+    A cache shared by several Pythons keeps their binaries apart: a cp311 install must
+    never be imported by 3.13 or a free-threaded build.
+    """
+    from packaging.tags import sys_tags
+
+    tag = next(iter(sys_tags()))
+    return f"{tag.interpreter}-{tag.abi}-{tag.platform}"

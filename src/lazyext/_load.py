@@ -1,0 +1,197 @@
+"""Find and load a configuration, through a compiled form kept in the cache.
+
+Parsing a config costs ~50 ms (tomllib, packaging, hashlib); lazyext's warm path
+budget is a few milliseconds. So the parsed and keyed result is stored, with
+``marshal``, in ``<cache root>/compiled.marshal`` under a fingerprint of everything
+it was computed from (the source or the file's identity and mtime, the overrides, the
+environment variables lazyext reads, the interpreter). Only sources that parsed
+without error are stored, so a hit is always a config that was validated.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import sys
+
+# collections.abc costs ~1 ms to import; its private twin is loaded at startup by os.
+from _collections_abc import Mapping
+
+from lazyext._config import SCHEMA, Config, Extension, Plan, Settings, default_cache_root
+from lazyext._errors import ConfigError
+from lazyext._record import fields_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Final, TypeAlias
+
+    ConfigSource: TypeAlias = (
+        "str | os.PathLike[str] | Mapping[str, str] | Sequence[Extension] | None"
+    )
+
+_MEMO_NAME: Final = "compiled.marshal"
+_MEMO_LIMIT: Final = 64
+_ENV_INPUTS: Final = (
+    "LAZYEXT_CACHE_DIR",
+    "LAZYEXT_OFFLINE",
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX_URL",
+    "UV_EXTRA_INDEX_URL",
+    "XDG_CACHE_HOME",
+    "HOME",
+)
+
+
+def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
+    """Load ``config`` with keyword ``overrides`` applied (``None`` values ignored)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    path = _config_path(config)
+    identity = _identity(config, path)
+    fingerprint = repr((SCHEMA, identity, sorted(overrides.items(), key=repr), _environment()))
+    memo_file = os.path.join(_bootstrap_root(overrides), _MEMO_NAME)
+    memo = _read_memo(memo_file)
+    cached = memo.get(fingerprint)
+    if cached is not None:
+        try:
+            return _decode(cached)
+        except (TypeError, ValueError, IndexError):
+            pass  # a memo from an older layout: recompute below
+    result = _parse(config, path, overrides)
+    _write_memo(memo_file, memo, fingerprint, result)
+    return result
+
+
+def _config_path(config: ConfigSource) -> str | None:
+    if isinstance(config, (str, os.PathLike)):
+        path = os.path.abspath(os.path.expanduser(os.fspath(config)))
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file {path!r} does not exist", source=path)
+        return path
+    if config is not None:
+        return None
+    return discover()
+
+
+def discover() -> str | None:
+    """``$LAZYEXT_CONFIG``, then ``./lazyext.toml``, then ``./pyproject.toml``."""
+    named = os.environ.get("LAZYEXT_CONFIG")
+    if named:
+        path = os.path.abspath(os.path.expanduser(named))
+        if not os.path.isfile(path):
+            raise ConfigError(f"LAZYEXT_CONFIG names {path!r}, which does not exist")
+        return path
+    for name in ("lazyext.toml", "pyproject.toml"):
+        candidate = os.path.join(os.getcwd(), name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _identity(config: ConfigSource, path: str | None) -> object:
+    if path is not None:
+        stat = os.stat(path)
+        return ("file", path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if isinstance(config, Mapping):
+        return ("mapping", sorted((repr(k), repr(v)) for k, v in config.items()), os.getcwd())
+    if config is None:
+        return ("defaults", os.getcwd())
+    items: Any = config
+    return ("extensions", [repr(item) for item in items], os.getcwd())
+
+
+def _environment() -> tuple[object, ...]:
+    return (
+        tuple(os.environ.get(name) for name in _ENV_INPUTS),
+        sys.executable,
+        sys.version,
+        sys.platform,
+    )
+
+
+def _bootstrap_root(overrides: Mapping[str, Any]) -> str:
+    explicit = overrides.get("cache_dir") or os.environ.get("LAZYEXT_CACHE_DIR")
+    if explicit:
+        return os.path.abspath(os.path.expanduser(str(explicit)))
+    return default_cache_root()
+
+
+def _parse(config: ConfigSource, path: str | None, overrides: Mapping[str, Any]) -> Config:
+    from pathlib import Path
+
+    from lazyext import _parse
+
+    if path is not None:
+        return _parse.parse_file(Path(path), overrides)
+    if isinstance(config, (str, os.PathLike)):
+        raise AssertionError("unreachable: paths are resolved above")
+    return _parse.parse_objects(config, overrides)
+
+
+def _read_memo(memo_file: str) -> dict[str, Any]:
+    try:
+        with open(memo_file, "rb") as handle:
+            memo = marshal.load(handle)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: Config) -> None:
+    """Best effort: a lost update only costs the next process one parse."""
+    try:
+        encoded = _encode(config)
+        # Only a root that passed the safety checks holds a memo: a memo is trusted
+        # without revalidation, so it must not be writable by anyone else.
+        from lazyext._cache import ensure_root
+
+        ensure_root(os.path.dirname(memo_file))
+    except (ValueError, OSError, ConfigError, PermissionError):
+        return
+    memo = dict(list(memo.items())[-(_MEMO_LIMIT - 1) :])
+    memo[fingerprint] = encoded
+    temporary = f"{memo_file}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "wb") as handle:
+            marshal.dump(memo, handle)
+        os.replace(temporary, memo_file)
+    except OSError:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _encode(config: Config) -> tuple[Any, ...]:
+    settings = tuple(getattr(config.settings, name) for name in fields_of(Settings))
+    plans = tuple(
+        (
+            plan.extension.name,
+            plan.extension.package,
+            plan.extension.modules,
+            plan.extension.enabled,
+            dict(plan.extension.arguments),
+            plan.extension.hashes,
+            plan.requirement,
+            plan.dist,
+            plan.specifier,
+            plan.key,
+            plan.marker_ok,
+        )
+        for plan in config.plans
+    )
+    tables = {name: dict(table) for name, table in config.tables.items()}
+    # marshal refuses what it cannot represent (datetimes in arguments, say): probe now.
+    marshal.dumps((settings, plans, tables))
+    return (settings, plans, config.platform, config.source, tables)
+
+
+def _decode(data: tuple[Any, ...]) -> Config:
+    raw_settings, raw_plans, platform, source, tables = data
+    settings = Settings(**dict(zip(fields_of(Settings), raw_settings, strict=True)))
+    plans = []
+    for name, package, modules, enabled, arguments, hashes, *rest in raw_plans:
+        extension = Extension(name, package, tuple(modules), enabled, arguments, tuple(hashes))
+        requirement, dist, specifier, key, marker_ok = rest
+        plans.append(Plan(extension, requirement, dist, specifier, key, marker_ok))
+    return Config(
+        settings=settings, plans=tuple(plans), platform=platform, source=source, tables=tables
+    )

@@ -1,0 +1,324 @@
+"""Parse and validate configuration sources into a :class:`~lazyext._config.Config`.
+
+Every problem of a source is collected and reported together, each with its location
+(``lazyext.toml: extensions[2] (name='yaml'): package: ...``), so a user fixes a file
+in one pass. This module imports ``tomllib`` and ``packaging``; it runs only when the
+compiled form cached by :mod:`lazyext._load` does not match.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from lazyext import _keys
+from lazyext._config import SETTING_KEYS, Config, Extension, Plan, Settings, env_flag
+from lazyext._errors import ConfigError
+
+_EXTENSION_KEYS: Final = frozenset({"name", "package", "modules", "enabled", "arguments", "hashes"})
+_BOOL_SETTINGS: Final = frozenset(
+    {"offline", "no-index", "allow-sdist", "allow-direct-urls", "strict-pth"}
+)
+_NUMBER_SETTINGS: Final = frozenset({"ttl-hours", "install-timeout", "lock-timeout", "failure-ttl"})
+_INT_SETTINGS: Final = frozenset({"retries", "parallel"})
+_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url"})
+_LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls"})
+#: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
+_TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
+
+
+class _Problems:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{where}: {message}" if where else message)
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        if len(self.items) == 1:
+            message = f"{self.source}: {self.items[0]}"
+        else:
+            listing = "\n".join(f"  - {item}" for item in self.items)
+            message = f"{self.source}: {len(self.items)} problems:\n{listing}"
+        raise ConfigError(message, problems=tuple(self.items), source=self.source)
+
+
+def parse_file(path: Path, overrides: Mapping[str, Any]) -> Config:
+    """Parse ``lazyext.toml`` (top level) or ``pyproject.toml`` (``[tool.lazyext]``)."""
+    import tomllib
+
+    source = str(path)
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(
+            f"{source}: cannot read the config file: {error}", source=source
+        ) from error
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{source}: not valid TOML: {error}", source=source) from error
+    table: object = document
+    if path.name == "pyproject.toml":
+        table = document.get("tool", {}).get("lazyext", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [tool.lazyext] must be a table", source=source)
+    return parse_table(table, source=source, base=path.parent, overrides=overrides)
+
+
+def parse_table(
+    table: Mapping[str, Any], *, source: str, base: Path, overrides: Mapping[str, Any]
+) -> Config:
+    problems = _Problems(source)
+    raw_settings = {k: v for k, v in table.items() if k in SETTING_KEYS}
+    tables: dict[str, Mapping[str, Any]] = {}
+    for key, value in table.items():
+        if key in SETTING_KEYS or key == "extensions":
+            continue
+        if key in _TABLES and isinstance(value, dict):
+            tables[key] = value
+        else:
+            problems.add(key, "unknown setting (see README: Configuration)")
+    settings = _settings(raw_settings, base, overrides, problems)
+    extensions = _extensions_from_table(table.get("extensions", []), problems)
+    plans = _plans(extensions, settings, problems)
+    problems.raise_if_any()
+    return Config(
+        settings=settings,
+        plans=plans,
+        platform=_keys.platform_tag(),
+        source=source,
+        tables=tables,
+    )
+
+
+def parse_objects(
+    config: Mapping[str, str] | Sequence[Extension] | None, overrides: Mapping[str, Any]
+) -> Config:
+    """A mapping ``{import name: requirement}``, a sequence of Extension, or nothing."""
+    source = "<mapping>" if isinstance(config, Mapping) else "<extensions>"
+    problems = _Problems(source if config is not None else "<defaults>")
+    extensions: list[Extension] = []
+    if isinstance(config, Mapping):
+        for module, requirement in config.items():
+            extensions.append(Extension(name=str(module), package=requirement, modules=(module,)))
+    elif config is not None:
+        for index, item in enumerate(config):
+            if not isinstance(item, Extension):
+                problems.add(f"[{index}]", f"expected lazyext.Extension, got {type(item).__name__}")
+                continue
+            extensions.append(item)
+    settings = _settings({}, Path.cwd(), overrides, problems)
+    plans = _plans(extensions, settings, problems)
+    problems.raise_if_any()
+    return Config(
+        settings=settings, plans=plans, platform=_keys.platform_tag(), source=problems.source
+    )
+
+
+def _settings(
+    raw: Mapping[str, Any], base: Path, overrides: Mapping[str, Any], problems: _Problems
+) -> Settings:
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        checked = _check_setting(key, value, problems)
+        if checked is not None:
+            values[key.replace("-", "_")] = checked
+    _apply_environment(values)
+    for key, value in overrides.items():
+        if value is not None:
+            checked = _check_setting(key.replace("_", "-"), value, problems)
+            if checked is not None:
+                values[key] = checked
+    cache_dir = values.pop("cache_dir", None)
+    values["find_links"] = tuple(_link(link, base) for link in values.get("find_links", ()))
+    from lazyext._config import default_cache_root
+
+    root = _absolute(cache_dir, base) if cache_dir else Path(default_cache_root())
+    return Settings(cache_dir=os.path.realpath(root), **values)
+
+
+def _apply_environment(values: dict[str, Any]) -> None:
+    """Environment variables win over the file; explicit arguments win over both."""
+    cache = os.environ.get("LAZYEXT_CACHE_DIR")
+    if cache:
+        values["cache_dir"] = cache
+    offline = env_flag("LAZYEXT_OFFLINE")
+    if offline is not None:
+        values["offline"] = offline
+    # uv's own index variables are not passed to uv (lazyext builds its environment on
+    # purpose); they are read here instead, so they enter the cache key.
+    if "index_url" not in values:
+        index = os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL")
+        if index:
+            values["index_url"] = index
+    if "extra_index_urls" not in values and os.environ.get("UV_EXTRA_INDEX_URL"):
+        values["extra_index_urls"] = tuple(os.environ["UV_EXTRA_INDEX_URL"].split())
+
+
+def _check_setting(key: str, given: object, problems: _Problems) -> Any:
+    value: Any = given
+    if key not in SETTING_KEYS:
+        problems.add(key, "unknown setting")
+        return None
+    expected: type | tuple[type, ...]
+    if key in _BOOL_SETTINGS:
+        expected = bool
+    elif key in _NUMBER_SETTINGS:
+        expected = (int, float)
+    elif key in _INT_SETTINGS:
+        expected = int
+    elif key in _STR_SETTINGS:
+        expected = (str, os.PathLike)
+    else:
+        expected = (list, tuple)
+    if not isinstance(given, expected) or (expected is not bool and isinstance(given, bool)):
+        problems.add(key, f"expected {_describe(expected)}, got {type(value).__name__} {value!r}")
+        return None
+    if key in _LIST_SETTINGS:
+        if not all(isinstance(item, (str, os.PathLike)) for item in value):
+            problems.add(key, "expected a list of strings")
+            return None
+        return tuple(str(item) for item in value)
+    if key in _NUMBER_SETTINGS | _INT_SETTINGS and value < 0:
+        problems.add(key, f"must not be negative, got {value!r}")
+        return None
+    if key == "index-url":
+        return _check_url_setting(key, str(value), problems)
+    return float(value) if key in _NUMBER_SETTINGS else value
+
+
+def _check_url_setting(key: str, value: str, problems: _Problems) -> str | None:
+    try:
+        _keys.check_text(value, key)
+    except ConfigError as error:
+        problems.add(key, str(error))
+        return None
+    if value.startswith("-"):
+        problems.add(key, f"{value!r} looks like a command-line option")
+        return None
+    return value
+
+
+def _describe(expected: type | tuple[type, ...]) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", str: "a string"}
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(dict.fromkeys(names.get(t, "a list") for t in types))
+
+
+def _absolute(value: Any, base: Path) -> Path:
+    path = Path(os.path.expanduser(str(value)))
+    return Path(os.path.realpath(path if path.is_absolute() else base / path))
+
+
+def _link(link: str, base: Path) -> str:
+    _keys.check_text(link, "find-links entry")
+    if "://" in link:
+        return link
+    return str(_absolute(link, base))
+
+
+def _extensions_from_table(raw: object, problems: _Problems) -> list[Extension]:
+    if not isinstance(raw, list):
+        problems.add("extensions", "expected an array of tables ([[extensions]])")
+        return []
+    extensions = []
+    for index, item in enumerate(raw):
+        where = f"extensions[{index}]"
+        if not isinstance(item, dict):
+            problems.add(where, "expected a table")
+            continue
+        if isinstance(item.get("name"), str):
+            where += f" (name={item['name']!r})"
+        extension = _extension_from_item(item, where, problems)
+        if extension is not None:
+            extensions.append(extension)
+    return extensions
+
+
+def _extension_from_item(
+    item: Mapping[str, Any], where: str, problems: _Problems
+) -> Extension | None:
+    before = len(problems.items)
+    for key in item:
+        if key not in _EXTENSION_KEYS:
+            problems.add(f"{where}: {key}", "unknown key")
+    name = item.get("name")
+    if not isinstance(name, str):
+        problems.add(f"{where}: name", "required, a string")
+    package = item.get("package")
+    if package is not None and not isinstance(package, str):
+        problems.add(f"{where}: package", f"expected a string, got {type(package).__name__}")
+    modules = item.get("modules", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        problems.add(f"{where}: modules", "expected a list of import names")
+    enabled = item.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.add(f"{where}: enabled", "expected true or false")
+    arguments = item.get("arguments", {})
+    if not isinstance(arguments, dict):
+        problems.add(f"{where}: arguments", "expected a table")
+    hashes = item.get("hashes", [])
+    if not isinstance(hashes, list):
+        problems.add(f"{where}: hashes", "expected a list of 'sha256:<hex>' strings")
+    if len(problems.items) > before:
+        return None
+    return Extension(
+        name=str(name),
+        package=package,
+        modules=tuple(modules),
+        enabled=enabled,
+        arguments=arguments,
+        hashes=tuple(hashes),
+    )
+
+
+def _plans(
+    extensions: list[Extension], settings: Settings, problems: _Problems
+) -> tuple[Plan, ...]:
+    plans: list[Plan] = []
+    owners: dict[str, str] = {}
+    names: set[str] = set()
+    for extension in extensions:
+        where = f"extension {extension.name!r}"
+        try:
+            _keys.check_extension_name(extension.name)
+            for module in extension.modules:
+                _keys.check_module_name(module)
+                if module in owners and owners[module] != extension.name:
+                    raise ConfigError(
+                        f"module {module!r} is claimed by both {owners[module]!r} and "
+                        f"{extension.name!r}"
+                    )
+                owners[module] = extension.name
+            if extension.name in names:
+                raise ConfigError("configured twice; extension names must be unique")
+            names.add(extension.name)
+            if extension.package is not None:
+                plans.append(_plan(extension, settings))
+            else:
+                plans.append(Plan(extension, requirement="", dist="", specifier="", key=""))
+        except ConfigError as error:
+            problems.add(where, str(error))
+    return tuple(plans)
+
+
+def _plan(extension: Extension, settings: Settings) -> Plan:
+    assert extension.package is not None
+    canonical, dist, specifier = _keys.canonical_requirement(
+        extension.package, allow_direct_urls=settings.allow_direct_urls
+    )
+    hashes = _keys.check_hashes(extension.hashes, canonical)
+    key = _keys.cache_key(canonical, settings.install_fingerprint(), hashes)
+    return Plan(
+        extension=extension,
+        requirement=canonical,
+        dist=dist,
+        specifier=specifier,
+        key=key,
+        marker_ok=_keys.marker_ok(canonical),
+    )

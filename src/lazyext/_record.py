@@ -1,0 +1,127 @@
+"""Frozen, slotted record classes without importing ``dataclasses``.
+
+``dataclasses`` pulls in ``inspect`` and ``typing`` (~12 ms), more than lazyext's whole
+warm-path budget, and the warm path builds a handful of records. ``record`` gives
+those classes what ``@dataclass(frozen=True, slots=True)`` would: ``__init__`` with
+defaults, ``__repr__``, ``__eq__``, ``__hash__``, ``__slots__``, immutability and
+``__post_init__``. Type checkers see a dataclass through ``dataclass_transform``.
+Defaults must be immutable (tuples, ``None``, numbers, strings, ``EMPTY``).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar, dataclass_transform
+
+    T = TypeVar("T")
+
+
+class _Empty(dict):  # type: ignore[type-arg]
+    """An immutable empty mapping usable as a default."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key: object, value: object) -> None:
+        raise TypeError("EMPTY is immutable")
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return 0
+
+
+EMPTY: Any = _Empty()
+
+
+def _frozen_setattr(self: object, name: str, value: object) -> None:
+    raise AttributeError(f"{type(self).__name__} is frozen; use replace()")
+
+
+def _build(cls: type[T]) -> type[T]:
+    names = tuple(cls.__dict__.get("__annotations__", {}))
+    defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+    namespace = {
+        key: value
+        for key, value in cls.__dict__.items()
+        if key not in names and key not in {"__dict__", "__weakref__"}
+    }
+    namespace["__slots__"] = names
+    namespace["__match_args__"] = names
+    required = [name for name in names if name not in defaults]
+    post_init = namespace.get("__post_init__")
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise TypeError(f"{cls.__name__}() takes {len(names)} positional arguments")
+        values = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {key!r}")
+            if key in values:
+                raise TypeError(f"{cls.__name__}() got multiple values for argument {key!r}")
+            values[key] = value
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise TypeError(f"{cls.__name__}() missing required arguments: {', '.join(missing)}")
+        for name in names:
+            object.__setattr__(self, name, values[name] if name in values else defaults[name])
+        if post_init is not None:
+            post_init(self)
+
+    def __repr__(self: Any) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        return f"{cls.__name__}({fields})"
+
+    def __eq__(self: Any, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    def __hash__(self: Any) -> int:
+        return hash(tuple(_hashable(getattr(self, name)) for name in names))
+
+    def __reduce__(self: Any) -> tuple[Any, ...]:
+        return (new_cls, tuple(getattr(self, name) for name in names))
+
+    namespace.update(
+        __init__=__init__,
+        __repr__=__repr__,
+        __eq__=__eq__,
+        __hash__=__hash__,
+        __setattr__=_frozen_setattr,
+        __delattr__=_frozen_setattr,
+        __reduce__=__reduce__,
+    )
+    metaclass: Any = type(cls)
+    new_cls: Any = metaclass(cls.__name__, cls.__bases__, namespace)
+    new_cls.__qualname__ = cls.__qualname__
+    result: type[T] = new_cls
+    return result
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, dict):
+        return tuple(sorted((repr(k), repr(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def fields_of(cls: type) -> tuple[str, ...]:
+    slots: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
+    return slots
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """A copy of record ``obj`` with some fields changed (``dataclasses.replace``)."""
+    values = {name: getattr(obj, name) for name in fields_of(type(obj))}
+    values.update(changes)
+    return type(obj)(**values)
+
+
+if TYPE_CHECKING:
+
+    @dataclass_transform(frozen_default=True)
+    def record(cls: type[T]) -> type[T]: ...
+
+else:
+    record = _build

@@ -1,0 +1,163 @@
+"""The per-process state of an activation: which names are owned, what is active.
+
+An entry becomes *active* in a process once: its ``.pth`` files are processed, its
+top-level names are handed to the finders and its target joins the spawn view (see
+:mod:`lazyext._view`). Everything here is guarded by one lock, since imports arrive
+from any thread.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sys
+from importlib.machinery import ModuleSpec
+
+from lazyext import _cache, _finder
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from lazyext._cache import Entry
+    from lazyext._config import Config, Plan, Settings
+
+
+class Runtime:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._lock = _thread.RLock()
+        self.front = _finder.LazyFinder(self)
+        self.back = _finder.FallbackFinder()
+        self.active: dict[str, Entry] = {}  # key -> the entry serving this process
+        self.host_served: dict[str, bool] = {}  # key -> the host's install satisfies it
+        self.added_paths: list[str] = []
+        self.configure(config)
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.settings
+
+    def configure(self, config: Config) -> None:
+        with self._lock:
+            self.config = config
+            owned: dict[str, Plan] = {}
+            for plan in config.plans:
+                if plan.extension.package is not None and plan.extension.enabled:
+                    for module in plan.extension.modules:
+                        owned[module] = plan
+            self.front.owned = owned
+
+    def install_finders(self) -> None:
+        _finder.insert_first(self.front)
+        _finder.append_last(self.back)
+
+    def uninstall(self) -> None:
+        _finder.remove(self.front)
+        _finder.remove(self.back)
+        with self._lock:
+            for entry in self.added_paths:
+                while entry in sys.path:
+                    sys.path.remove(entry)
+            from lazyext import _view
+
+            _view.withdraw()
+            self.added_paths.clear()
+            self.active.clear()
+            self.back.names.clear()
+
+    # -- called by the finder, under the global import lock: no installs here --------
+
+    def spec_for(self, fullname: str, plan: Plan) -> ModuleSpec | None:
+        from lazyext._guards import busy
+
+        if busy():
+            return None  # lazyext's own imports while provisioning never recurse
+        entry = self.active.get(plan.key)
+        if entry is None:
+            if not plan.marker_ok:
+                raise ModuleNotFoundError(
+                    f"No module named {fullname!r}: the requirement {plan.requirement!r} does "
+                    "not apply to this interpreter (its marker is false)",
+                    name=fullname,
+                )
+            if self._host_satisfies(plan):
+                return None
+            root = _cache.ensure_root(self.settings.cache_dir)
+            entry = _cache.find_entry(root, plan.key, self.config.platform)
+            if entry is None or entry.pth:
+                # Cold (or .pth files to run): the loader does it outside the global lock.
+                loader: Any = _finder.ProvisionLoader(self, plan)
+                return ModuleSpec(fullname, loader, is_package=True)
+            self.activate_entry(entry)
+        return _finder.real_spec(fullname, entry)
+
+    def _host_satisfies(self, plan: Plan) -> bool:
+        cached = self.host_served.get(plan.key)
+        if cached is None:
+            from lazyext._host import satisfies
+
+            cached = self.host_served[plan.key] = satisfies(plan.dist, plan.specifier)
+        return cached
+
+    # -- called outside the global import lock ------------------------------------
+
+    def provision_and_activate(
+        self, plan: Plan, *, name: str | None = None, refresh: bool = False
+    ) -> Entry:
+        if not refresh:
+            root = _cache.ensure_root(self.settings.cache_dir)
+            cached = _cache.find_entry(root, plan.key, self.config.platform)
+            if cached is not None:
+                self.activate_entry(cached)
+                return cached
+        from lazyext._provision import provision
+
+        entry = provision(plan, self.settings, self.config.platform, name=name, refresh=refresh)
+        self.activate_entry(entry)
+        # Path-entry finders cache directory listings and "no finder" answers.
+        import importlib
+
+        importlib.invalidate_caches()
+        return entry
+
+    def activate_entry(self, entry: Entry) -> None:
+        with self._lock:
+            current = self.active.get(entry.key)
+            if current is not None and current.path == entry.path:
+                return
+            if current is not None:
+                self._forget_names(current)
+            self.active[entry.key] = entry
+            target = str(entry.target)
+            owned = self.front.owned
+            for name in entry.top_level:
+                if name not in owned:
+                    self.back.names.setdefault(name, []).append(target)
+            if entry.pth:
+                from lazyext import _pth
+
+                self.added_paths += _pth.process(
+                    entry.target,
+                    entry.pth,
+                    strict=self.settings.strict_pth,
+                    label=entry.requirement,
+                )
+            from lazyext import _view
+
+            _view.add(self.settings.cache_dir, entry.target)
+
+    def _forget_names(self, entry: Entry) -> None:
+        target = str(entry.target)
+        for name in entry.top_level:
+            targets = self.back.names.get(name)
+            if targets and target in targets:
+                targets.remove(target)
+                if not targets:
+                    del self.back.names[name]
+
+    def active_targets(self) -> list[str]:
+        return [str(entry.target) for entry in self.active.values()]
+
+    def target_of(self, plan: Plan) -> str | None:
+        entry = self.active.get(plan.key)
+        return entry.target if entry is not None else None
