@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Wheelhouse
 
 import lazyext
 from lazyext import _cache, _guards
+
+from support import Wheelhouse
 
 
 def _standard_wheels(house: Wheelhouse) -> None:
@@ -55,7 +56,9 @@ def _standard_wheels(house: Wheelhouse) -> None:
     )
     house.build("alpha", "1.0", {"alpha/__init__.py": "NAME = 'alpha'\n"})
     house.build("beta", "1.0", {"beta/__init__.py": "import alpha\nNAME = 'beta'\n"})
-    house.build("broken-import", "1.0", {"broken_import/__init__.py": "raise RuntimeError('boom')\n"})
+    house.build(
+        "broken-import", "1.0", {"broken_import/__init__.py": "raise RuntimeError('boom')\n"}
+    )
 
 
 @pytest.fixture(scope="session")
@@ -84,9 +87,7 @@ def cache_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(
-    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def _isolated(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A private cache/data dir and working directory; the import system restored."""
     os.chmod(tmp_path, 0o700)
     work = tmp_path / "work"

@@ -49,7 +49,11 @@ def python_env(**extra: str) -> dict[str, str]:
 
 
 def run_python(
-    code: str, *, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 120
+    code: str,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (same venv); return the completed process."""
     return subprocess.run(

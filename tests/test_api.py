@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import Wheelhouse, python_env, run_python
 
 import lazyext
+
+from support import Wheelhouse, python_env, run_python
 
 
 def test_first_import_installs_and_returns_the_real_module(
