@@ -110,7 +110,22 @@ def _isolated(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) 
         sys.path_importer_cache.clear()
         sys.path_importer_cache.update(saved_cache)
         for name in set(sys.modules) - saved_modules:
-            if not name.startswith("lazyext"):
+            if not name.startswith(("lazyext", "support")) and _from_a_test(sys.modules.get(name)):
                 del sys.modules[name]
         _cache._checked_roots.clear()
         _guards.forget_failures()
+
+
+_SYSTEM = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
+
+
+def _from_a_test(module: object) -> bool:
+    """Modules loaded from outside the interpreter's own trees (caches, tmp dirs)."""
+    if module is None:
+        return True
+    locations = [getattr(module, "__file__", None) or ""]
+    locations += list(getattr(module, "__path__", None) or [])
+    real = [os.path.realpath(p) for p in locations if p]
+    if not real:
+        return False  # built-in or frozen
+    return not any(p.startswith(_SYSTEM) for p in real)

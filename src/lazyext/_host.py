@@ -1,7 +1,8 @@
 """Does the host environment already satisfy a requirement?
 
 A configured import resolves to the environment's own install when that install
-satisfies the requirement, and to the cache's otherwise. The check reads
+satisfies the requirement, and to the cache's otherwise; a module of that name that
+belongs to no distribution at all is the application's own, and is never shadowed. The check reads
 ``*.dist-info`` directory names on ``sys.path`` (no ``importlib.metadata``, which costs
 ~40 ms to import); packaging is imported only when a candidate is found.
 """
@@ -38,10 +39,22 @@ def installed_version(dist: str) -> str | None:
     return None
 
 
+def serves(dist: str, specifier: str, module: str) -> bool:
+    """True if ``import module`` should come from the host, not from the cache."""
+    version = installed_version(dist)
+    if version is not None:
+        return version_satisfies(version, specifier)
+    from importlib.machinery import PathFinder
+
+    return PathFinder.find_spec(module) is not None
+
+
 def satisfies(dist: str, specifier: str) -> bool:
     version = installed_version(dist)
-    if version is None:
-        return False
+    return version is not None and version_satisfies(version, specifier)
+
+
+def version_satisfies(version: str, specifier: str) -> bool:
     if not specifier:
         return True
     from packaging.specifiers import InvalidSpecifier, SpecifierSet

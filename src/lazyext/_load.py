@@ -18,7 +18,7 @@ import sys
 from _collections_abc import Mapping
 
 from lazyext._config import SCHEMA, Config, Extension, Plan, Settings, default_cache_root
-from lazyext._errors import ConfigError
+from lazyext._errors import ConfigError, UnsafeCacheError
 from lazyext._record import fields_of
 
 TYPE_CHECKING = False
@@ -50,7 +50,7 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
     identity = _identity(config, path)
     fingerprint = repr((SCHEMA, identity, sorted(overrides.items(), key=repr), _environment()))
     memo_file = os.path.join(_bootstrap_root(overrides), _MEMO_NAME)
-    memo = _read_memo(memo_file)
+    memo = _read_memo(memo_file) if _trusted(os.path.dirname(memo_file)) else {}
     cached = memo.get(fingerprint)
     if cached is not None:
         try:
@@ -126,6 +126,17 @@ def _parse(config: ConfigSource, path: str | None, overrides: Mapping[str, Any])
     if isinstance(config, (str, os.PathLike)):
         raise AssertionError("unreachable: paths are resolved above")
     return _parse.parse_objects(config, overrides)
+
+
+def _trusted(root: str) -> bool:
+    """A memo is used without revalidation: only from a root that passes the checks."""
+    from lazyext._cache import ensure_root
+
+    try:
+        ensure_root(root)
+    except (OSError, UnsafeCacheError):
+        return False
+    return True
 
 
 def _read_memo(memo_file: str) -> dict[str, Any]:

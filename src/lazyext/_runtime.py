@@ -46,6 +46,16 @@ class Runtime:
                     for module in plan.extension.modules:
                         owned[module] = plan
             self.front.owned = owned
+        early = sorted(
+            name
+            for name in owned
+            if name in sys.modules
+            and not str(getattr(sys.modules[name], "__file__", None) or "").startswith(
+                config.settings.cache_dir
+            )
+        )
+        if early:
+            _warn_already_imported(early)
 
     def install_finders(self) -> None:
         _finder.insert_first(self.front)
@@ -80,7 +90,7 @@ class Runtime:
                     "not apply to this interpreter (its marker is false)",
                     name=fullname,
                 )
-            if self._host_satisfies(plan):
+            if self._served_by_host(plan, fullname):
                 return None
             root = _cache.ensure_root(self.settings.cache_dir)
             entry = _cache.find_entry(root, plan.key, self.config.platform)
@@ -91,12 +101,14 @@ class Runtime:
             self.activate_entry(entry)
         return _finder.real_spec(fullname, entry)
 
-    def _host_satisfies(self, plan: Plan) -> bool:
-        cached = self.host_served.get(plan.key)
+    def _served_by_host(self, plan: Plan, fullname: str) -> bool:
+        cache_key = f"{plan.key}:{fullname}"
+        cached = self.host_served.get(cache_key)
         if cached is None:
-            from lazyext._host import satisfies
+            from lazyext._host import serves
 
-            cached = self.host_served[plan.key] = satisfies(plan.dist, plan.specifier)
+            cached = serves(plan.dist, plan.specifier, fullname)
+            self.host_served[cache_key] = cached
         return cached
 
     # -- called outside the global import lock ------------------------------------
@@ -161,3 +173,17 @@ class Runtime:
     def target_of(self, plan: Plan) -> str | None:
         entry = self.active.get(plan.key)
         return entry.target if entry is not None else None
+
+
+def _warn_already_imported(names: list[str]) -> None:
+    """Modules imported before activate() stay what they are: say so (FAULTS 67)."""
+    import logging
+
+    for name in names:
+        module = sys.modules[name]
+        logging.getLogger("lazyext").warning(
+            "%s was imported from %s before lazyext.activate(); that copy stays in use "
+            "even if it does not satisfy the configured requirement",
+            name,
+            getattr(module, "__file__", None) or "a built-in location",
+        )
