@@ -15,6 +15,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lazyext.plugins import PluginManager
+    from lazyext.tasks import TaskManager
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -23,6 +26,8 @@ __all__ = [
     "InstallError",
     "LazyextError",
     "LockTimeout",
+    "PluginManager",
+    "TaskManager",
     "UnsafeCacheError",
     "activate",
     "deactivate",

@@ -179,7 +179,7 @@ def invalidate(
     forget_failures()
     with _lock:
         if _runtime is not None:
-            _runtime.active.pop(plan.key, None)
+            _runtime.forget(plan.key)
     return _cache.invalidate_key(root, plan.key)
 
 

@@ -100,9 +100,36 @@ def ensure_root(root: str) -> str:
     return real
 
 
+def private_dir(root: str, *names: str) -> str:
+    """``root/names...`` as directories of this user's own, created 0700 where missing.
+
+    Each component below the (already checked) root is checked with ``lstat``: a
+    symlink or a foreign directory planted there would let someone else choose where
+    an install is staged, which lock is taken, or what gets published.
+    """
+    path = root
+    for name in names:
+        path = os.path.join(path, name)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        check_private_dir(path, what="cache directory")
+    return path
+
+
 def check_private_dir(path: str, *, what: str) -> None:
+    import stat
+
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        raise UnsafeCacheError(
+            f"refusing the {what} {path!r}: it is {kind}; lazyext never follows links "
+            "inside its cache (remove it and let lazyext recreate it)",
+            path=path,
+        )
     if hasattr(os, "geteuid"):
-        info = os.lstat(path)
         if os.geteuid() != os.getuid():
             raise UnsafeCacheError(
                 f"refusing the {what} {path!r}: running set-uid (euid != uid)", path=path
@@ -151,6 +178,12 @@ def read_entry(path: str) -> Entry | None:
         entry = _entry_from(data, path)
         if not os.path.isdir(entry.target) or os.path.islink(entry.target):
             return None
+        platform = os.path.dirname(path)
+        if (entry.platform, entry.key) != (
+            os.path.basename(platform),
+            os.path.basename(os.path.dirname(platform)),
+        ):
+            return None  # moved here from another key or platform: not what was asked for
         return entry
     except (OSError, EOFError, ValueError, TypeError, KeyError):
         return None
@@ -203,8 +236,7 @@ def hostname() -> str:
 
 
 def new_staging(root: str, key: str) -> str:
-    staging = os.path.join(root, "staging")
-    os.makedirs(staging, mode=0o700, exist_ok=True)
+    staging = private_dir(root, "staging")
     path = os.path.join(staging, f"{key}.{hostname()}.{os.getpid()}.{os.urandom(4).hex()}")
     os.mkdir(path, mode=0o700)
     return path
@@ -226,8 +258,7 @@ def write_metadata(staging: str, entry: Entry) -> None:
 
 def publish(staging: str, root: str, key: str, platform: str) -> str:
     """Rename a finished staging generation into place and return its final path."""
-    directory = platform_dir(root, key, platform)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    directory = private_dir(root, "entries", key, platform)
     generation = os.path.join(directory, f"g{time.time_ns():020d}.{os.getpid()}")
     os.rename(staging, generation)
     _fsync_dir(directory)
@@ -290,6 +321,28 @@ def iter_generations(root: str) -> list[tuple[str, str, str]]:
             directory = os.path.join(entries, key, platform)
             found.extend((key, platform, g) for g in _generations(directory))
     return found
+
+
+#: Last use of a generation is its directory's mtime, refreshed at most this often, so
+#: recording it costs an import one ``stat`` (and a ``utime`` once a day).
+USE_RESOLUTION: Final = 86400.0
+
+
+def note_use(path: str) -> None:
+    """Record that generation ``path`` is in use (gc evicts long-unused ones)."""
+    try:
+        if time.time() - os.stat(path).st_mtime > USE_RESOLUTION:
+            os.utime(path)
+    except OSError:
+        pass  # a read-only cache (baked into an image) is used, never aged
+
+
+def last_used(path: str) -> float:
+    """When generation ``path`` was last activated (to within a day), or published."""
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
 def dir_size(path: str) -> int:

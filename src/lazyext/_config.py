@@ -41,9 +41,11 @@ class Extension:
     def __post_init__(self) -> None:
         # Accept lists from callers, keep tuples inside: the record must stay hashable
         # in spirit and compare equal however it was spelled.
-        modules = tuple(self.modules) if self.modules else (self.name,)
+        # A lone string is one name, not a sequence of one-letter names.
+        given, hashes = self.modules, self.hashes
+        modules = (given,) if isinstance(given, str) else tuple(given) if given else (self.name,)
         object.__setattr__(self, "modules", modules)
-        object.__setattr__(self, "hashes", tuple(self.hashes))
+        object.__setattr__(self, "hashes", (hashes,) if isinstance(hashes, str) else tuple(hashes))
 
 
 @record

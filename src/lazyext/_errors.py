@@ -81,7 +81,9 @@ class InstallError(LazyextError, ImportError):
         return message
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.args, self.__dict__))
+        # ImportError keeps ``name`` and ``path`` in slots, not in ``__dict__``.
+        state = dict(self.__dict__, name=self.name, path=self.path)
+        return (_rebuild, (type(self), self.args, state))
 
 
 class LockTimeout(LazyextError, TimeoutError):
@@ -110,5 +112,6 @@ class UnsafeCacheError(LazyextError, PermissionError):
 def _rebuild(cls: type[LazyextError], args: tuple[Any, ...], state: dict[str, Any]) -> LazyextError:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)
-    error.__dict__.update(state)
+    for attribute, value in state.items():
+        setattr(error, attribute, value)
     return error

@@ -54,9 +54,10 @@ class LazyFinder:
         return self.runtime.spec_for(fullname, plan)
 
     def invalidate_caches(self) -> None:
-        from lazyext._guards import forget_failures
+        from lazyext._guards import forget_failures, invalidating
 
-        forget_failures()
+        if not invalidating():
+            forget_failures()
 
     def find_distributions(self, context: Any = None) -> Iterable[Any]:
         """Make ``importlib.metadata`` see the activated installs (no sys.path entry)."""
@@ -123,7 +124,8 @@ def real_spec(fullname: str, entry: Entry) -> ModuleSpec:
     if spec is None:
         raise InstallError(
             f"{entry.requirement} is installed in {entry.target} but provides no module "
-            f"named {fullname!r}; fix the extension's modules list",
+            f"named {fullname!r}; fix the extension's modules list, or, if it was "
+            "importable before, run `lazyext verify --repair` (the install may be damaged)",
             name=fullname,
             spec=entry.requirement,
             cache_key=entry.key,

@@ -3,8 +3,13 @@
 Removes what no reader will use: staging directories of dead or long-gone installs,
 invalidated generations, generations superseded by a newer one, damaged generations,
 and spawn views of dead processes. Generations that a live process may still import
-from are kept for a grace period after they stopped being current; a key whose lock is
-held (an install in progress) is skipped entirely.
+from are kept for a grace period after they stopped being current, and for as long as
+a live process on this host links them from its spawn view (its lease); a key whose
+lock is held (an install in progress) is skipped entirely.
+
+Optionally it also evicts generations not used for ``unused_days`` (last use is the
+generation directory's mtime, refreshed at most daily by :func:`_cache.note_use`) and,
+to fit a size budget of ``max_bytes``, the least recently used generations first.
 """
 
 from __future__ import annotations
@@ -26,12 +31,16 @@ class GcReport:
     removed: list[str] = field(default_factory=list)
     freed_bytes: int = 0
     skipped_locked: list[str] = field(default_factory=list)
+    skipped_in_use: list[str] = field(default_factory=list)
+    kept_bytes: int | None = None  # measured only when a size budget is given
 
     def as_dict(self) -> dict[str, object]:
         return {
             "removed": self.removed,
             "freed_bytes": self.freed_bytes,
             "skipped_locked": self.skipped_locked,
+            "skipped_in_use": self.skipped_in_use,
+            "kept_bytes": self.kept_bytes,
         }
 
 
@@ -63,10 +72,20 @@ def _age(path: str, now: float) -> float:
         return 0.0
 
 
-def collect(root: str, *, grace_seconds: float = 3600.0, now: float | None = None) -> GcReport:
+def collect(
+    root: str,
+    *,
+    grace_seconds: float = 3600.0,
+    now: float | None = None,
+    unused_days: float | None = None,
+    max_bytes: int | None = None,
+) -> GcReport:
+    """Collect the cache at ``root``; ``unused_days``/``max_bytes`` enable eviction."""
     now = time.time() if now is None else now
     report = GcReport()
     _collect_staging(root, grace_seconds, now, report)
+    _collect_views(root, report)
+    leased = _leased(root)
     by_key: dict[str, list[tuple[str, str]]] = {}
     for key, platform, generation in _cache.iter_generations(root):
         by_key.setdefault(key, []).append((platform, generation))
@@ -75,9 +94,73 @@ def collect(root: str, *, grace_seconds: float = 3600.0, now: float | None = Non
             if not locked:
                 report.skipped_locked.append(key)
                 continue
-            _collect_key(generations, grace_seconds, now, report)
-    _collect_views(root, report)
+            _collect_key(generations, grace_seconds, now, report, leased)
+            if unused_days is not None and unused_days > 0:
+                _collect_unused(generations, now - unused_days * 86400.0, report, leased)
+    if max_bytes is not None and max_bytes > 0:
+        _fit_budget(root, max_bytes, report, leased)
     return report
+
+
+def _leased(root: str) -> set[str]:
+    """Generations linked from the spawn view of a live process (or of another host)."""
+    views = os.path.join(root, "views")
+    found: set[str] = set()
+    try:
+        names = os.listdir(views)
+    except OSError:
+        return found
+    for name in names:
+        if _owner_gone(name):
+            continue
+        view = os.path.join(views, name)
+        try:
+            links = os.listdir(view)
+        except OSError:
+            continue
+        for link in links:
+            try:
+                item = os.readlink(os.path.join(view, link))
+            except OSError:
+                continue
+            # <generation>/target/<item>
+            found.add(os.path.dirname(os.path.dirname(item)))
+    return found
+
+
+def _collect_unused(
+    generations: list[tuple[str, str]], cutoff: float, report: GcReport, leased: set[str]
+) -> None:
+    for _platform, generation in generations:
+        if not os.path.isdir(generation) or _cache.last_used(generation) >= cutoff:
+            continue
+        if generation in leased:
+            report.skipped_in_use.append(generation)
+        else:
+            _remove(generation, report, "unused")
+
+
+def _fit_budget(root: str, max_bytes: int, report: GcReport, leased: set[str]) -> None:
+    """Evict least recently used generations until the cache fits ``max_bytes``."""
+    sized = [
+        (_cache.last_used(generation), key, generation, _cache.dir_size(generation))
+        for key, _platform, generation in _cache.iter_generations(root)
+    ]
+    total = sum(size for *_rest, size in sized)
+    for _used, key, generation, size in sorted(sized):
+        if total <= max_bytes:
+            break
+        if generation in leased:
+            report.skipped_in_use.append(generation)
+            continue
+        with try_key_lock(root, key) as locked:
+            if not locked:
+                report.skipped_locked.append(key)
+                continue
+            _remove(generation, report, f"over the size budget of {max_bytes} bytes")
+            if not os.path.lexists(generation):
+                total -= size
+    report.kept_bytes = total
 
 
 def _remove(path: str, report: GcReport, why: str) -> None:
@@ -108,13 +191,21 @@ def _collect_staging(root: str, grace: float, now: float, report: GcReport) -> N
 
 
 def _collect_key(
-    generations: list[tuple[str, str]], grace: float, now: float, report: GcReport
+    generations: list[tuple[str, str]],
+    grace: float,
+    now: float,
+    report: GcReport,
+    leased: set[str],
 ) -> None:
     newest_valid: dict[str, float] = {}
     for platform, generation in sorted(generations, key=lambda item: item[1], reverse=True):
         marker = os.path.join(generation, _cache.INVALIDATED)
         if os.path.lexists(marker):
-            if _age(marker, now) >= grace:
+            if _age(marker, now) < grace:
+                pass
+            elif generation in leased:
+                report.skipped_in_use.append(generation)
+            else:
                 _remove(generation, report, "invalidated")
             continue
         entry = _cache.read_entry(generation)
@@ -124,7 +215,11 @@ def _collect_key(
         superseded_at = newest_valid.get(platform)
         if superseded_at is None:
             newest_valid[platform] = entry.installed_at
-        elif now - superseded_at >= grace:
+        elif now - superseded_at < grace:
+            pass
+        elif generation in leased:
+            report.skipped_in_use.append(generation)
+        else:
             _remove(generation, report, "superseded by a newer install")
 
 

@@ -41,12 +41,17 @@ def installed_version(dist: str) -> str | None:
 
 def serves(dist: str, specifier: str, module: str) -> bool:
     """True if ``import module`` should come from the host, not from the cache."""
+    from importlib.machinery import PathFinder
+
+    # A module the host cannot import is never the host's to serve. Asked first: it is
+    # one cached lookup per path entry, where installed_version lists every directory
+    # on sys.path (~0.5 ms of each first import from the cache; benchmark B3).
+    if PathFinder.find_spec(module) is None:
+        return False
     version = installed_version(dist)
     if version is not None:
         return version_satisfies(version, specifier)
-    from importlib.machinery import PathFinder
-
-    return PathFinder.find_spec(module) is not None
+    return True
 
 
 def satisfies(dist: str, specifier: str) -> bool:

@@ -11,18 +11,21 @@ kept, read concurrently so a chatty uv cannot fill the pipe.
 
 from __future__ import annotations
 
-import logging
+import _thread
 import os
-import re
 import sys
 import time
-from collections.abc import Sequence
-from typing import Final
 
+from lazyext import _log
 from lazyext._config import Settings
 from lazyext._errors import InstallError
 
-logger = logging.getLogger("lazyext")
+# The first import of an uncached extension comes here: logging, re and typing (~15 ms
+# together) are not imported on that path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Final
 
 _TAIL_LINES: Final = 40
 #: uv variables that change only how the network is reached, never what is installed.
@@ -39,24 +42,51 @@ _PASS_UV: Final = frozenset(
     }
 )
 #: Failures a retry may cure; anything else (no solution, hash mismatch) fails at once.
-_TRANSIENT: Final = re.compile(
-    r"request failed after|error sending request|connection (refused|reset|closed)|"
+_TRANSIENT: Final = (
+    r"(?i)request failed after|error sending request|connection (refused|reset|closed)|"
     r"timed? ?out|dns error|failed to fetch|503 service|502 bad|504 gateway|"
-    r"500 internal|temporarily unavailable|network is unreachable|broken pipe",
-    re.IGNORECASE,
+    r"500 internal|temporarily unavailable|network is unreachable|broken pipe"
 )
-_SECURITY: Final = re.compile(r"hash mismatch|hashes? (do not|don't) match", re.IGNORECASE)
+_SECURITY: Final = r"(?i)hash mismatch|hashes? (do not|don't) match"
+
+
+_uv_lock = _thread.allocate_lock()
+_uv_path: str | None = None
 
 
 def uv_binary() -> str:
-    try:
-        import uv
+    """The uv executable, looked up once per process.
 
-        return str(uv.find_uv_bin())
+    Once and under a lock: ``uv.find_uv_bin()`` reads ``sysconfig``, whose first
+    ``get_config_var`` is not thread-safe on 3.11 (``lazyext warm``'s threads got
+    ``None`` for ``EXE`` and failed with a ``TypeError``).
+    """
+    global _uv_path
+    try:
+        with _uv_lock:
+            if _uv_path is None:
+                _uv_path = _beside_interpreter() or _from_uv_package()
+            return _uv_path
     except (ImportError, FileNotFoundError) as error:
         raise InstallError(
             f"uv not found ({error}); lazyext installs with the uv package: pip install uv"
         ) from error
+
+
+def _beside_interpreter() -> str | None:
+    """The first place ``uv.find_uv_bin()`` looks on POSIX (``sysconfig``'s scripts
+    directory, ``<sys.prefix>/bin``), checked without importing sysconfig, fnmatch and
+    re (~5 ms of every first import of an uncached extension)."""
+    if os.name != "posix":
+        return None
+    candidate = os.path.join(sys.prefix, "bin", "uv")
+    return candidate if os.path.isfile(candidate) else None
+
+
+def _from_uv_package() -> str:
+    import uv
+
+    return str(uv.find_uv_bin())
 
 
 def uv_environment(settings: Settings) -> dict[str, str]:
@@ -95,6 +125,10 @@ def build_argv(
         "--target",
         os.path.abspath(target),
         "--compile-bytecode",
+        # Copies, not hardlinks into uv's cache: a file edited in any environment that
+        # shares uv's cache (or in uv's cache itself) would otherwise change published
+        # generations too, and a reinstall after damage would link the same damaged file.
+        "--link-mode=copy",
         "--quiet",
     ]
     if offline if offline is not None else settings.offline:
@@ -125,8 +159,13 @@ def install(
     name: str | None = None,
     hashes: Sequence[str] = (),
     cache_key: str = "",
+    offline_first: bool = True,
 ) -> None:
-    """Install ``requirement`` into ``target``, retrying transient failures only."""
+    """Install ``requirement`` into ``target``, retrying transient failures only.
+
+    ``offline_first``: try uv's cache alone (``--offline``) before the index, see
+    :func:`_from_uv_cache`; a refresh passes ``False`` to see new releases.
+    """
     uv = uv_binary()
     requirements_file = None
     if hashes:
@@ -138,15 +177,27 @@ def install(
     argv = build_argv(uv, requirement, target, settings, requirements_file=requirements_file)
     env = uv_environment(settings)
     attempts = 1 + max(0, settings.retries)
+    # install-timeout bounds the whole install, retries and backoff included: it is the
+    # longest an `import` may block on the network.
+    limit = settings.install_timeout if settings.install_timeout > 0 else None
+    deadline = None if limit is None else time.monotonic() + limit
+    if offline_first and _may_use_network(settings):
+        offline = build_argv(
+            uv, requirement, target, settings, requirements_file=requirements_file, offline=True
+        )
+        if _from_uv_cache(offline, env, settings, requirement, name, cache_key, limit):
+            return
     for attempt in range(1, attempts + 1):
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            _run_once(argv, env, settings, requirement, name, cache_key)
+            _run_once(argv, env, settings, requirement, name, cache_key, left, limit)
             return
         except InstallError as error:
-            if not error.transient or attempt == attempts:
-                raise
             delay = min(8.0, 0.5 * 2 ** (attempt - 1))
-            logger.warning(
+            out_of_time = deadline is not None and time.monotonic() + delay >= deadline
+            if not error.transient or attempt == attempts or out_of_time:
+                raise
+            _log.warning(
                 "installing %s failed (attempt %d of %d, transient); retrying in %.1f s",
                 requirement,
                 attempt,
@@ -154,6 +205,50 @@ def install(
                 delay,
             )
             time.sleep(delay)
+            # A failed attempt may have left part of the install behind.
+            _empty(target)
+
+
+def _may_use_network(settings: Settings) -> bool:
+    """False when uv would not go online anyway (offline, or local find-links only)."""
+    if settings.offline:
+        return False
+    return not settings.no_index or any("://" in link for link in settings.find_links)
+
+
+def _from_uv_cache(
+    argv: list[str],
+    env: dict[str, str],
+    settings: Settings,
+    requirement: str,
+    name: str | None,
+    cache_key: str,
+    limit: float | None,
+) -> bool:
+    """Offline-first: install from uv's cache without asking the index; True if done.
+
+    uv revalidates its cached index pages online (one round trip per project, ~50-200
+    ms) even when every wheel is cached, while ``--offline`` answers from the cache in
+    ~20 ms. A miss fails in ~10 ms and the caller goes online; benchmarks/README.md
+    has the numbers. What is cached may be older than the index's newest release:
+    the TTL refresh installs online.
+    """
+    target = argv[argv.index("--target") + 1]
+    try:
+        _run_once(argv, env, settings, requirement, name, cache_key, limit, limit)
+    except InstallError as error:
+        if error.security:
+            raise
+        _log.debug("not installable from uv's cache alone, going online: %s", error)
+        _empty(target)
+        return False
+    return True
+
+
+def _empty(target: str) -> None:
+    import shutil
+
+    shutil.rmtree(target, ignore_errors=True)
 
 
 def _run_once(
@@ -163,11 +258,13 @@ def _run_once(
     requirement: str,
     name: str | None,
     cache_key: str,
+    timeout: float | None,
+    limit: float | None,
 ) -> None:
     import subprocess
 
-    logger.info("installing %s with uv", requirement)
-    logger.debug("uv argv: %s", argv)
+    _log.info("installing %s with uv", requirement)
+    _log.debug("uv argv: %s", argv)
     started = time.monotonic()
     try:
         process = subprocess.Popen(
@@ -185,14 +282,13 @@ def _run_once(
             spec=requirement,
             cache_key=cache_key,
         ) from error
-    timeout = settings.install_timeout if settings.install_timeout > 0 else None
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as error:
         _kill_group(process)
         output, _ = process.communicate()
         raise InstallError(
-            f"installing {requirement} timed out after {timeout:g} s (install-timeout); "
+            f"installing {requirement} timed out after {limit or 0:g} s (install-timeout); "
             "check the index or network, or set offline = true to use only cached wheels",
             name=name,
             spec=requirement,
@@ -208,7 +304,7 @@ def _run_once(
     finally:
         # uv may have started children of its own (builds); none may outlive it.
         _kill_group(process)
-    logger.debug("uv exited %s after %.3f s", process.returncode, time.monotonic() - started)
+    _log.debug("uv exited %s after %.3f s", process.returncode, time.monotonic() - started)
     if process.returncode != 0:
         raise _failure(process.returncode, _tail(output), requirement, name, cache_key, settings)
 
@@ -235,8 +331,11 @@ def _tail(output: bytes | None) -> str:
 def _failure(
     returncode: int, tail: str, requirement: str, name: str | None, key: str, settings: Settings
 ) -> InstallError:
-    security = bool(_SECURITY.search(tail))
-    transient = not security and bool(_TRANSIENT.search(tail))
+    lowered = tail.lower()
+    import re
+
+    security = bool(re.search(_SECURITY, tail))
+    transient = not security and bool(re.search(_TRANSIENT, tail))
     if returncode < 0:
         what = f"uv was killed by signal {-returncode}"
         transient = True
@@ -249,8 +348,18 @@ def _failure(
             else "; set offline = true (LAZYEXT_OFFLINE=1) to use cached wheels only"
         )
         what = f"uv could not reach the package index{hint}"
-    elif settings.offline and "offline" in tail.lower():
+    elif settings.offline and ("offline" in lowered or "network was disabled" in lowered):
         what = "it is not in uv's cache and offline mode is on; go online once or add find-links"
+    elif not settings.allow_sdist and "building from source is disabled" in lowered:
+        what = (
+            "only a source distribution is available and building one runs its build code "
+            "at import time; set allow-sdist = true in the config to allow it"
+        )
+    elif "no trusted hash" in lowered:
+        what = (
+            "hash-checking mode (the extension's hashes) needs a hash for every distribution "
+            "installed, and a dependency has none; pin a dependency-free distribution"
+        )
     else:
         what = f"uv exited with status {returncode}"
     return InstallError(

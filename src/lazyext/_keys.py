@@ -57,6 +57,13 @@ def check_module_name(module: object) -> str:
             f"module {module!r} is not a top-level import name (one Python identifier, "
             "no dots or paths)"
         )
+    if unicodedata.normalize("NFKC", module) != module:
+        # The parser normalizes identifiers (NFKC): `import ﬁle` asks for "file", so a
+        # name that is not normalized could never be imported.
+        raise ConfigError(
+            f"module {module!r} is not in normalized form; Python imports it as "
+            f"{unicodedata.normalize('NFKC', module)!r}"
+        )
     if module in sys.stdlib_module_names or module in sys.builtin_module_names:
         raise ConfigError(f"module {module!r} belongs to the standard library; pick another name")
     if module in RESERVED_MODULES:

@@ -91,7 +91,9 @@ def discover() -> str | None:
 def _identity(config: ConfigSource, path: str | None) -> object:
     if path is not None:
         stat = os.stat(path)
-        return ("file", path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        # The working directory too: relative paths from the environment or keyword
+        # arguments are resolved against it (the file's own against the file).
+        return ("file", path, stat.st_mtime_ns, stat.st_size, stat.st_ino, os.getcwd())
     if isinstance(config, Mapping):
         return ("mapping", sorted((repr(k), repr(v)) for k, v in config.items()), os.getcwd())
     if config is None:

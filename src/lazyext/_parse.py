@@ -8,6 +8,7 @@ compiled form cached by :mod:`lazyext._load` does not match.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,7 +65,8 @@ def parse_file(path: Path, overrides: Mapping[str, Any]) -> Config:
         raise ConfigError(f"{source}: not valid TOML: {error}", source=source) from error
     table: object = document
     if path.name == "pyproject.toml":
-        table = document.get("tool", {}).get("lazyext", {})
+        tool = document.get("tool", {})
+        table = tool.get("lazyext", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: [tool.lazyext] must be a table", source=source)
     return parse_table(table, source=source, base=path.parent, overrides=overrides)
@@ -128,18 +130,34 @@ def _settings(
         checked = _check_setting(key, value, problems)
         if checked is not None:
             values[key.replace("-", "_")] = checked
+    # Paths written in the file are relative to the file; those from the environment
+    # or keyword arguments are the caller's, relative to the working directory.
+    _resolve_paths(values, base, problems)
     _apply_environment(values)
     for key, value in overrides.items():
         if value is not None:
             checked = _check_setting(key.replace("_", "-"), value, problems)
             if checked is not None:
                 values[key] = checked
+    _resolve_paths(values, Path.cwd(), problems)
     cache_dir = values.pop("cache_dir", None)
-    values["find_links"] = tuple(_link(link, base) for link in values.get("find_links", ()))
     from lazyext._config import default_cache_root
 
-    root = _absolute(cache_dir, base) if cache_dir else Path(default_cache_root())
+    root = Path(cache_dir) if cache_dir else Path(default_cache_root())
     return Settings(cache_dir=os.path.realpath(root), **values)
+
+
+def _resolve_paths(values: dict[str, Any], base: Path, problems: _Problems) -> None:
+    """Make ``cache_dir`` and local ``find_links`` absolute against ``base`` (idempotent)."""
+    if values.get("cache_dir"):
+        values["cache_dir"] = str(_absolute(values["cache_dir"], base))
+    links = []
+    for link in values.get("find_links", ()):
+        try:
+            links.append(_link(link, base))
+        except ConfigError as error:
+            problems.add("find-links", str(error))
+    values["find_links"] = tuple(links)
 
 
 def _apply_environment(values: dict[str, Any]) -> None:
@@ -183,7 +201,14 @@ def _check_setting(key: str, given: object, problems: _Problems) -> Any:
         if not all(isinstance(item, (str, os.PathLike)) for item in value):
             problems.add(key, "expected a list of strings")
             return None
-        return tuple(str(item) for item in value)
+        items = tuple(str(item) for item in value)
+        if key == "extra-index-urls":
+            checked = [_check_url_setting(key, item, problems) for item in items]
+            return None if None in checked else items
+        return items
+    if key in _NUMBER_SETTINGS and not math.isfinite(value):
+        problems.add(key, f"must be a finite number, got {value!r}")
+        return None
     if key in _NUMBER_SETTINGS | _INT_SETTINGS and value < 0:
         problems.add(key, f"must not be negative, got {value!r}")
         return None
@@ -217,6 +242,12 @@ def _absolute(value: Any, base: Path) -> Path:
 
 def _link(link: str, base: Path) -> str:
     _keys.check_text(link, "find-links entry")
+    if link.startswith("-"):
+        # uv reads an argument after --find-links that starts with '-' as an option.
+        raise ConfigError(
+            f"find-links entry {link!r} looks like a command-line option (write ./{link} "
+            "for a directory of that name)"
+        )
     if "://" in link:
         return link
     return str(_absolute(link, base))

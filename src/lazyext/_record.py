@@ -36,6 +36,10 @@ def _frozen_setattr(self: object, name: str, value: object) -> None:
     raise AttributeError(f"{type(self).__name__} is frozen; use replace()")
 
 
+def _frozen_delattr(self: object, name: str) -> None:
+    raise AttributeError(f"{type(self).__name__} is frozen; use replace()")
+
+
 def _build(cls: type[T]) -> type[T]:
     names = tuple(cls.__dict__.get("__annotations__", {}))
     defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
@@ -88,7 +92,7 @@ def _build(cls: type[T]) -> type[T]:
         __eq__=__eq__,
         __hash__=__hash__,
         __setattr__=_frozen_setattr,
-        __delattr__=_frozen_setattr,
+        __delattr__=_frozen_delattr,
         __reduce__=__reduce__,
     )
     metaclass: Any = type(cls)

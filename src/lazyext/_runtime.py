@@ -31,6 +31,8 @@ class Runtime:
         self.active: dict[str, Entry] = {}  # key -> the entry serving this process
         self.host_served: dict[str, bool] = {}  # key -> the host's install satisfies it
         self.added_paths: list[str] = []
+        # generation path -> (thread running its .pth lines, lock released when done)
+        self._activating: dict[str, tuple[int, Any]] = {}
         self.configure(config)
 
     @property
@@ -127,36 +129,72 @@ class Runtime:
         entry = provision(plan, self.settings, self.config.platform, name=name, refresh=refresh)
         self.activate_entry(entry)
         # Path-entry finders cache directory listings and "no finder" answers.
-        import importlib
+        from lazyext._guards import invalidate_import_caches
 
-        importlib.invalidate_caches()
+        invalidate_import_caches()
         return entry
 
     def activate_entry(self, entry: Entry) -> None:
+        """Make ``entry`` serve this process: names, ``.pth`` files, spawn view.
+
+        ``self._lock`` is never held while ``.pth`` lines run: they may import, which
+        takes the global import lock and module locks, while ``find_spec`` in another
+        thread holds the global import lock and activates entries (those without
+        ``.pth`` files) under ``self._lock``. A thread that finds another one running
+        the entry's ``.pth`` lines waits for it (only loaders get there, outside the
+        global import lock); the thread running them passes through (a line importing
+        the entry's own modules).
+        """
         with self._lock:
             current = self.active.get(entry.key)
             if current is not None and current.path == entry.path:
                 return
-            if current is not None:
-                self._forget_names(current)
-            self.active[entry.key] = entry
-            target = str(entry.target)
-            owned = self.front.owned
-            for name in entry.top_level:
-                if name not in owned:
-                    self.back.names.setdefault(name, []).append(target)
+            pending = self._activating.get(entry.path)
+            if pending is None:
+                done = _thread.allocate_lock()
+                done.acquire()
+                self._activating[entry.path] = (_thread.get_ident(), done)
+                if current is not None:
+                    self._forget_names(current)
+                target = str(entry.target)
+                owned = self.front.owned
+                for name in entry.top_level:
+                    if name not in owned:
+                        self.back.names.setdefault(name, []).append(target)
+        if pending is not None:
+            thread, running = pending
+            timeout = self.settings.lock_timeout
+            if thread != _thread.get_ident() and running.acquire(timeout=timeout):
+                running.release()
+            return
+        try:
+            _cache.note_use(entry.path)
             if entry.pth:
                 from lazyext import _pth
 
-                self.added_paths += _pth.process(
+                added = _pth.process(
                     entry.target,
                     entry.pth,
                     strict=self.settings.strict_pth,
                     label=entry.requirement,
                 )
+                with self._lock:
+                    self.added_paths += added
             from lazyext import _view
 
             _view.add(self.settings.cache_dir, entry.target)
+        finally:
+            with self._lock:
+                self.active[entry.key] = entry
+                del self._activating[entry.path]
+            done.release()
+
+    def forget(self, key: str) -> None:
+        """Stop serving ``key`` (invalidated): the next import activates a fresh entry."""
+        with self._lock:
+            entry = self.active.pop(key, None)
+            if entry is not None:
+                self._forget_names(entry)
 
     def _forget_names(self, entry: Entry) -> None:
         target = str(entry.target)

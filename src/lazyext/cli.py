@@ -20,7 +20,12 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 #: Modules that add subcommands: each has ``register(subparsers)``.
-_COMMAND_MODULES = ("lazyext._cli_plugins", "lazyext._cli_tasks", "lazyext._cli_web")
+_COMMAND_MODULES = (
+    "lazyext._cli_plugins",
+    "lazyext._cli_tasks",
+    "lazyext._cli_verify",
+    "lazyext._cli_web",
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,9 +57,24 @@ def _parser() -> argparse.ArgumentParser:
     gc.add_argument(
         "--grace",
         type=float,
-        default=3600.0,
+        default=None,
         metavar="SECONDS",
-        help="keep superseded or invalidated installs this long (default 3600)",
+        help="keep superseded or invalidated installs this long (default: [maintenance] "
+        "gc-grace, 3600)",
+    )
+    gc.add_argument(
+        "--unused-days",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="evict installs not used for DAYS (0: never; default: [maintenance] unused-days, 30)",
+    )
+    gc.add_argument(
+        "--max-size",
+        default=None,
+        metavar="SIZE",
+        help="then evict least recently used installs until the cache fits SIZE (500M, 2G; "
+        "default: [maintenance] max-size, no limit)",
     )
     gc.add_argument("--json", action="store_true", help="machine-readable output")
     gc.set_defaults(handler=cmd_gc)
@@ -90,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `lazyext ... | head`: the reader left. Point stdout at devnull so the flush at
+        # exit does not raise again (the recipe of the signal module's docs).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -226,11 +253,13 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from lazyext import _cache, _gc
+    from lazyext.tasks._maintenance import collect_garbage, parse_size
 
     config = load_config(args)
-    root = _cache.ensure_root(config.settings.cache_dir)
-    report = _gc.collect(root, grace_seconds=args.grace)
+    max_bytes = None if args.max_size is None else parse_size(args.max_size, what="--max-size")
+    report = collect_garbage(
+        config, grace=args.grace, unused_days=args.unused_days, max_bytes=max_bytes
+    )
     if args.json:
         print_json(report.as_dict())
     else:
@@ -238,6 +267,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
             print(f"removed {path}")
         for key in report.skipped_locked:
             print(f"skipped {key} (an install holds its lock)")
+        for path in report.skipped_in_use:
+            print(f"kept {path} (a running process uses it)")
         print(f"freed {_human_size(report.freed_bytes)}")
     return EXIT_OK
 

@@ -1,0 +1,1 @@
+"""lazyext benchmarks: run with ``python -m benchmarks`` (see README.md here)."""

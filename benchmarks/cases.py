@@ -1,0 +1,665 @@
+"""The benchmarks B1-B7 of issue 4, each measured against a baseline in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.harness import Row, interleave, median, python, run
+from benchmarks.workspace import (
+    EXTENSIONS,
+    REPO,
+    WARM_SET,
+    Workspace,
+    ext_module,
+    ext_requirement,
+    warm_module,
+)
+
+#: Simulated round trip of a package index (HTTP on 127.0.0.1, answered after a delay).
+INDEX_LATENCY = 0.05
+REAL = ("benchreal", "bench-real>=1")
+#: Top-level stdlib modules left out of B2: GUI, side effects, deprecation warnings.
+_SKIP_STDLIB = frozenset(
+    [
+        "antigravity",
+        "this",
+        "idlelib",
+        "tkinter",
+        "turtle",
+        "turtledemo",
+        "lib2to3",
+        "distutils",
+        "imp",
+        "asynchat",
+        "asyncore",
+        "smtpd",
+        "cgi",
+        "cgitb",
+        "crypt",
+        "imghdr",
+        "mailcap",
+        "msilib",
+        "nis",
+        "nntplib",
+        "ossaudiodev",
+        "pipes",
+        "sndhdr",
+        "spwd",
+        "sunau",
+        "telnetlib",
+        "uu",
+        "xdrlib",
+        "audioop",
+        "chunk",
+        "aifc",
+        "ensurepip",
+        "pydoc_data",
+        "msvcrt",
+        "nt",
+        "winreg",
+        "winsound",
+        "__main__",
+        "sre_compile",
+        "sre_constants",
+        "sre_parse",
+    ]
+)
+_SUBMODULES = [
+    "email.mime.text",
+    "email.mime.multipart",
+    "email.parser",
+    "email.policy",
+    "email.utils",
+    "xml.etree.ElementTree",
+    "xml.dom.minidom",
+    "xml.sax",
+    "http.client",
+    "http.server",
+    "http.cookies",
+    "urllib.request",
+    "urllib.parse",
+    "json.decoder",
+    "concurrent.futures",
+    "importlib.metadata",
+    "importlib.resources",
+    "logging.handlers",
+    "logging.config",
+    "unittest.mock",
+    "xml.parsers.expat",
+    "html.parser",
+    "multiprocessing.pool",
+    "asyncio.subprocess",
+    "ctypes.util",
+    "dbm.dumb",
+    "wsgiref.simple_server",
+    "encodings.idna",
+    "curses.ascii",
+    "sqlite3.dbapi2",
+    "os.path",
+    "collections.abc",
+    "email.message",
+    "email.headerregistry",
+    "email.generator",
+    "email.charset",
+    "email.encoders",
+    "email.mime.base",
+    "email.mime.image",
+    "email.mime.audio",
+    "email.mime.application",
+    "xml.dom.pulldom",
+    "xml.sax.saxutils",
+    "xmlrpc.client",
+    "xmlrpc.server",
+    "http.cookiejar",
+    "urllib.error",
+    "urllib.robotparser",
+    "json.encoder",
+    "concurrent.futures.process",
+    "importlib.util",
+    "importlib.abc",
+    "multiprocessing.queues",
+    "multiprocessing.managers",
+    "multiprocessing.shared_memory",
+    "asyncio.streams",
+    "asyncio.queues",
+    "unittest.case",
+    "unittest.loader",
+    "curses.textpad",
+    "sqlite3.dump",
+    "wsgiref.util",
+    "wsgiref.headers",
+    "wsgiref.validate",
+    "encodings.punycode",
+    "encodings.base64_codec",
+    "encodings.hex_codec",
+    "encodings.cp1252",
+    "encodings.utf_16",
+    "encodings.utf_32",
+    "html.entities",
+    "dbm.ndbm",
+    "dbm.gnu",
+    "logging.config",
+    "xml.etree.cElementTree",
+    "email.mime.message",
+    "email.mime.nonmultipart",
+    "email.quoprimime",
+    "email.base64mime",
+    "multiprocessing.connection",
+    "multiprocessing.heap",
+    "multiprocessing.synchronize",
+    "ctypes.macholib",
+    "unittest.result",
+    "unittest.runner",
+    "unittest.suite",
+    "urllib.parse",
+]
+#: B7's "flat, not linear": 100 configured extensions cost at most 10% more than 1.
+FLAT = 1.10
+STDLIB_COUNT = 150
+MISSING_COUNT = 300
+
+
+def activate_code(ws: Workspace, config: dict[str, str], *, index: bool = False) -> str:
+    return f"import lazyext\nlazyext.activate({config!r}, {ws.sources(index=index)})\n"
+
+
+def ext_config(count: int) -> dict[str, str]:
+    return {ext_module(i): ext_requirement(i) for i in range(count)}
+
+
+class Suite:
+    """Runs the benchmarks; ``quick`` cuts every repetition count to a smoke test."""
+
+    def __init__(self, ws: Workspace, *, quick: bool, log: Callable[[str], None]) -> None:
+        self.ws = ws
+        self.quick = quick
+        self.log = log
+        self.rows: list[Row] = []
+        self.b3_process = 20.0  # ms, until B3 measures it
+        self.facts: dict[str, object] = {}
+
+    def reps(self, full: int) -> int:
+        return 1 if self.quick else full
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        self.log(f"  {row.id} {row.measure}: {' | '.join(row.cells()[2:])}")
+
+    # -- setup --------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Fill lazyext's warm cache (all extensions + the real package) and uv's cache."""
+        ws = self.ws
+        ws.prepare()
+        from lazyext._api import warm
+        from lazyext._load import load
+
+        os.environ["UV_CACHE_DIR"] = str(ws.uv_warm)
+        config = {**ext_config(EXTENSIONS), REAL[0]: REAL[1]}
+        overrides = {"cache_dir": str(ws.cache_warm), "find_links": [str(ws.wheels)]}
+        loaded = load(config, {**overrides, "no_index": True})
+        failed = {n: r for n, r in warm((), loaded).items() if isinstance(r, BaseException)}
+        if failed:
+            raise RuntimeError(f"setup: installs failed: {failed}")
+        self.config = loaded
+        # Installs outside lazyext fill uv's cache for every wheel (find-links).
+        warm_set = [f"bench-warm-{i}" for i in range(WARM_SET)]
+        run(ws.uv_argv(warm_set[0], ws.fresh("uvfill"), *warm_set[1:]), env=ws.env())
+        # B3's baseline: the same package in a site-packages-like directory, compiled.
+        self.site = ws.root / "site"
+        shutil.rmtree(self.site, ignore_errors=True)
+        run(ws.uv_argv(REAL[1], self.site), env=ws.env())
+
+    def targets(self, count: int) -> list[str]:
+        from lazyext import _cache
+
+        root = str(self.ws.cache_warm)
+        found = []
+        for plan in self.config.plans[:count]:
+            entry = _cache.find_entry(root, plan.key, self.config.platform)
+            if entry is None:
+                raise RuntimeError(f"setup: {plan.requirement} is not cached")
+            found.append(entry.target)
+        return found
+
+    # -- B1 -----------------------------------------------------------------------
+
+    def b1(self) -> None:
+        ws = self.ws
+        env = ws.env()
+        codes = {n: activate_code(ws, ext_config(n)) for n in (1, 10, 50, 100)}
+        variants = {f"lazyext-{n}": self._process(code, env) for n, code in codes.items()}
+        variants["base"] = self._process("pass", env)
+        samples = interleave(variants, self.reps(20), warmup=2)
+        base = median(samples["base"])
+        self.add(
+            Row(
+                "B1",
+                "import lazyext; activate(cfg), 50 cached (process wall)",
+                median(samples["lazyext-50"]),
+                base,
+                "ms",
+                "delta",
+                5.0,
+            )
+        )
+        at = {n: median(samples[f"lazyext-{n}"]) for n in (1, 10, 100)}
+        self.facts["B1 process ms at 1/10/100"] = [round(at[n], 2) for n in (1, 10, 100)]
+        self.facts["B1 marginal cost per configured extension (us)"] = round(
+            (at[100] - at[1]) / 99 * 1000, 1
+        )
+        self.add(
+            Row(
+                "B7-B1",
+                f"B1 at 100 vs 1 configured (10: {at[10]:.1f} ms)",
+                at[100],
+                at[1],
+                "ms",
+                "ratio",
+                FLAT,
+            )
+        )
+
+    def _process(self, code: str, env: dict[str, str]) -> Callable[[], float]:
+        cwd = str(self.ws.cwd)
+        return lambda: python(code, env=env, cwd=cwd)[0]
+
+    # -- B2 -----------------------------------------------------------------------
+
+    def b2(self) -> None:
+        ws = self.ws
+        spec_file = ws.root / "b2-spec.json"
+        spec: dict[str, object] = {
+            "modules": [ext_module(i) for i in range(EXTENSIONS)],
+            "requirements": [ext_requirement(i) for i in range(EXTENSIONS)],
+            "find_links": [str(ws.wheels)],
+            "targets": self.targets(EXTENSIONS),
+            "candidates": sorted(set(sys.stdlib_module_names) - _SKIP_STDLIB - {"lazyext"})
+            + _SUBMODULES,
+            "missing": [f"bench_missing_{i}" for i in range(MISSING_COUNT)],
+            "rounds": 5,
+            "preload": [],
+            "stdlib": [],
+        }
+        spec["candidates"] = [n for n in spec["candidates"] if not n.startswith("_")]  # type: ignore[attr-defined]
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        child = str(REPO / "benchmarks" / "_child_imports.py")
+        env = ws.env()
+        probed = json.loads(run([sys.executable, child, "probe", "0", str(spec_file)], env=env)[1])
+        spec["preload"] = probed["preload"]
+        spec["stdlib"] = probed["stdlib"][:STDLIB_COUNT]
+        spec_file.write_text(json.dumps(spec), encoding="utf-8")
+        self.facts["B2 stdlib modules timed"] = len(spec["stdlib"])  # type: ignore[arg-type]
+        results: dict[str, list[tuple[float, float]]] = {}
+
+        def variant(mode: str, count: int) -> Callable[[], float]:
+            def once() -> float:
+                out = run([sys.executable, child, mode, str(count), str(spec_file)], env=env)[1]
+                data = json.loads(out)
+                pair = (data["stdlib_ns"] / 1e6, data["failing_ns"] / 1e6)
+                results.setdefault(f"{mode}-{count}", []).append(pair)
+                return pair[0]
+
+            return once
+
+        variants = {
+            "base-0": variant("base", 0),
+            "lazyext-100": variant("lazyext", EXTENSIONS),
+            "naive-100": variant("naive", EXTENSIONS),
+            "lazyext-1": variant("lazyext", 1),
+            "lazyext-10": variant("lazyext", 10),
+        }
+        interleave(variants, self.reps(12), warmup=1)
+        stdlib = {k: median([p[0] for p in v[-self.reps(12) :]]) for k, v in results.items()}
+        failing = {k: median([p[1] for p in v[-self.reps(12) :]]) for k, v in results.items()}
+        lz, base, naive = "lazyext-100", "base-0", "naive-100"
+        self.add(
+            Row(
+                "B2",
+                "150 stdlib imports, 100 active",
+                stdlib[lz],
+                stdlib[base],
+                "ms",
+                "ratio",
+                1.05,
+            )
+        )
+        self.add(
+            Row(
+                "B2",
+                "300 failing imports, 100 active",
+                failing[lz],
+                failing[base],
+                "ms",
+                "ratio",
+                1.05,
+            )
+        )
+        self.add(
+            Row(
+                "B2",
+                "150 stdlib imports vs naive layout",
+                stdlib[lz],
+                stdlib[naive],
+                "ms",
+                "ratio",
+                1.05,
+            )
+        )
+        self.add(
+            Row(
+                "B2",
+                "300 failing imports vs naive layout",
+                failing[lz],
+                failing[naive],
+                "ms",
+                "ratio",
+                1.05,
+            )
+        )
+        self.facts["B2 naive layout vs no lazyext (stdlib, failing)"] = [
+            round(stdlib[naive] / stdlib[base], 2),
+            round(failing[naive] / failing[base], 2),
+        ]
+        at = {n: failing[f"lazyext-{n}"] for n in (1, 10, 100)}
+        self.facts["B2 failing ms at 1/10/100"] = [round(at[n], 3) for n in (1, 10, 100)]
+        self.add(
+            Row(
+                "B7-B2",
+                f"B2 failing imports at 100 vs 1 active (10: {at[10]:.2f} ms)",
+                at[100],
+                at[1],
+                "ms",
+                "ratio",
+                FLAT,
+            )
+        )
+
+    # -- B3 -----------------------------------------------------------------------
+
+    def b3(self) -> None:
+        ws = self.ws
+        env = ws.env()
+        timed = "import time\nt = time.perf_counter_ns()\nimport benchreal\n"
+        report = "print(time.perf_counter_ns() - t)\n"
+        config = {**ext_config(50), REAL[0]: REAL[1]}
+        lz_code = "import time\n" + activate_code(ws, config) + timed + report
+        base_code = f"import time, site\nsite.addsitedir({str(self.site)!r})\n" + timed + report
+        inside: dict[str, list[float]] = {"lazyext": [], "base": []}
+
+        def variant(name: str, code: str) -> Callable[[], float]:
+            def once() -> float:
+                wall, out = python(code, env=env, cwd=str(ws.cwd))
+                inside[name].append(int(out.strip()) / 1e6)
+                return wall
+
+            return once
+
+        reps = self.reps(15)
+        samples = interleave(
+            {"lazyext": variant("lazyext", lz_code), "base": variant("base", base_code)},
+            reps,
+            warmup=1,
+        )
+        self.add(
+            Row(
+                "B3",
+                "first import of a cached extension (import statement)",
+                median(inside["lazyext"][-reps:]),
+                median(inside["base"][-reps:]),
+                "ms",
+                "ratio",
+                1.10,
+            )
+        )
+        self.b3_process = median(samples["lazyext"])
+        self.add(
+            Row(
+                "B3",
+                "same, whole process (lazyext: + import lazyext, activate)",
+                median(samples["lazyext"]),
+                median(samples["base"]),
+                "ms",
+                "delta",
+                5.0,
+            )
+        )
+
+    # -- B4 -----------------------------------------------------------------------
+
+    def cold_pair(
+        self,
+        *,
+        index: bool,
+        uv_cold: bool,
+        config: dict[str, str] | None = None,
+        online_first: bool = False,
+    ) -> tuple[Callable[[], float], Callable[[], float]]:
+        """(lazyext first import, raw uv install + import), each in a fresh state.
+
+        ``online_first`` turns lazyext's offline-first resolution off (to measure it).
+        """
+        ws = self.ws
+        config = config or {REAL[0]: REAL[1]}
+        code = activate_code(ws, config, index=index) + "import benchreal\n"
+        if online_first:
+            off = "from lazyext import _installer\n_installer._may_use_network = lambda s: False\n"
+            code = off + code
+
+        def uv_cache() -> Path:
+            return ws.fresh("uv-cold") if uv_cold else ws.uv_warm
+
+        def lazy() -> float:
+            cache = ws.cold_cache(f"b4-{int(index)}-{len(config)}")
+            env = ws.env(cache=cache, uv_cache=uv_cache())
+            return python(code, env=env, cwd=str(ws.cwd))[0]
+
+        def raw() -> float:
+            env = ws.env(uv_cache=uv_cache())
+            target = ws.fresh("target")
+            installed = run(ws.uv_argv(REAL[1], target, index=index), env=env)[0]
+            use = f"import site\nsite.addsitedir({str(target)!r})\nimport benchreal\n"
+            return installed + python(use, env=env, cwd=str(ws.cwd))[0]
+
+        return lazy, raw
+
+    def b4(self) -> None:
+        cases = [
+            ("find-links, uv cache cold", False, True),
+            ("find-links, uv cache warm", False, False),
+            (f"index {INDEX_LATENCY * 1000:.0f} ms RTT, uv cache cold", True, True),
+            (f"index {INDEX_LATENCY * 1000:.0f} ms RTT, uv cache warm", True, False),
+        ]
+        with self.ws.index(INDEX_LATENCY):
+            # uv's cache learns the index's pages and wheels once (they stay stale).
+            env = self.ws.env()
+            run(self.ws.uv_argv(REAL[1], self.ws.fresh("fill"), index=True), env=env)
+            for label, index, uv_cold in cases:
+                lazy, raw = self.cold_pair(index=index, uv_cold=uv_cold)
+                variants = {"lazyext": lazy, "raw": raw}
+                if index:
+                    online = self.cold_pair(index=index, uv_cold=uv_cold, online_first=True)[0]
+                    variants["online-first"] = online
+                samples = interleave(variants, self.reps(5), warmup=1)
+                if index:
+                    self.facts[f"B4 {label}: ms offline-first / online-first / raw uv"] = [
+                        round(median(samples[k]), 1) for k in ("lazyext", "online-first", "raw")
+                    ]
+                self.add(
+                    Row(
+                        "B4",
+                        f"first import, uncached: {label}",
+                        median(samples["lazyext"]),
+                        median(samples["raw"]),
+                        "ms",
+                        "ratio",
+                        1.10,
+                    )
+                )
+                self.ws.clean_scratch()
+        variants = {}
+        for count in (1, 10, 100):
+            config = {**ext_config(count - 1), REAL[0]: REAL[1]}
+            variants[str(count)] = self.cold_pair(index=False, uv_cold=False, config=config)[0]
+        samples = interleave(variants, self.reps(5), warmup=1)
+        at = {n: median(samples[str(n)]) for n in (1, 10, 100)}
+        self.facts["B4 ms at 1/10/100 configured"] = [round(at[n], 1) for n in (1, 10, 100)]
+        self.add(
+            Row(
+                "B7-B4",
+                f"B4 (find-links, uv warm) at 100 vs 1 configured (10: {at[10]:.0f} ms)",
+                at[100],
+                at[1],
+                "ms",
+                "ratio",
+                FLAT,
+            )
+        )
+        self.ws.clean_scratch()
+
+    # -- B5 -----------------------------------------------------------------------
+
+    def b5(self) -> None:
+        ws = self.ws
+        requirements = [f"bench-warm-{i}>=1" for i in range(WARM_SET)]
+        cases = [
+            (f"index {INDEX_LATENCY * 1000:.0f} ms RTT, uv cache cold", True, True),
+            ("find-links, uv cache warm", False, False),
+        ]
+        with ws.index(INDEX_LATENCY):
+            for label, index, uv_cold in cases:
+                config_file = ws.root / f"b5-{int(index)}.toml"
+                source = (
+                    f'index-url = "{ws.index_url}"\n'
+                    if index
+                    else (f'find-links = ["{ws.wheels}"]\nno-index = true\n')
+                )
+                for i, requirement in enumerate(requirements):
+                    source += (
+                        f'\n[[extensions]]\nname = "{warm_module(i)}"\npackage = "{requirement}"\n'
+                    )
+                config_file.write_text(source, encoding="utf-8")
+
+                def uv_cache(uv_cold: bool = uv_cold) -> Path:
+                    return ws.fresh("uv-cold") if uv_cold else ws.uv_warm
+
+                def lazy(config_file: Path = config_file) -> float:
+                    env = ws.env(cache=ws.cold_cache("b5"), uv_cache=uv_cache())
+                    argv = [sys.executable, "-m", "lazyext", "--config", str(config_file), "warm"]
+                    return run(argv, env=env, cwd=str(ws.cwd))[0]
+
+                def raw(index: bool = index) -> float:
+                    env = ws.env(uv_cache=uv_cache())
+                    total = 0.0
+                    for requirement in requirements:
+                        total += run(ws.uv_argv(requirement, ws.fresh("t"), index=index), env=env)[
+                            0
+                        ]
+                    return total
+
+                variants = {"lazyext": lazy, "raw": raw}
+                if index and not self.quick:
+                    for parallel in (1, 2, 8):
+                        variants[f"parallel={parallel}"] = self._warm_with(
+                            config_file, parallel, uv_cache
+                        )
+                samples = interleave(variants, self.reps(5), warmup=1)
+                if index and not self.quick:
+                    self.facts[f"B5 {label}: ms at parallel 1/2/4/8"] = [
+                        round(median(samples[k]), 0)
+                        for k in ("parallel=1", "parallel=2", "lazyext", "parallel=8")
+                    ]
+                self.add(
+                    Row(
+                        "B5",
+                        f"lazyext warm, 8 missing: {label}",
+                        median(samples["lazyext"]),
+                        median(samples["raw"]),
+                        "ms",
+                        "ratio",
+                        0.6,
+                    )
+                )
+                ws.clean_scratch()
+
+    def _warm_with(
+        self, config_file: Path, parallel: int, uv_cache: Callable[[], Path]
+    ) -> Callable[[], float]:
+        ws = self.ws
+        variant = config_file.with_name(f"{config_file.stem}-p{parallel}.toml")
+        variant.write_text(
+            f"parallel = {parallel}\n" + config_file.read_text(encoding="utf-8"), encoding="utf-8"
+        )
+
+        def once() -> float:
+            env = ws.env(cache=ws.cold_cache(f"b5-p{parallel}"), uv_cache=uv_cache())
+            argv = [sys.executable, "-m", "lazyext", "--config", str(variant), "warm"]
+            return run(argv, env=env, cwd=str(ws.cwd))[0]
+
+        return once
+
+    # -- B6 -----------------------------------------------------------------------
+
+    def b6(self) -> None:
+        ws = self.ws
+        code = activate_code(ws, {REAL[0]: REAL[1]}) + "import benchreal\n"
+        installs: list[int] = []
+
+        def crowd(size: int, poll: float | None = None) -> Callable[[], float]:
+            def once() -> float:
+                cache = ws.cold_cache("b6")
+                env = ws.env(cache=cache)
+                prefix = (
+                    "" if poll is None else f"import lazyext._locks as l\nl.POLL_MAX = {poll}\n"
+                )
+                argv = [sys.executable, "-c", prefix + code]
+                started = time.perf_counter_ns()
+                processes = [
+                    subprocess.Popen(argv, env=env, cwd=str(ws.cwd), stdout=subprocess.DEVNULL)
+                    for _ in range(size)
+                ]
+                codes = [process.wait(timeout=120) for process in processes]
+                wall = (time.perf_counter_ns() - started) / 1e6
+                if any(codes):
+                    raise RuntimeError(f"B6: a process failed: {codes}")
+                if size > 1:
+                    installs.append(len(list((cache / "entries").glob("*/*/g*"))))
+                return wall
+
+            return once
+
+        variants = {"16": crowd(16), "1": crowd(1)}
+        if not self.quick:
+            variants["16-poll-50ms"] = crowd(16, 0.05)
+        samples = interleave(variants, self.reps(5), warmup=1)
+        if not self.quick:
+            self.facts["B6 wall ms, lock poll max 10 ms / 50 ms (filelock's default)"] = [
+                round(median(samples["16"]), 0),
+                round(median(samples["16-poll-50ms"]), 0),
+            ]
+        # The floor on this machine: 16 interpreters that each import a cached extension.
+        self.facts["B6 CPU floor (16 x B3 whole process / cores)"] = round(
+            16 * self.b3_process / (os.cpu_count() or 1), 0
+        )
+        self.add(
+            Row(
+                "B6",
+                "16 processes first-import one cold extension (wall)",
+                median(samples["16"]),
+                median(samples["1"]),
+                "ms",
+                "ratio",
+                1.5,
+            )
+        )
+        self.add(
+            Row("B6", "installs published by the 16 (worst run)", max(installs), 1, "", "equal", 1)
+        )
+        ws.clean_scratch()

@@ -1,0 +1,59 @@
+"""``lazyext verify``: check cached installs against their wheels' RECORD files."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lazyext.cli import EXIT_FAILURE, EXIT_OK, load_config, print_json
+
+
+def register(sub: Any) -> None:
+    verify = sub.add_parser(
+        "verify", help="check cached installs file by file against their wheels' RECORD"
+    )
+    verify.add_argument("names", nargs="*", metavar="NAME", help="extensions (default: all)")
+    verify.add_argument(
+        "--repair",
+        action="store_true",
+        help="invalidate damaged installs: the next use reinstalls them",
+    )
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(handler=cmd_verify)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from lazyext import _cache
+    from lazyext._errors import ConfigError
+    from lazyext._verify import quarantine, verify
+
+    config = load_config(args)
+    root = _cache.ensure_root(config.settings.cache_dir)
+    plans = [p for p in config.plans if p.extension.package is not None and p.marker_ok]
+    unknown = sorted(set(args.names) - {plan.name for plan in plans})
+    if unknown:
+        raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
+    results: dict[str, dict[str, Any]] = {}
+    for plan in plans:
+        if args.names and plan.name not in args.names:
+            continue
+        entry = _cache.find_entry(root, plan.key, config.platform)
+        if entry is None:
+            results[plan.name] = {"state": "missing", "path": "", "problems": []}
+            continue
+        problems = verify(entry)
+        if problems and args.repair:
+            quarantine(entry)
+        state = "ok" if not problems else "repaired" if args.repair else "damaged"
+        results[plan.name] = {"state": state, "path": entry.path, "problems": problems}
+    damaged = [name for name, result in results.items() if result["problems"]]
+    if args.json:
+        print_json(results)
+    else:
+        for name, result in results.items():
+            print(f"{result['state']:8} {name} {result['path']}".rstrip())
+            for problem in result["problems"]:
+                print(f"         {problem}")
+        if damaged and not args.repair:
+            print("run `lazyext verify --repair` to reinstall the damaged installs on next use")
+    return EXIT_FAILURE if damaged else EXIT_OK

@@ -1,0 +1,265 @@
+"""Install, upgrade, snapshot, restore and uninstall: the changes to files and state.
+
+Each runs under the plugin's cross-process lock and follows one order: check
+everything (structure, manifest, dependencies, names), provision dependencies through
+the cache, build the new directory in staging and rename it into place, prove the
+new version enables (when it is to be enabled), and only then move the state row's
+pointer. A failure before the pointer moves leaves the previous version installed
+and running, and removes the new directory: that is the automatic rollback of a
+failed upgrade (a snapshot of the previous version is taken first all the same).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from lazyext.plugins import _files, _manifest
+from lazyext.plugins._archive import DirTree, Limits, Tree
+from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
+from lazyext.plugins._manifest import Manifest
+from lazyext.plugins._sources import open_source, provision_dependencies
+from lazyext.plugins._store import DISABLED, ENABLED, FAILED, PluginInfo, SnapshotInfo
+
+if TYPE_CHECKING:
+    from lazyext.plugins._manager import PluginManager
+
+
+def install(manager: PluginManager, source: str | os.PathLike[str], *, enable: bool) -> PluginInfo:
+    """Install (or upgrade to) the plugin in ``source``; see the module docstring."""
+    limits = Limits(max_bytes=manager.settings.max_archive_bytes)
+    opened = open_source(source, manager.config, limits)
+    try:
+        manifest, copy = _manifest.read(
+            opened.tree,
+            folder_name=opened.folder_name,
+            allow_direct_urls=manager.config.settings.allow_direct_urls,
+        )
+        check_syntax(opened.tree, copy)
+        check_shadowing(manifest, opened.label)
+        with manager._lock, manager._plugin_lock(manifest.id):
+            existing = manager.store.get(manifest.id)
+            manager.running.check_names(manifest, *([existing.path] if existing else []))
+            manager.running.refuse_if_extension(manifest.id)
+            provision_dependencies(manifest.dependencies, manager.config)
+            path = _publish(manager, manifest.id, opened.tree, copy, "versions", manifest.version)
+            try:
+                return _commit(manager, manifest, path, opened.label, existing, enable)
+            except BaseException:
+                row = manager.store.get(manifest.id)
+                if row is None or row.path != path:  # not installed as a failed plugin
+                    _files.remove(manager.root, path)
+                raise
+    finally:
+        opened.tree.close()
+
+
+def check_syntax(tree: Tree, copy: dict[str, str]) -> None:
+    """Compile (never run) every Python file: a broken plugin is refused up front."""
+    problems = []
+    for path in sorted(copy):
+        if not path.endswith(".py"):
+            continue
+        try:
+            compile(tree.read(path, 16 << 20), path, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+            problems.append(f"{path}: {type(error).__name__}: {error}")
+    if problems:
+        raise ManifestError(
+            f"{tree.label}: {len(problems)} file(s) do not compile: " + "; ".join(problems),
+            problems=tuple(problems),
+            source=tree.label,
+        )
+
+
+def check_shadowing(manifest: Manifest, label: str) -> None:
+    """A plugin's top-level names must not hide modules installed in the host."""
+    import sys
+    from importlib.machinery import PathFinder
+
+    # The working directory and the folder holding the source are not the host's.
+    skipped = {os.getcwd(), os.path.dirname(os.path.abspath(label))}
+    paths = [p for p in sys.path if p and os.path.abspath(p) not in skipped]
+    hidden = []
+    for name in manifest.modules:
+        spec = PathFinder.find_spec(name, paths)
+        if spec is not None:
+            hidden.append(f"{name} ({spec.origin or 'namespace package'})")
+    if hidden:
+        raise ManifestError(
+            f"{label}: plugin {manifest.id!r} would hide installed module(s) "
+            f"{', '.join(hidden)}; rename the plugin's package",
+            plugin_id=manifest.id,
+            source=label,
+        )
+
+
+def _publish(
+    manager: PluginManager, plugin_id: str, tree: Tree, copy: dict[str, str], kind: str, label: str
+) -> str:
+    staging = _files.new_staging(manager.root, plugin_id)
+    try:
+        tree.extract(staging, copy)
+        return _files.publish(staging, manager.root, plugin_id, kind, label)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _commit(
+    manager: PluginManager,
+    manifest: Manifest,
+    path: str,
+    source: str,
+    existing: PluginInfo | None,
+    enable: bool,
+) -> PluginInfo:
+    wanted = enable or (existing is not None and existing.enabled)
+    new = PluginInfo.new(manifest, path, source, enabled=wanted)
+    snapshot = None
+    if existing is not None:
+        snapshot = snapshot_locked(manager, existing, f"before installing {manifest.version}")
+    if wanted:
+        try:
+            _enable_new(manager, new)
+        except (PluginEnableError, RestartRequired) as error:
+            if existing is None or snapshot is None:
+                failed = replace(new, enabled=False, status=FAILED, last_error=_text(error))
+                manager.store.put(failed)
+                manager.running.own_disabled(failed)
+                raise
+            message = (
+                f"upgrade to {manifest.version} failed: {_text(error)}; rolled back to "
+                f"{existing.version} (snapshot {snapshot.id})"
+            )
+            manager._record(manifest.id, last_error=message)
+            raise PluginEnableError(
+                f"plugin {manifest.id!r}: {message}",
+                plugin_id=manifest.id,
+                error=message,
+                previous_kept=True,
+            ) from error
+    info = manager.store.put(new)
+    _settle(manager, info, existing)
+    return info
+
+
+def _enable_new(manager: PluginManager, new: PluginInfo) -> None:
+    if new.id in manager.running.loaded:
+        manager.running.swap(new.id, new)
+    else:
+        manager.running.load(new)
+
+
+def _settle(manager: PluginManager, info: PluginInfo, previous: PluginInfo | None) -> None:
+    """After the pointer moved: this process runs ``info``; old versions go."""
+    loaded = manager.running.loaded.get(info.id)
+    if loaded is not None:
+        loaded.info = info
+    else:
+        manager.running.finder.own(info.manifest, info.path, loadable=False)
+    # The previous version stays one more round: other processes may still run it.
+    keep = {info.path} | ({previous.path} if previous is not None else set())
+    _files.prune_versions(manager.root, info.id, keep)
+
+
+def _text(error: BaseException) -> str:
+    return error.error if isinstance(error, PluginEnableError) else str(error)
+
+
+def snapshot_locked(manager: PluginManager, info: PluginInfo, note: str) -> SnapshotInfo:
+    """Copy the plugin's files, manifest and state (caller holds the plugin lock)."""
+    tree = DirTree(info.path, Limits(max_bytes=manager.settings.max_archive_bytes))
+    staging = _files.new_staging(manager.root, info.id)
+    try:
+        tree.extract(os.path.join(staging, "files"), {path: path for path in tree.files})
+        _files.write_json(os.path.join(staging, "manifest.json"), info.manifest.as_dict())
+        _files.write_json(os.path.join(staging, "state.json"), info.as_dict())
+        path = _files.publish(staging, manager.root, info.id, "snapshots")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
+        snapshot = manager.store.add_snapshot(info, path, note)
+    except BaseException:
+        _files.remove(manager.root, path)
+        raise
+    _prune_snapshots(manager, info.id)
+    return snapshot
+
+
+def _prune_snapshots(manager: PluginManager, plugin_id: str) -> None:
+    keep = manager.settings.keep_snapshots
+    snapshots = manager.store.snapshots(plugin_id)
+    extra = snapshots[: max(0, len(snapshots) - keep)]
+    if extra:
+        manager.store.delete_snapshots([snapshot.id for snapshot in extra])
+        for snapshot in extra:
+            _files.remove(manager.root, snapshot.path)
+
+
+def restore(manager: PluginManager, plugin_id: str, snapshot_id: int) -> PluginInfo:
+    """Make a snapshot current again: files, manifest and state (enabled or not)."""
+    with manager._lock, manager._plugin_lock(plugin_id):
+        current = manager.store.require(plugin_id)
+        snapshot = manager.store.snapshot(plugin_id, snapshot_id)
+        manifest = snapshot.manifest
+        manager.running.check_names(manifest, current.path)
+        manager.running.refuse_if_extension(plugin_id)
+        provision_dependencies(manifest.dependencies, manager.config)
+        tree = DirTree(snapshot.files, Limits(max_bytes=manager.settings.max_archive_bytes))
+        copy = {path: path for path in tree.files}
+        path = _publish(manager, plugin_id, tree, copy, "versions", manifest.version)
+        state = snapshot.state
+        enabled = bool(state.get("enabled"))
+        new = replace(
+            PluginInfo.new(manifest, path, str(state.get("source", "")), enabled=enabled),
+            installed_at=float(state.get("installed_at", current.installed_at)),
+            status=ENABLED if enabled else DISABLED,
+        )
+        try:
+            if enabled:
+                _enable_new(manager, new)
+            else:
+                manager.running.unload(plugin_id)
+        except (PluginEnableError, RestartRequired) as error:
+            _files.remove(manager.root, path)
+            message = (
+                f"restoring snapshot {snapshot_id} failed: {_text(error)}; kept {current.version}"
+            )
+            manager._record(plugin_id, last_error=message)
+            raise PluginEnableError(
+                f"plugin {plugin_id!r}: {message}",
+                plugin_id=plugin_id,
+                error=message,
+                previous_kept=True,
+            ) from error
+        except BaseException:
+            _files.remove(manager.root, path)
+            raise
+        info = manager.store.put(new)
+        _settle(manager, info, current)
+        return info
+
+
+def uninstall(manager: PluginManager, plugin_id: str) -> PluginInfo:
+    """Disable (``on_disable``), unload, then remove state, snapshots and files."""
+    with manager._lock, manager._plugin_lock(plugin_id):
+        info = manager.store.require(plugin_id)
+        manager.running.unload(plugin_id)
+        manager.running.finder.disown(plugin_id)
+        snapshot_paths = manager.store.delete(plugin_id)
+        for path in [info.path, *snapshot_paths]:
+            _files.remove(manager.root, path)
+        for directory in {os.path.join(manager.root, plugin_id), _plugin_dir(info.path, plugin_id)}:
+            if directory is not None:
+                _files.remove(manager.root, directory)
+        return info
+
+
+def _plugin_dir(path: str, plugin_id: str) -> str | None:
+    """``<directory>/<id>`` of a version path, even under a former plugins directory."""
+    candidate = os.path.dirname(os.path.dirname(path))
+    return candidate if os.path.basename(candidate) == plugin_id else None

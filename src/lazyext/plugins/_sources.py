@@ -1,0 +1,114 @@
+"""Where plugins come from, and where their dependencies go.
+
+A source is a folder, a zip (a ``.whl`` is a zip too) or a requirement string. A
+requirement is installed through the cache like any extension and only the plugin
+distribution's own files (from its ``RECORD``) are taken from the install. Plugin
+dependencies are provisioned through the cache as well and made importable through
+lazyext's finders: nothing is ever installed into the host environment.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import os
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lazyext._config import Config
+from lazyext.plugins._archive import DirTree, Limits, Tree, ZipTree
+from lazyext.plugins._errors import ManifestError
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    tree: Tree
+    label: str  # recorded as the plugin's source
+    folder_name: str | None  # names the package when the source is the package itself
+
+
+def open_source(source: str | os.PathLike[str], config: Config, limits: Limits) -> Source:
+    """Open a folder, zip or requirement; nothing is written except a cache install."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise ManifestError(f"a plugin source is a path or a requirement, not {source!r}")
+    text = os.fspath(source)
+    path = os.path.abspath(os.path.expanduser(text))
+    if isinstance(source, os.PathLike) or os.path.lexists(path) or _looks_like_path(text):
+        return _open_path(path, limits)
+    return _open_requirement(text, config, limits)
+
+
+def _looks_like_path(text: str) -> bool:
+    return (
+        text.startswith((".", "/", "~", "\\"))
+        or os.sep in text
+        or text.lower().endswith((".zip", ".whl"))
+    )
+
+
+def _open_path(path: str, limits: Limits) -> Source:
+    if not os.path.lexists(path):
+        raise ManifestError(f"{path}: no such file or folder", source=path)
+    if os.path.isdir(path):
+        name = os.path.basename(os.path.realpath(path))
+        return Source(DirTree(path, limits), path, name)
+    if not zipfile.is_zipfile(path):
+        raise ManifestError(f"{path}: neither a folder nor a zip archive", source=path)
+    return Source(ZipTree(path, limits), path, None)
+
+
+def _open_requirement(requirement: str, config: Config, limits: Limits) -> Source:
+    from lazyext._api import plan_for
+    from lazyext._provision import provision
+
+    plan = plan_for(requirement, config)
+    if not plan.marker_ok:
+        raise ManifestError(f"{requirement!r} does not apply to this interpreter (marker)")
+    entry = provision(plan, config.settings, config.platform)
+    target = entry.target
+    record = _record_of(target, plan.dist, requirement)
+    files = [path for path in record if not path.startswith(("../", "/")) and ".." not in path]
+    tree = DirTree(target, limits, only=files)
+    return Source(tree, plan.requirement, None)
+
+
+def _normalize(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+def _record_of(target: str, dist: str, requirement: str) -> list[str]:
+    for name in os.listdir(target):
+        stem = name.removesuffix(".dist-info")
+        if stem != name and _normalize(stem.rpartition("-")[0]) == _normalize(dist):
+            path = os.path.join(target, name, "RECORD")
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    rows = list(csv.reader(io.StringIO(handle.read())))
+            except OSError as error:
+                raise ManifestError(f"{requirement}: cannot read {path}: {error}") from error
+            return [row[0] for row in rows if row and row[0]]
+    raise ManifestError(f"{requirement}: the install holds no .dist-info for {dist}")
+
+
+def provision_dependencies(requirements: Iterable[str], config: Config) -> list[str]:
+    """Install (or find cached) each requirement and make it importable; return the
+    install directories. Requirements whose marker excludes this interpreter are skipped."""
+    wanted = list(requirements)
+    if not wanted:
+        return []
+    from lazyext import _api
+    from lazyext._provision import provision
+
+    runtime = _api._runtime_for_use()
+    targets = []
+    for requirement in wanted:
+        plan = _api.plan_for(requirement, config)
+        if not plan.marker_ok:
+            continue
+        entry = provision(plan, config.settings, config.platform)
+        runtime.activate_entry(entry)
+        targets.append(entry.target)
+    importlib.invalidate_caches()
+    return targets

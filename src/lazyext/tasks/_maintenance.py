@@ -1,0 +1,320 @@
+"""The cache's own maintenance: refresh, gc, warm and health, as tasks and as commands.
+
+Defaults come from the config's ``[maintenance]`` table (validated here)::
+
+    [maintenance]
+    enabled = true              # register the built-in tasks in `lazyext scheduler`
+    refresh-every = "1h"        # refresh expired installs (a new generation each)
+    gc-every = "1d"             # collect the cache
+    warm-every = "6h"           # install configured extensions that are missing
+    health-every = "1d"         # import each extension in a child process
+    gc-grace = "1h"             # keep superseded/invalidated installs this long
+    unused-days = 30            # evict installs unused this long (0: never)
+    max-size = "0"              # evict least recently used beyond this ("5G"; 0: no limit)
+    health-timeout = "60s"      # per extension
+    election-interval = "10s"   # how soon another process takes over as runner
+
+Durations are seconds or a number with ``s``, ``m``, ``h``, ``d`` or ``w``; ``0``
+turns a task off. Sizes are bytes or a number with ``K``, ``M``, ``G`` or ``T``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from lazyext._errors import ConfigError, LazyextError
+from lazyext._record import fields_of, record
+from lazyext.tasks._errors import TaskError
+from lazyext.tasks._spec import Task
+
+if TYPE_CHECKING:
+    from lazyext._config import Config
+    from lazyext._gc import GcReport
+    from lazyext.tasks._runner import Clock
+    from lazyext.tasks._store import SqliteTasks
+
+_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZES: Final = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_NUMBER: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]?)(?:i?b)?\s*$", re.I)
+
+
+class MaintenanceError(TaskError):
+    """A maintenance task ran but could not do all of its work; ``report`` says what."""
+
+    def __init__(self, message: str, *, report: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.report = report or {}
+
+
+@record
+class Maintenance:
+    """The validated ``[maintenance]`` table (durations in seconds, sizes in bytes)."""
+
+    enabled: bool = True
+    refresh_every: float = 3600.0
+    gc_every: float = 86400.0
+    warm_every: float = 21600.0
+    health_every: float = 86400.0
+    gc_grace: float = 3600.0
+    unused_days: float = 30.0
+    max_size: int = 0
+    health_timeout: float = 60.0
+    election_interval: float = 10.0
+
+
+def parse_duration(value: object, *, what: str = "duration") -> float:
+    """``90``, ``"90s"``, ``"5m"``, ``"2h"``, ``"1d"``, ``"1w"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: expected a duration like 30s, 5m, 2h or 1d, not {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _NUMBER.match(str(value))
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _UNITS:
+            raise ConfigError(f"{what}: expected a duration like 30s, 5m, 2h or 1d, not {value!r}")
+        seconds = float(match.group(1)) * _UNITS[unit]
+    if seconds < 0:
+        raise ConfigError(f"{what}: must not be negative ({value!r})")
+    return seconds
+
+
+def parse_size(value: object, *, what: str = "size") -> int:
+    """``1048576``, ``"500M"``, ``"2G"``, ``"1.5GiB"`` -> bytes."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: expected a size like 500M or 2G, not {value!r}")
+    if isinstance(value, int | float):
+        size = float(value)
+    else:
+        match = _NUMBER.match(str(value))
+        unit = match.group(2).lower() if match else ""
+        if match is None or unit not in _SIZES:
+            raise ConfigError(f"{what}: expected a size like 500M or 2G, not {value!r}")
+        size = float(match.group(1)) * _SIZES[unit]
+    if size < 0:
+        raise ConfigError(f"{what}: must not be negative ({value!r})")
+    return int(size)
+
+
+def settings_of(config: Config) -> Maintenance:
+    """Validate ``[maintenance]``; every problem is reported at once."""
+    table = dict(config.tables.get("maintenance", {}))
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    parsers: dict[str, Any] = {
+        "enabled": _boolean,
+        "unused-days": _days,
+        "max-size": parse_size,
+    }
+    known = {name.replace("_", "-") for name in fields_of(Maintenance)}
+    for key, value in table.items():
+        if key not in known:
+            problems.append(
+                f"[maintenance] {key}: unknown setting; known: {', '.join(sorted(known))}"
+            )
+            continue
+        parse = parsers.get(key, parse_duration)
+        try:
+            values[key.replace("-", "_")] = parse(value, what=f"[maintenance] {key}")
+        except ConfigError as error:
+            problems.append(str(error))
+    for key in ("health_timeout", "election_interval"):
+        if key in values and values[key] <= 0:
+            problems.append(f"[maintenance] {key.replace('_', '-')}: must be positive")
+    if problems:
+        raise ConfigError(
+            f"{config.source}: " + "; ".join(problems),
+            problems=tuple(problems),
+            source=config.source,
+        )
+    return Maintenance(**values)
+
+
+def _boolean(value: object, *, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what}: expected true or false, not {value!r}")
+    return value
+
+
+def _days(value: object, *, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{what}: expected a number of days >= 0, not {value!r}")
+    return float(value)
+
+
+# -- the built-in tasks --------------------------------------------------------------
+
+#: id -> (function path, interval setting, retries)
+BUILTINS: Final = {
+    "lazyext.refresh": ("lazyext.tasks._maintenance:refresh_task", "refresh_every", 2),
+    "lazyext.gc": ("lazyext.tasks._maintenance:gc_task", "gc_every", 0),
+    "lazyext.warm": ("lazyext.tasks._maintenance:warm_task", "warm_every", 2),
+    "lazyext.health": ("lazyext.tasks._maintenance:health_task", "health_every", 0),
+}
+
+
+def install(store: SqliteTasks, config: Config, settings: Maintenance, clock: Clock) -> None:
+    """Store the built-in tasks as configured (keeping their pause state and history)."""
+    source = config.source if os.path.isfile(config.source) else None
+    now = clock.time()
+    for task_id, (func, setting, retries) in BUILTINS.items():
+        every = float(getattr(settings, setting))
+        existing = store.get(task_id)
+        if not settings.enabled or every <= 0:
+            if existing is not None and existing.builtin:
+                store.delete(task_id)
+            continue
+        args = {"seconds": every}
+        kwargs = {"config": source}
+        same = (True, func, args, kwargs)
+        if existing is not None and same == (
+            existing.builtin,
+            existing.func,
+            dict(existing.trigger_args),
+            dict(existing.kwargs),
+        ):
+            continue
+        # Warm right away (a new config may name missing extensions); the rest can wait.
+        first = now if task_id == "lazyext.warm" else now + every
+        if existing is not None and existing.next_run is not None:
+            first = min(existing.next_run, now + every)
+        task = Task(
+            id=task_id,
+            name=f"maintenance: {task_id.partition('.')[2]}",
+            func=func,
+            trigger="interval",
+            trigger_args=args,
+            kwargs=kwargs,
+            enabled=existing.enabled if existing is not None else True,
+            max_retries=retries,
+            builtin=True,
+            next_run=first,
+        )
+        store.add(task, replace_existing=existing is not None)
+
+
+def load_config(config: Config | str | None) -> Config:
+    from lazyext._config import Config
+    from lazyext._load import load
+
+    return config if isinstance(config, Config) else load(config, {})
+
+
+def refresh_expired(
+    config: Config,
+    *,
+    names: tuple[str, ...] | list[str] = (),
+    force: bool = False,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Publish a new generation of each expired (``force``: each named) install.
+
+    The old generation keeps serving until the new one is published, and after that
+    for the processes that imported it (gc waits for them). Missing installs are
+    left to ``warm``.
+    """
+    from lazyext import _cache
+    from lazyext._provision import provision
+
+    now = time.time() if now is None else now
+    _check_names(config, names)
+    root = _cache.ensure_root(config.settings.cache_dir)
+    report: dict[str, Any] = {"refreshed": {}, "failed": {}, "fresh": [], "missing": []}
+    for plan in config.plans:
+        if names and plan.name not in names:
+            continue
+        if plan.extension.package is None or not plan.marker_ok:
+            continue
+        if not names and not plan.extension.enabled:
+            continue
+        entry = _cache.find_entry(root, plan.key, config.platform)
+        if entry is None:
+            report["missing"].append(plan.name)
+        elif not force and not entry.expired(now):
+            report["fresh"].append(plan.name)
+        else:
+            try:
+                fresh = provision(plan, config.settings, config.platform, refresh=True)
+            except LazyextError as error:
+                report["failed"][plan.name] = str(error)
+            else:
+                report["refreshed"][plan.name] = fresh.path
+    return report
+
+
+def _check_names(config: Config, names: tuple[str, ...] | list[str]) -> None:
+    unknown = sorted(set(names) - {plan.name for plan in config.plans})
+    if unknown:
+        raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
+
+
+def collect_garbage(
+    config: Config,
+    *,
+    grace: float | None = None,
+    unused_days: float | None = None,
+    max_bytes: int | None = None,
+    now: float | None = None,
+) -> GcReport:
+    """``lazyext._gc.collect`` with the ``[maintenance]`` defaults for what is not given."""
+    from lazyext import _cache, _gc
+
+    settings = settings_of(config)
+    root = _cache.ensure_root(config.settings.cache_dir)
+    return _gc.collect(
+        root,
+        grace_seconds=settings.gc_grace if grace is None else grace,
+        now=now,
+        unused_days=settings.unused_days if unused_days is None else unused_days,
+        max_bytes=settings.max_size if max_bytes is None else max_bytes,
+    )
+
+
+# -- task entry points (the manager passes its config, data dir and clock's time) ----
+
+
+def refresh_task(
+    config: Config | str | None = None, data_dir: str | None = None, now: float | None = None
+) -> None:
+    report = refresh_expired(load_config(config), now=now)
+    if report["failed"]:
+        raise MaintenanceError(
+            "refresh failed for " + ", ".join(sorted(report["failed"])), report=report
+        )
+
+
+def gc_task(
+    config: Config | str | None = None, data_dir: str | None = None, now: float | None = None
+) -> None:
+    collect_garbage(load_config(config), now=now)
+
+
+def warm_task(
+    config: Config | str | None = None, data_dir: str | None = None, now: float | None = None
+) -> None:
+    from lazyext._api import warm
+
+    results = warm((), load_config(config))
+    failed = {name: str(r) for name, r in results.items() if isinstance(r, BaseException)}
+    if failed:
+        raise MaintenanceError(
+            "warm failed for " + ", ".join(sorted(failed)), report={"failed": failed}
+        )
+
+
+def health_task(
+    config: Config | str | None = None, data_dir: str | None = None, now: float | None = None
+) -> None:
+    from lazyext.tasks._health import check_health
+
+    loaded = load_config(config)
+    timeout = settings_of(loaded).health_timeout
+    results = check_health(loaded, timeout=timeout, data_dir=data_dir)
+    failed = [result["name"] for result in results if not result["ok"]]
+    if failed:
+        raise MaintenanceError(
+            "health check failed for " + ", ".join(failed), report={"results": results}
+        )

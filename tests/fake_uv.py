@@ -1,0 +1,65 @@
+"""Shims in front of the real uv binary: count runs, record argv and environment.
+
+A shim is a ``/bin/sh`` script that appends one line per run to a log, optionally
+runs some shell first, then ``exec``s the real uv (or does something else entirely).
+Tests point lazyext at it with ``monkeypatch.setattr(_installer, "uv_binary", ...)``;
+child interpreters do the same assignment themselves before activating.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import uv
+
+
+class UvShim:
+    """A uv stand-in in ``directory``; ``runs()`` lists one argv per invocation."""
+
+    def __init__(self, directory: Path, *, body: str | None = None, before: str = "") -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "uv"
+        self.log = directory / "uv-runs.log"
+        self.env_dir = directory / "envs"
+        self.env_dir.mkdir(exist_ok=True)
+        real = shlex.quote(str(uv.find_uv_bin()))
+        body = body if body is not None else f'exec {real} "$@"'
+        # One line per run, written with O_APPEND: safe across processes.
+        script = (
+            "#!/bin/sh\n"
+            f'printf "%s\\n" "$*" >> {shlex.quote(str(self.log))}\n'
+            f"env > {shlex.quote(str(self.env_dir))}/$$.env\n"
+            f"{before}\n"
+            f"{body}\n"
+        )
+        self.path.write_text(script, encoding="utf-8")
+        os.chmod(self.path, 0o755)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def runs(self) -> list[str]:
+        try:
+            return self.log.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+
+    def environments(self) -> list[dict[str, str]]:
+        found = []
+        for path in sorted(self.env_dir.glob("*.env")):
+            env = {}
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                name, sep, value = line.partition("=")
+                if sep:
+                    env[name] = value
+            found.append(env)
+        return found
+
+    def patch_code(self) -> str:
+        """Python source that points lazyext at this shim inside a child interpreter."""
+        return (
+            "import lazyext._installer as _lazyext_installer\n"
+            f"_lazyext_installer.uv_binary = lambda: {str(self.path)!r}\n"
+        )

@@ -1,0 +1,1 @@
+"""Fault injection and bad input: races, crashes, damaged caches, network faults."""

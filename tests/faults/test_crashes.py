@@ -1,0 +1,141 @@
+"""Crashes: SIGKILL an installing process at many moments spread over the install.
+
+The moments are chosen two ways. Inside lazyext's own code: the child traces the lines
+lazyext executes during ``import tinyyaml`` and kills itself at the K-th one, for K
+spread over the whole run (lock, staging, uv, verify, metadata, rename, activation).
+Inside uv's run, which is one line for the tracer: the uv shim kills its parent after a
+delay, while uv keeps running (an orphan writing into the dead process's staging).
+After every kill: no generation in ``entries/`` is incomplete, the next process imports
+a working extension, and ``lazyext gc`` removes what the dead process left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+from faults.kit import SRC, CountingUv, generations, run, staging
+from lazyext import _cache
+from lazyext._verify import verify
+
+from support import Wheelhouse, python_env
+
+LINE_TRIALS = 24
+UV_DELAYS = (0.0, 0.01, 0.02, 0.04, 0.07, 0.12)
+
+_VICTIM = """
+import json, os, signal, sys
+import lazyext
+lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, find_links=[{links!r}], no_index=True)
+KILL_AT, SRC = {kill_at}, {src!r}
+count = 0
+seen, firsts = set(), []
+def local(frame, event, arg):
+    global count
+    if event == "line":
+        count += 1
+        place = (frame.f_code.co_filename, frame.f_lineno)
+        if place not in seen:
+            seen.add(place)
+            firsts.append(count)
+        if count == KILL_AT:
+            with open({where!r}, "w") as handle:
+                name = os.path.basename(frame.f_code.co_filename)
+                handle.write(f"{{name}}:{{frame.f_lineno}} {{frame.f_code.co_name}}")
+            os.kill(os.getpid(), signal.SIGKILL)
+    return local
+def tracer(frame, event, arg):
+    return local if frame.f_code.co_filename.startswith(SRC) else None
+sys.settrace(tracer)
+import tinyyaml
+sys.settrace(None)
+print(json.dumps({{"firsts": firsts, "value": tinyyaml.load("")}}))
+"""
+
+_NEXT = """
+import json, lazyext
+from lazyext import cli
+lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, find_links=[{links!r}], no_index=True)
+import tinyyaml
+print(json.dumps({{"value": tinyyaml.load(""), "file": tinyyaml.__file__}}))
+cli.main(["gc", "--json"])
+"""
+
+
+def _victim(
+    house: Wheelhouse, shim: CountingUv, env: dict[str, str], kill_at: int, where: Path
+) -> Any:
+    code = _VICTIM.format(links=str(house.path), kill_at=kill_at, src=SRC, where=str(where))
+    return run(code, shim=shim, env=env)
+
+
+def _assert_no_incomplete_generation(cache: Path) -> None:
+    for generation in generations(cache):
+        entry = _cache.read_entry(str(generation))
+        assert entry is not None, f"an incomplete generation was published: {generation}"
+        assert verify(entry) == [], generation
+
+
+def test_sigkill_at_many_moments_of_an_install(
+    house: Wheelhouse, tmp_path: Path, shim: CountingUv
+) -> None:
+    # Calibrate: how many lines of lazyext run during one cold import.
+    calibration_cache = tmp_path / "calibration"
+    env = python_env(LAZYEXT_CACHE_DIR=str(calibration_cache))
+    done = _victim(house, shim, env, 10**9, tmp_path / "unused")
+    assert done.returncode == 0, done.stderr
+    # Kill at the first execution of distinct lines of lazyext, evenly spread over the
+    # order in which they first run (so loops do not attract all the kills).
+    firsts = json.loads(done.stdout)["firsts"]
+    assert len(firsts) > LINE_TRIALS
+    moments: list[tuple[str, float]] = [
+        ("line", firsts[(len(firsts) - 1) * i // (LINE_TRIALS - 1)]) for i in range(LINE_TRIALS)
+    ]
+    moments += [("uv", delay) for delay in UV_DELAYS]
+
+    outcomes: dict[str, int] = {}
+    places: list[str] = []
+    for trial, (how, when) in enumerate(moments):
+        cache = tmp_path / f"trial-{trial}"
+        env = python_env(LAZYEXT_CACHE_DIR=str(cache))
+        where = tmp_path / f"where-{trial}"
+        if how == "uv":
+            shim.set_before(f"(sleep {when}; kill -9 $PPID) &")
+            victim = _victim(house, shim, env, 10**9, where)
+            shim.set_before("")
+        else:
+            victim = _victim(house, shim, env, int(when), where)
+        assert not shim.wait_gone(), "a uv outlived its install for a minute"
+        if victim.returncode == 0:
+            outcome = "finished before the kill"
+        else:
+            assert victim.returncode == -signal.SIGKILL, victim.stderr
+            published = bool(generations(cache))
+            outcome = "killed after publishing" if published else "killed before publishing"
+            places.append(where.read_text() if where.exists() else f"uv +{when}s")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        _assert_no_incomplete_generation(cache)
+        had_generation = bool(generations(cache))
+        runs_before = len(shim.runs())
+
+        after = run(_NEXT.format(links=str(house.path)), shim=shim, env=env)
+        assert after.returncode == 0, f"trial {trial} ({how} {when}): {after.stderr}"
+        lines = after.stdout.strip().splitlines()
+        result, report = json.loads(lines[0]), json.loads("\n".join(lines[1:]))
+        assert result["value"] == 42
+        # The next process installs only if the dead one had not published.
+        installs = len(shim.runs()) - runs_before
+        assert installs == (0 if had_generation else 1), (trial, how, when)
+        _assert_no_incomplete_generation(cache)
+        assert staging(cache) == [], (trial, report)
+        assert len(generations(cache)) == 1
+
+    killed = LINE_TRIALS + len(UV_DELAYS) - outcomes.get("finished before the kill", 0)
+    assert killed >= 20, outcomes
+    assert outcomes.get("killed before publishing", 0) >= 10, outcomes
+    assert outcomes.get("killed after publishing", 0) >= 2, outcomes
+    # The kills landed all over lazyext: locking, staging, uv, metadata, publishing.
+    touched = {place.split(":")[0] for place in places if ":" in place}
+    assert {"_provision.py", "_installer.py", "_cache.py"} <= touched, places

@@ -1,0 +1,151 @@
+"""Races: many processes and threads importing the same cold extension at once, and
+processes importing different cold extensions in parallel."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import lazyext
+from faults.kit import CountingUv, generations, spawn, staging
+
+from support import Wheelhouse
+
+PROCESSES = 8
+THREADS = 8
+
+_RACER = """
+import json, os, sys, threading, time
+import lazyext
+lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, find_links=[{links!r}], no_index=True)
+open(os.path.join({ready!r}, str(os.getpid())), "w").close()
+while not os.path.exists({go!r}):
+    time.sleep(0.005)
+barrier = threading.Barrier({threads})
+results = []
+def work():
+    barrier.wait()
+    try:
+        import tinyyaml
+        results.append(["ok", tinyyaml.load(""), tinyyaml.__file__])
+    except BaseException as error:
+        results.append(["error", repr(error), ""])
+threads = [threading.Thread(target=work) for _ in range({threads})]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps(results))
+"""
+
+
+def _wait_for(predicate: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"watchdog: still waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_processes_and_threads_race_for_one_cold_extension(
+    house: Wheelhouse, cache_dir: Path, tmp_path: Path, shim: CountingUv
+) -> None:
+    # uv takes a while, so every racer arrives while the install is in progress.
+    shim.set_before("sleep 0.5")
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    ready.mkdir()
+    code = _RACER.format(links=str(house.path), ready=str(ready), go=str(go), threads=THREADS)
+    children = [spawn(code, shim=shim) for _ in range(PROCESSES)]
+    try:
+        _wait_for(lambda: len(list(ready.iterdir())) == PROCESSES, "the racers to activate")
+        assert not (cache_dir / "entries").exists()  # everyone starts cold
+        go.touch()
+        outputs = [child.communicate(timeout=120) for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    results = []
+    for child, (stdout, stderr) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, stderr
+        results += json.loads(stdout.strip().splitlines()[-1])
+    assert len(results) == PROCESSES * THREADS
+    assert [r for r in results if r[0] != "ok"] == []
+    assert {r[1] for r in results} == {42}
+    published = generations(cache_dir)
+    assert len(shim.runs()) == 1, shim.runs()
+    assert len(published) == 1
+    assert {r[2] for r in results} == {str(published[0] / "target" / "tinyyaml" / "__init__.py")}
+    assert staging(cache_dir) == []
+
+
+def test_different_extensions_install_in_parallel(
+    house: Wheelhouse, cache_dir: Path, tmp_path: Path, shim: CountingUv
+) -> None:
+    """Each uv waits until all of them have started: only possible if no install waits
+    for another's lock. Serialized installs would each see only themselves."""
+    names = ["alpha", "gamma", "delta", "epsilon"]
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    room = shlex.quote(str(meeting))
+    shim.set_before(
+        f"touch {room}/started.$$; n=0\n"
+        f'while [ "$(ls {room} | grep -c started)" -lt {len(names)} ] && [ $n -lt 600 ]; do\n'
+        "  sleep 0.05; n=$((n+1)); done\n"
+        f"ls {room} | grep -c started > {room}/saw.$$"
+    )
+    children = []
+    for name in names:
+        code = (
+            "import lazyext\n"
+            f"lazyext.activate({{{name!r}: {name!r}}}, find_links=[{str(house.path)!r}], "
+            "no_index=True)\n"
+            f"import {name}\n"
+            f"print({name}.NAME)\n"
+        )
+        children.append(spawn(code, shim=shim))
+    try:
+        outputs = [child.communicate(timeout=120) for child in children]
+    finally:
+        for child in children:
+            child.kill()
+    for child, (stdout, stderr), name in zip(children, outputs, names, strict=True):
+        assert child.returncode == 0, stderr
+        assert stdout.split() == [name]
+    saw = sorted(int(p.read_text()) for p in meeting.glob("saw.*"))
+    assert saw == [len(names)] * len(names)
+    assert len(shim.runs()) == len(names)
+    assert len(generations(cache_dir)) == len(names)
+
+
+def test_threads_racing_on_a_failing_install_run_uv_once(
+    house: Wheelhouse, cache_dir: Path, shim: CountingUv
+) -> None:
+    """Eight threads ask for an unsatisfiable requirement at once (ensure(), so no module
+    lock serializes them): the first failure is remembered before the key lock is
+    released, so the seven that queued on the lock fail fast instead of re-running uv."""
+    shim.set_before("sleep 0.3")  # all eight reach the key lock while uv runs
+    options = house.options(cache_dir)
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        barrier.wait()
+        try:
+            lazyext.ensure("alpha>=99", **options)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(errors) == THREADS
+    assert all(isinstance(error, lazyext.InstallError) for error in errors)
+    assert len(shim.runs()) == 1
+    assert generations(cache_dir) == []
+    assert staging(cache_dir) == []

@@ -1,0 +1,139 @@
+"""Canonical requirements, cache keys and the platform tag (_keys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.tags import sys_tags
+
+import lazyext
+from fake_uv import UvShim
+from lazyext import _cache, _installer, _keys, _load
+from lazyext._config import Config
+
+from support import Wheelhouse
+
+
+def key_of(requirement: str, **overrides: object) -> str:
+    config: Config = _load.load({"thing": requirement}, overrides)
+    return config.plans[0].key
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("PyYAML>=6,<7", "pyyaml <7, >=6"),
+        ("PyYAML>=6", "pyyaml >= 6"),
+        ("py_yaml.Thing==1", "Py-Yaml-thing == 1"),
+        ("requests[socks,security]", "requests[Security, SOCKS]"),
+        ("a; python_version >= '3'", 'a ; python_version>="3"'),
+        (" a>=1 ", "a>=1"),
+    ],
+)
+def test_equivalent_spellings_share_a_key(one: str, other: str) -> None:
+    assert key_of(one) == key_of(other)
+    assert _keys.canonical_requirement(one) == _keys.canonical_requirement(other)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("PyYAML>=6", "PyYAML[ext]>=6"),
+        ("PyYAML[a]>=6", "PyYAML[b]>=6"),
+        ("PyYAML>=6", "PyYAML>=7"),
+        ("PyYAML>=6", "PyYAML"),
+        ("PyYAML>=6", "PyYAML>=6; python_version >= '3'"),
+        ("PyYAML>=6", "ruamel.yaml>=6"),
+    ],
+)
+def test_different_requirements_get_different_keys(one: str, other: str) -> None:
+    assert key_of(one) != key_of(other)
+
+
+def test_canonical_form() -> None:
+    assert _keys.canonical_requirement("PyYAML[Ext,c]<7,>=6 ; python_version>='3'") == (
+        'pyyaml[c,ext]<7,>=6; python_version >= "3"',
+        "pyyaml",
+        "<7,>=6",
+    )
+    assert _keys.canonical_requirement("six") == ("six", "six", "")
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"index_url": "https://mirror.example/simple"},
+        {"find_links": ["/srv/wheels"]},
+        {"no_index": True},
+    ],
+)
+def test_index_settings_change_the_key(override: dict[str, object]) -> None:
+    assert key_of("PyYAML>=6") != key_of("PyYAML>=6", **override)
+
+
+def test_extra_index_and_sdist_settings_change_the_key(tmp_path: Path) -> None:
+    base = key_of("PyYAML>=6")
+    extra = tmp_path / "extra.toml"
+    extra.write_text(
+        'extra-index-urls = ["https://extra.example/simple"]\n'
+        '[[extensions]]\nname = "thing"\npackage = "PyYAML>=6"\n',
+        encoding="utf-8",
+    )
+    sdist = tmp_path / "sdist.toml"
+    sdist.write_text(
+        'allow-sdist = true\n[[extensions]]\nname = "thing"\npackage = "PyYAML>=6"\n',
+        encoding="utf-8",
+    )
+    keys = {base, _load.load(extra, {}).plans[0].key, _load.load(sdist, {}).plans[0].key}
+    assert len(keys) == 3
+
+
+def test_settings_that_do_not_change_the_result_keep_the_key() -> None:
+    base = key_of("PyYAML>=6")
+    assert key_of("PyYAML>=6", offline=True) == base
+    assert key_of("PyYAML>=6", ttl_hours=1.0) == base
+
+
+def test_hashes_change_the_key() -> None:
+    digest = "sha256:" + "ab" * 32
+    plain = lazyext.activate([lazyext.Extension(name="t", package="t==1")]).plans[0].key
+    hashed = lazyext.activate([lazyext.Extension(name="t", package="t==1", hashes=[digest])])
+    assert hashed.plans[0].key != plain
+
+
+def test_key_is_a_short_hex_digest() -> None:
+    key = key_of("PyYAML>=6")
+    assert len(key) == 32
+    int(key, 16)
+
+
+def test_platform_tag_is_the_most_specific_wheel_tag() -> None:
+    tag = next(iter(sys_tags()))
+    assert _keys.platform_tag() == f"{tag.interpreter}-{tag.abi}-{tag.platform}"
+    assert lazyext.activate({}).platform == _keys.platform_tag()
+
+
+def test_equivalent_spellings_install_once_into_one_directory(
+    wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shim = UvShim(tmp_path / "shim")
+    monkeypatch.setattr(_installer, "uv_binary", lambda: str(shim))
+    options = wheelhouse.options(cache_dir)
+    first = lazyext.ensure("TinyYaml>=6,<7", **options)
+    second = lazyext.ensure("tinyyaml <7, >=6", **options)
+    assert first == second
+    assert len(shim.runs()) == 1
+    keys = list((cache_dir / "entries").iterdir())
+    assert len(keys) == 1
+    # Per-platform directory inside the key.
+    assert [p.name for p in keys[0].iterdir()] == [_keys.platform_tag()]
+
+
+def test_other_platforms_do_not_see_an_install(wheelhouse: Wheelhouse, cache_dir: Path) -> None:
+    config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **wheelhouse.options(cache_dir))
+    lazyext.ensure("tinyyaml")
+    plan = config.plans[0]
+    root = str(cache_dir.resolve())
+    assert _cache.find_entry(root, plan.key, config.platform) is not None
+    assert _cache.find_entry(root, plan.key, "cp313-cp313t-manylinux_2_36_x86_64") is None

@@ -1,0 +1,142 @@
+"""``import lazyext`` and the warm path stay light (checked in fresh interpreters).
+
+Each check compares ``sys.modules`` of the scenario with a baseline ``python -c`` run
+in the same environment, so site customizations do not matter: what counts is what
+lazyext adds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from support import Wheelhouse, run_python
+
+HEAVY = (
+    "packaging",
+    "filelock",
+    "platformdirs",
+    "apscheduler",
+    "uv",
+    "subprocess",
+    "sqlite3",
+    "tomllib",
+    "importlib.metadata",
+    "typing",
+    "dataclasses",
+    "logging",
+    "json",
+    "threading",
+    "pathlib",
+    "re",
+)
+
+REPORT = """
+import json, sys
+print("MODULES=" + json.dumps(sorted(sys.modules)))
+"""
+
+
+def modules_after(code: str, *, cwd: Path | None = None) -> set[str]:
+    # `json` is imported by the report itself, after the scenario ran: capture first.
+    script = f"import sys as _s\n{code}\n_seen = sorted(_s.modules)\n" + REPORT.replace(
+        "sorted(sys.modules)", "_seen"
+    )
+    result = run_python(script, cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("MODULES=")]
+    return set(json.loads(line.removeprefix("MODULES=")))
+
+
+def heavy_in(modules: set[str]) -> list[str]:
+    return sorted(
+        name for name in modules if any(name == h or name.startswith(h + ".") for h in HEAVY)
+    )
+
+
+@pytest.fixture(scope="module")
+def baseline() -> set[str]:
+    return modules_after("pass")
+
+
+@pytest.fixture
+def warm_config(tmp_path: Path, wheelhouse: Wheelhouse) -> Path:
+    """A config whose extensions (one with a .pth path line, one with an import line)
+    are all installed and compiled: the second process finds everything cached."""
+    work = tmp_path / "work"
+    (work / "lazyext.toml").write_text(
+        wheelhouse.toml()
+        + '[[extensions]]\nname = "tinyyaml"\npackage = "TinyYaml>=6"\n'
+        + '[[extensions]]\nname = "pthpkg"\npackage = "pthpkg"\n'
+        + '[[extensions]]\nname = "pthexec"\npackage = "pthexec"\n',
+        encoding="utf-8",
+    )
+    result = run_python(
+        "import lazyext; lazyext.activate()\nimport tinyyaml, pthpkg, pthexec\n", cwd=work
+    )
+    assert result.returncode == 0, result.stderr
+    return work / "lazyext.toml"
+
+
+def test_the_baseline_is_itself_light(baseline: set[str]) -> None:
+    assert heavy_in(baseline) == []
+
+
+def test_import_lazyext_is_light(baseline: set[str]) -> None:
+    added = modules_after("import lazyext") - baseline
+    assert heavy_in(added) == []
+    # Only lazyext's own warm-path modules, no install machinery.
+    for name in ("lazyext._parse", "lazyext._keys", "lazyext._installer", "lazyext._provision"):
+        assert name not in added
+
+
+def test_activate_with_everything_cached_is_light(baseline: set[str], warm_config: Path) -> None:
+    added = modules_after("import lazyext\nlazyext.activate()", cwd=warm_config.parent) - baseline
+    assert heavy_in(added) == []
+    assert "lazyext._parse" not in added  # the compiled memo answered
+
+
+def test_activate_with_a_mapping_is_light(
+    baseline: set[str], warm_config: Path, wheelhouse: Wheelhouse
+) -> None:
+    code = (
+        "import lazyext\n"
+        f"lazyext.activate({{'tinyyaml': 'TinyYaml>=6'}}, find_links=[{str(wheelhouse.path)!r}],"
+        " no_index=True)"
+    )
+    # The first run compiles the mapping, the second finds the memo.
+    modules_after(code, cwd=warm_config.parent)
+    added = modules_after(code, cwd=warm_config.parent) - baseline
+    assert heavy_in(added) == []
+
+
+@pytest.mark.parametrize("name", ["tinyyaml", "pthpkg", "pthexec"])
+def test_first_import_of_a_cached_extension_is_light(
+    baseline: set[str], warm_config: Path, name: str
+) -> None:
+    cache = warm_config.parent.parent / "cache"
+    before = sorted(p.name for p in cache.glob("entries/*/*/g*"))
+    code = (
+        "import lazyext\nlazyext.activate()\n"
+        f"import {name}\n"
+        "assert 'lazyext._provision' not in sys.modules\n"
+        "assert 'lazyext._installer' not in sys.modules\n"
+    )
+    code = "import sys\n" + code
+    added = modules_after(code, cwd=warm_config.parent) - baseline
+    assert name in added
+    assert heavy_in(added) == []
+    # Nothing was installed: no uv run, no new generation.
+    assert sorted(p.name for p in cache.glob("entries/*/*/g*")) == before
+
+
+def test_a_pth_import_line_ran_in_the_warm_process(warm_config: Path) -> None:
+    result = run_python(
+        "import lazyext\nlazyext.activate()\nimport pthexec, pthpkg\n"
+        "print(pthexec.MARK, pthpkg.WHERE)\n",
+        cwd=warm_config.parent,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ran", "pth"]

@@ -1,0 +1,90 @@
+"""``multiprocessing`` spawn children of an activated process (the spawn view, _view)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+from support import Wheelhouse, run_python
+
+SCRIPT = """
+import importlib, json, multiprocessing, sys
+import lazyext
+
+CONFIG = {"tinyyaml": "TinyYaml>=6", "alpha": "alpha", "pthpkg": "pthpkg"}
+OPTIONS = {"find_links": [FIND_LINKS], "no_index": True}
+
+
+def try_import(name):
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        return {"error": type(error).__name__, "message": str(error)}
+    import importlib.metadata as md
+    return {
+        "file": module.__file__,
+        "value": next(
+            (getattr(module, a) for a in ("NAME", "VALUE", "WHERE") if hasattr(module, a)), None
+        ) or module.load(""),
+        "version": md.version({"tinyyaml": "TinyYaml"}.get(name, name)),
+        "lazyext_active": any("LazyFinder" in repr(f) for f in sys.meta_path),
+    }
+
+
+def activate_then_import(name):
+    lazyext.activate(CONFIG, **OPTIONS)
+    return try_import(name)
+
+
+def in_child(function, name):
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(function, (name,))
+
+
+if __name__ == "__main__":
+    lazyext.activate(CONFIG, **OPTIONS)
+    import tinyyaml  # activated here; alpha is configured but never imported
+    import pthpkg  # its .pth path line is part of what the child inherits
+    results = {
+        "parent": tinyyaml.__file__,
+        "installed": in_child(try_import, "tinyyaml"),
+        "dependency": in_child(try_import, "tinydep"),
+        "pth": in_child(try_import, "pthpkg"),
+        "uninstalled": in_child(try_import, "alpha"),
+        "activated": in_child(activate_then_import, "alpha"),
+    }
+    print("RESULTS=" + json.dumps(results))
+"""
+
+
+def test_spawn_children(tmp_path: Path, wheelhouse: Wheelhouse, cache_dir: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(SCRIPT).replace("FIND_LINKS", repr(str(wheelhouse.path))),
+        encoding="utf-8",
+    )
+    result = run_python(f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')")
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("RESULTS=")]
+    results = json.loads(line.removeprefix("RESULTS="))
+
+    # An extension the parent activated imports in a child that never activated lazyext.
+    installed = results["installed"]
+    assert installed["value"] == 42
+    assert installed["version"] == "6.1"
+    assert installed["lazyext_active"] is False
+    assert Path(installed["file"]).resolve() == Path(results["parent"]).resolve()
+    assert str(cache_dir) in str(Path(installed["file"]).resolve())
+    assert (results["dependency"]["value"], results["dependency"]["version"]) == (41, "1.0")
+    assert (results["pth"]["value"], results["pth"]["version"]) == ("pth", "1.0")
+
+    # A configured extension the parent never imported: not visible without lazyext...
+    assert results["uninstalled"]["error"] == "ModuleNotFoundError"
+    assert "alpha" in results["uninstalled"]["message"]
+    # ...but a child that activates lazyext itself installs and imports it.
+    activated = results["activated"]
+    assert activated["value"] == "alpha"
+    assert activated["lazyext_active"] is True
+    assert str(cache_dir) in str(Path(activated["file"]).resolve())
