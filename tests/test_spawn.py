@@ -88,3 +88,45 @@ def test_spawn_children(tmp_path: Path, wheelhouse: Wheelhouse, cache_dir: Path)
     assert activated["value"] == "alpha"
     assert activated["lazyext_active"] is True
     assert str(cache_dir) in str(Path(activated["file"]).resolve())
+
+
+def test_a_reinstalled_extension_replaces_its_view_links_and_keeps_a_lease(
+    wheelhouse: Wheelhouse, cache_dir: Path
+) -> None:
+    """After invalidate + reinstall, children see the new install; gc still sees the old."""
+    import os
+    import sys
+
+    import lazyext
+    from lazyext import _view
+
+    options = wheelhouse.options(cache_dir)
+    lazyext.activate({"alpha": "alpha"}, **options)
+    first = lazyext.ensure("alpha", **options)
+    view = _view.current()
+    assert view is not None
+    assert view in sys.path
+    assert os.readlink(os.path.join(view, "alpha")) == str(first / "alpha")
+    lazyext.invalidate("alpha", **options)
+    second = lazyext.ensure("alpha", **options)
+    assert second != first
+    assert os.readlink(os.path.join(view, "alpha")) == str(second / "alpha")
+    retired = [name for name in os.listdir(view) if name.startswith(".retired.alpha.")]
+    assert len(retired) == 1
+    assert os.readlink(os.path.join(view, retired[0])) == str(first / "alpha")
+
+
+def test_distributions_lists_each_activated_install_once(
+    wheelhouse: Wheelhouse, cache_dir: Path
+) -> None:
+    import importlib.metadata
+
+    import lazyext
+
+    lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **wheelhouse.options(cache_dir))
+    import tinyyaml  # type: ignore[import-not-found]  # noqa: F401
+
+    names = [d.metadata["Name"] for d in importlib.metadata.distributions()]
+    assert names.count("TinyYaml") == 1
+    assert names.count("tinydep") == 1
+    assert importlib.metadata.version("TinyYaml") == "6.1"

@@ -67,6 +67,12 @@ class LazyFinder:
         from importlib.metadata import DistributionFinder, MetadataPathFinder
 
         name = getattr(context, "name", None)
+        from lazyext import _view
+
+        if name is None and _view.current() in sys.path:
+            # Listing everything: the spawn view on sys.path already shows these
+            # installs to PathFinder; answering too would list each one twice.
+            return iter(())
         scoped = DistributionFinder.Context(name=name, path=targets)
         return MetadataPathFinder.find_distributions(scoped)
 

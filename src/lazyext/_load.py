@@ -54,9 +54,11 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
     cached = memo.get(fingerprint)
     if cached is not None:
         try:
-            return _decode(cached)
-        except (TypeError, ValueError, IndexError):
-            pass  # a memo from an older layout: recompute below
+            # Values are marshalled on their own: loading the memo stays cheap however
+            # many configs share the cache; only the one that matches is decoded.
+            return _decode(marshal.loads(cached) if isinstance(cached, bytes) else cached)
+        except (TypeError, ValueError, IndexError, EOFError):
+            pass  # a memo from an older layout, or damaged: recompute below
     result = _parse(config, path, overrides)
     _write_memo(memo_file, memo, fingerprint, result)
     return result
@@ -162,7 +164,7 @@ def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: 
     except (ValueError, OSError, ConfigError, PermissionError):
         return
     memo = dict(list(memo.items())[-(_MEMO_LIMIT - 1) :])
-    memo[fingerprint] = encoded
+    memo[fingerprint] = marshal.dumps(encoded)
     temporary = f"{memo_file}.{os.getpid()}.tmp"
     try:
         with open(temporary, "wb") as handle:

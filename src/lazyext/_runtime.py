@@ -198,6 +198,9 @@ class Runtime:
 
     def _forget_names(self, entry: Entry) -> None:
         target = str(entry.target)
+        from lazyext import _view
+
+        _view.drop(target)
         for name in entry.top_level:
             targets = self.back.names.get(name)
             if targets and target in targets:

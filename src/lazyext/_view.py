@@ -18,7 +18,7 @@ import sys
 
 _lock = _thread.allocate_lock()
 _view: str | None = None
-_linked: set[str] = set()
+_linked: dict[str, str] = {}  # name in the view -> the target it links into
 
 
 class _NullFinder:
@@ -57,8 +57,28 @@ def add(cache_dir: str, target: str) -> None:
                 os.symlink(os.path.join(target, name), os.path.join(_view, name))
             except OSError:
                 continue  # taken by an earlier target, or no symlinks here
-            _linked.add(name)
+            _linked[name] = target
         _mount()
+
+
+def drop(target: str) -> None:
+    """Take back what ``target`` contributed (it was invalidated or refreshed).
+
+    The links are renamed, not removed: hidden names are invisible to imports, but
+    gc still reads them as this process's lease on the old install, whose modules it
+    may still have loaded (and whose submodules it may still import).
+    """
+    with _lock:
+        if _view is None:
+            return
+        for name, linked in list(_linked.items()):
+            if linked == target:
+                retired = os.path.join(_view, f".retired.{name}.{os.urandom(3).hex()}")
+                try:
+                    os.rename(os.path.join(_view, name), retired)
+                except OSError:
+                    pass
+                del _linked[name]
 
 
 def _create(cache_dir: str) -> str | None:
