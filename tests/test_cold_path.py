@@ -1,4 +1,4 @@
-"""The first import of an uncached extension: offline-first resolution, the flock-based
+"""The first import of an uncached extension: offline-first resolution, the filelock
 key lock, and what that path imports (tuned by the benchmarks, see benchmarks/README.md).
 """
 
@@ -115,8 +115,9 @@ def test_first_import_of_an_uncached_extension_stays_light(
         lazyext.activate({{"alpha": "alpha"}}, find_links=[{str(wheelhouse.path)!r}],
                          no_index=True)
         import alpha
-        # (subprocess itself brings re, through locale.)
-        heavy = ("filelock", "logging", "typing", "pathlib", "packaging", "shutil", "fnmatch")
+        # (subprocess itself brings re, through locale; filelock, the required lock
+        # implementation, brings logging, typing, pathlib and fnmatch.)
+        heavy = ("packaging", "shutil", "platformdirs", "tomllib", "sqlite3", "apscheduler")
         print(alpha.NAME, sorted(m for m in heavy if m in sys.modules))
     """
     run_python(code)  # the first process compiles the config; the next is the common case
@@ -156,7 +157,7 @@ def _release(child: subprocess.Popen[str]) -> None:
     assert child.returncode == 0
 
 
-def test_the_flock_lock_and_filelock_exclude_each_other(tmp_path: Path) -> None:
+def test_key_lock_and_gc_try_lock_exclude_each_other(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     root.mkdir(mode=0o700)
     child = _holder(root)

@@ -174,7 +174,7 @@ def read_entry(path: str) -> Entry | None:
         if _is_foreign(path) or os.path.lexists(os.path.join(path, INVALIDATED)):
             return None
         with open(os.path.join(path, _META), "rb") as handle:
-            data = marshal.load(handle)
+            data = marshal.loads(handle.read())  # load(file) reads piecemeal: slower
         entry = _entry_from(data, path)
         if not os.path.isdir(entry.target) or os.path.islink(entry.target):
             return None

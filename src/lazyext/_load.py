@@ -146,7 +146,8 @@ def _trusted(root: str) -> bool:
 def _read_memo(memo_file: str) -> dict[str, Any]:
     try:
         with open(memo_file, "rb") as handle:
-            memo = marshal.load(handle)
+            # loads(read()): marshal.load(file) reads piecemeal, ~10x slower (B1).
+            memo = marshal.loads(handle.read())
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     return memo if isinstance(memo, dict) else {}

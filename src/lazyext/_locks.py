@@ -1,15 +1,11 @@
-"""Per-key locks: a thread lock inside the process, an ``flock`` across processes.
+"""Per-key locks: a thread lock inside the process, a ``filelock`` across processes.
 
 Always a finite timeout; never a silent fallback to a weaker lock: filelock's default
 falls back to a soft (marker-file) lock where ``flock`` is unavailable, which on a
-network filesystem gives two processes the "same" lock.
-
-On POSIX, :func:`key_lock` calls ``flock`` itself, the way ``filelock``'s
-``UnixFileLock`` does (no-follow open, ``LOCK_EX | LOCK_NB`` polled under a deadline,
-a lock file unlinked meanwhile is reopened): every process that first-imports an
-uncached extension takes this lock, and importing filelock costs it 15-40 ms
-(benchmarks B4 and B6). Both contend on the same ``flock``, so filelock (gc's
-try-lock, other platforms) and this path exclude each other.
+network filesystem gives two processes the "same" lock. filelock (>= 3.20.3) opens
+lock files without following symlinks. Importing it costs an uncached first import
+15-40 ms (benchmarks B4 and B6); that price buys one audited lock implementation for
+every platform instead of a hand-rolled ``flock`` loop.
 """
 
 from __future__ import annotations
@@ -129,15 +125,11 @@ def try_key_lock(root: str, key: str) -> Iterator[bool]:
 
 @contextmanager
 def _file_lock(path: str, timeout: float) -> Iterator[None]:
-    if os.name == "posix":
-        with _flock(path, timeout):
-            yield
-        return
     import filelock
 
     lock = _make(path)
     try:
-        lock.acquire(timeout=timeout)
+        lock.acquire(timeout=timeout, poll_interval=POLL_MAX)
     except filelock.Timeout as error:
         raise _timeout(path, timeout, _holder(path)) from error
     except OSError as error:
@@ -146,54 +138,6 @@ def _file_lock(path: str, timeout: float) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-@contextmanager
-def _flock(path: str, timeout: float) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created 0600, never through a link)."""
-    import time
-
-    from lazyext._cache import private_dir
-
-    private_dir(os.path.dirname(os.path.dirname(path)), os.path.basename(os.path.dirname(path)))
-    deadline = time.monotonic() + timeout if timeout >= 0 else None
-    delay = 0.001
-    while True:
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
-        try:
-            descriptor = os.open(path, flags, 0o600)
-        except OSError as error:
-            raise _unusable(path, error) from error
-        try:
-            while not _try_flock(descriptor, path):
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    raise _timeout(path, timeout, _holder(path))
-                time.sleep(delay if deadline is None else min(delay, deadline - now))
-                delay = min(delay * 2, POLL_MAX)
-            if os.fstat(descriptor).st_nlink == 0:
-                continue  # the file was unlinked (gc) while we waited: lock the new one
-            yield
-            return
-        finally:
-            os.close(descriptor)  # releases the lock
-
-
-def _try_flock(descriptor: int, path: str) -> bool:
-    import errno
-    import fcntl
-
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-            return False
-        raise UnsafeCacheError(
-            f"cannot lock {path!r} ({error}): the cache must be on a local filesystem "
-            "that supports flock; set LAZYEXT_CACHE_DIR to one",
-            path=os.path.dirname(path),
-        ) from error
-    return True
 
 
 def _unusable(path: str, error: OSError) -> OSError:
