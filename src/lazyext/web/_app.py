@@ -1,0 +1,219 @@
+"""The application and the router: what they serve, and the managers behind them.
+
+A :class:`Service` holds what the API works on: the config, a
+:class:`~lazyext.PluginManager`, a :class:`~lazyext.TaskManager` and the access
+guard. Managers it creates are its own: the application's lifespan starts them
+(plugins recorded as enabled are enabled, hot reload and the scheduler start) and
+stops them. Managers handed in are left to their owner.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+
+from lazyext.web import _extensions, _plugins, _tasks
+from lazyext.web._mount import PluginRouters, mount, plugin_routes
+from lazyext.web._security import Guard, GuardMiddleware, Refusal
+from lazyext.web._settings import WebSettings, web_settings
+from lazyext.web.models import ErrorResponse
+
+if TYPE_CHECKING:
+    from lazyext._config import Config
+    from lazyext._load import ConfigSource
+    from lazyext.plugins import PluginManager
+    from lazyext.tasks import TaskManager
+
+logger = logging.getLogger("lazyext.web")
+
+_DESCRIPTION = (
+    "Manage lazyext's scheduled tasks, plugins and extension cache. Enabled plugins that "
+    "define a FastAPI `router` are served under `/plugins/{id}/`. Errors: 404 unknown id, "
+    "409 conflicting state, 422 bad input; the body's `detail.fix` says what to change."
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in (
+        (401, "missing or wrong API token"),
+        (403, "not a local client, and no token is configured"),
+        (404, "no task, plugin, snapshot or extension with that id"),
+        (409, "the request conflicts with the current state"),
+    )
+}
+
+
+class Service:
+    """The config, managers, settings and guard one API serves.
+
+    ``config`` is what :func:`lazyext.activate` takes (or a loaded config). ``plugins``
+    and ``tasks``: managers to use (default: new ones on the config's data directory,
+    started and stopped by the application's lifespan). ``token``,
+    ``max_upload_bytes`` and ``scheduler`` override the ``[web]`` table.
+    """
+
+    def __init__(
+        self,
+        config: ConfigSource | Config = None,
+        *,
+        plugins: PluginManager | None = None,
+        tasks: TaskManager | None = None,
+        token: str | None = None,
+        max_upload_bytes: int | None = None,
+        scheduler: bool | None = None,
+    ) -> None:
+        from lazyext._config import Config
+        from lazyext._load import load
+        from lazyext.plugins import PluginManager
+        from lazyext.tasks import TaskManager
+
+        if isinstance(config, Config):
+            self.config = config
+        elif config is None and plugins is not None:
+            self.config = plugins.config
+        else:
+            self.config = load(config, {})
+        overrides = {"token": token, "max_upload_bytes": max_upload_bytes, "scheduler": scheduler}
+        self.settings: WebSettings = web_settings(self.config, overrides)
+        self.guard = Guard(self.settings.token)
+        self._own_plugins = plugins is None
+        self.plugins = plugins if plugins is not None else PluginManager(self.config)
+        self._own_tasks = tasks is None
+        self.tasks = tasks if tasks is not None else TaskManager(self.config)
+        self.routers = PluginRouters(self.plugins)
+
+    def start(self) -> None:
+        """Start the managers this service created (plugins, then the scheduler)."""
+        if self._own_plugins:
+            for plugin_id, error in self.plugins.start().items():
+                logger.warning("plugin %s was not enabled: %s", plugin_id, error)
+        if self._own_tasks and self.settings.scheduler and not self.tasks.running:
+            self.tasks.start()
+
+    def stop(self) -> None:
+        if self._own_tasks:
+            self.tasks.shutdown()
+        if self._own_plugins:
+            self.plugins.close()
+
+    @asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        """Start on application startup, stop on shutdown (for ``lifespan=``)."""
+        await run_in_threadpool(self.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(self.stop)
+
+
+def build_router(service: Service, *, guarded: bool, lifespan: bool) -> APIRouter:
+    """The API's routes; ``guarded``: check access here (no middleware does)."""
+    dependencies = [Depends(_guard_dependency(service.guard))] if guarded else []
+    api = APIRouter(
+        dependencies=dependencies,
+        responses=_ERRORS,
+        lifespan=service.lifespan if lifespan else None,
+    )
+    _tasks.add_routes(api, service)
+    _plugins.add_routes(api, service)
+    _extensions.add_routes(api, service)
+    if guarded:
+        service.routers.guard = service.guard
+    mount(api, service.routers)
+    return api
+
+
+def _guard_dependency(guard: Guard) -> Any:
+    async def check_access(request: Request) -> None:
+        try:
+            guard.check(request.scope)
+        except Refusal as refusal:
+            raise HTTPException(
+                refusal.status, detail=refusal.body()["detail"], headers=refusal.headers
+            ) from None
+
+    return check_access
+
+
+def router(
+    config: ConfigSource | Config = None,
+    *,
+    plugins: PluginManager | None = None,
+    tasks: TaskManager | None = None,
+    token: str | None = None,
+    max_upload_bytes: int | None = None,
+    scheduler: bool | None = None,
+) -> APIRouter:
+    """An ``APIRouter`` with the whole API, for ``app.include_router(...)``.
+
+    Every route checks access itself (the token, or local clients only). Managers it
+    creates are started and stopped by its ``lifespan``, which FastAPI merges into the
+    including application's. Arguments as for :class:`Service`.
+    """
+    service = Service(
+        config,
+        plugins=plugins,
+        tasks=tasks,
+        token=token,
+        max_upload_bytes=max_upload_bytes,
+        scheduler=scheduler,
+    )
+    return build_router(service, guarded=True, lifespan=True)
+
+
+class _App(FastAPI):
+    """FastAPI whose OpenAPI document also lists the routes of the running plugins."""
+
+    service: Service
+
+    def openapi(self) -> dict[str, Any]:
+        # Not cached: plugins come and go while the server runs.
+        return get_openapi(
+            title=self.title,
+            version=self.version,
+            openapi_version=self.openapi_version,
+            description=self.description,
+            routes=[*self.routes, *plugin_routes(self.service.routers)],
+            tags=self.openapi_tags,
+            servers=self.servers,
+        )
+
+
+def create_app(
+    config: ConfigSource | Config = None,
+    *,
+    plugins: PluginManager | None = None,
+    tasks: TaskManager | None = None,
+    token: str | None = None,
+    max_upload_bytes: int | None = None,
+    scheduler: bool | None = None,
+) -> FastAPI:
+    """The ASGI application serving the API; ``app.state.lazyext`` is its :class:`Service`.
+
+    Access is checked on every request by a middleware, the OpenAPI document
+    (``/openapi.json``) and the plugins' routes included. Arguments as for
+    :class:`Service`.
+    """
+    from lazyext import __version__
+
+    service = Service(
+        config,
+        plugins=plugins,
+        tasks=tasks,
+        token=token,
+        max_upload_bytes=max_upload_bytes,
+        scheduler=scheduler,
+    )
+    app = _App(
+        title="lazyext", version=__version__, description=_DESCRIPTION, lifespan=service.lifespan
+    )
+    app.service = service
+    app.state.lazyext = service
+    app.add_middleware(GuardMiddleware, guard=service.guard)
+    app.include_router(build_router(service, guarded=False, lifespan=False))
+    return app

@@ -1,0 +1,289 @@
+"""``/plugins``: the plugin lifecycle (see :class:`lazyext.PluginManager`).
+
+Changes go through the server's manager, so they take effect in the server process
+(its routes follow at once) and in the shared state (other processes with hot reload
+follow). A plugin arrives as a requirement (``POST /plugins``) or as an uploaded zip
+(``POST /plugins/upload``, multipart field ``file``); the zip is written to a private
+temporary directory and installed by the manager, which checks it entry by entry
+before anything is unpacked (exactly what ``lazyext plugins install`` does).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.types import Message, Receive
+
+from lazyext._errors import LazyextError
+from lazyext.plugins import PluginError, PluginInfo
+from lazyext.web._errors import http_error, problem, translated
+from lazyext.web.models import (
+    PluginDetail,
+    PluginInstall,
+    PluginOut,
+    SnapshotCreate,
+    SnapshotOut,
+    SnapshotRestore,
+)
+
+if TYPE_CHECKING:
+    from lazyext.plugins import PluginManager
+    from lazyext.web._app import Service
+
+_TAGS: list[str | Any] = ["plugins"]
+_CHUNK: Final = 1 << 16
+#: What a multipart body may hold beyond the file: boundaries and part headers.
+_ENVELOPE: Final = 64 * 1024
+_UNSAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
+_UPLOAD_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the plugin as a .zip",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def add_routes(api: APIRouter, service: Service) -> None:
+    manager: PluginManager = service.plugins
+
+    def out(info: PluginInfo) -> PluginOut:
+        return PluginOut.model_validate(_state(service, info))
+
+    @api.get("/plugins", tags=_TAGS, summary="Installed plugins")
+    def list_plugins() -> list[PluginOut]:
+        with translated():
+            return [out(info) for info in manager.list()]
+
+    @api.post("/plugins", status_code=201, tags=_TAGS, summary="Install from a requirement")
+    def install_plugin(body: PluginInstall) -> PluginOut:
+        """Install, or upgrade (a snapshot is taken first; a new version that fails to
+        enable is rolled back), a plugin distribution through the cache."""
+        requirement = body.requirement.strip()
+        _check_requirement(requirement)
+        with translated():
+            return out(manager.install(requirement, enable=body.enable))
+
+    @api.post(
+        "/plugins/upload",
+        status_code=201,
+        tags=_TAGS,
+        summary="Install from an uploaded zip",
+        openapi_extra=_UPLOAD_BODY,
+    )
+    async def upload_plugin(request: Request, enable: bool = False) -> PluginOut:
+        """Send the zip as the multipart field ``file`` (``curl -F file=@plugin.zip``);
+        ``?enable=true`` enables it. Larger than ``[web] max-upload-bytes``: 413."""
+        directory, path, name = await _receive(request, service.settings.max_upload_bytes)
+        try:
+            info = await run_in_threadpool(_install_upload, manager, path, name, enable)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        return out(info)
+
+    @api.get("/plugins/{plugin_id}", tags=_TAGS, summary="One plugin and its snapshots")
+    def plugin_info(plugin_id: str) -> PluginDetail:
+        with translated():
+            info = manager.info(plugin_id)
+            snapshots = [s.as_dict() for s in manager.snapshots(plugin_id)]
+            return PluginDetail.model_validate({**_state(service, info), "snapshots": snapshots})
+
+    @api.delete("/plugins/{plugin_id}", tags=_TAGS, summary="Uninstall")
+    def uninstall_plugin(plugin_id: str) -> PluginOut:
+        """Disable (``on_disable``), unload, and remove files, state and snapshots; its
+        routes are gone at once. Answers with the plugin as it was."""
+        with translated():
+            return out(manager.uninstall(plugin_id))
+
+    verbs: tuple[tuple[str, str, Callable[[str], PluginInfo]], ...] = (
+        ("enable", "Enable (import, on_enable); all or nothing", manager.enable),
+        ("disable", "Disable (on_disable, unload); its routes are gone", manager.disable),
+        ("reload", "Re-import an enabled plugin; on failure the old one runs on", manager.reload),
+    )
+    for verb, summary, action in verbs:
+        _add_verb(api, verb, summary, action, out)
+
+    @api.get("/plugins/{plugin_id}/snapshots", tags=_TAGS, summary="A plugin's snapshots")
+    def list_snapshots(plugin_id: str) -> list[SnapshotOut]:
+        with translated():
+            return [SnapshotOut.model_validate(s.as_dict()) for s in manager.snapshots(plugin_id)]
+
+    @api.post(
+        "/plugins/{plugin_id}/snapshots",
+        status_code=201,
+        tags=_TAGS,
+        summary="Save the plugin's files, manifest and state",
+    )
+    def create_snapshot(plugin_id: str, body: SnapshotCreate) -> SnapshotOut:
+        with translated():
+            return SnapshotOut.model_validate(manager.snapshot(plugin_id, body.note).as_dict())
+
+    @api.post("/plugins/{plugin_id}/restore", tags=_TAGS, summary="Make a snapshot current")
+    def restore_snapshot(plugin_id: str, body: SnapshotRestore) -> PluginOut:
+        with translated():
+            return out(manager.restore(plugin_id, body.snapshot))
+
+
+def _add_verb(
+    api: APIRouter,
+    verb: str,
+    summary: str,
+    action: Callable[[str], PluginInfo],
+    out: Callable[[PluginInfo], PluginOut],
+) -> None:
+    def endpoint(plugin_id: str) -> PluginOut:
+        with translated():
+            return out(action(plugin_id))
+
+    endpoint.__name__ = f"{verb}_plugin"
+    api.add_api_route(
+        f"/plugins/{{plugin_id}}/{verb}",
+        endpoint,
+        methods=["POST"],
+        tags=_TAGS,
+        summary=summary,
+        response_model=PluginOut,
+    )
+
+
+def _state(service: Service, info: PluginInfo) -> dict[str, Any]:
+    """The recorded state, plus whether it runs here and where its routes are."""
+    try:
+        service.plugins.get(info.id)
+    except PluginError:
+        return {**info.as_dict(), "loaded": False, "routes": None}
+    router = service.routers.find(info.id)
+    routes = service.routers.prefix(info.id) + "/" if router is not None else None
+    return {**info.as_dict(), "loaded": True, "routes": routes}
+
+
+def _check_requirement(text: str) -> None:
+    # The manager reads a source that names an existing file, or looks like a path, as
+    # a path (the same test as lazyext.plugins._sources): never a file of the server.
+    path = os.path.abspath(os.path.expanduser(text))
+    looks_like_path = (
+        text.startswith((".", "/", "~", "\\"))
+        or "/" in text
+        or "\\" in text
+        or text.lower().endswith((".zip", ".whl"))
+    )
+    if not text or looks_like_path or os.path.lexists(path):
+        raise problem(
+            422,
+            "NotARequirement",
+            f"{text!r} is not a requirement (or names a file of the server)",
+            "send a requirement such as 'my-plugin>=1'; upload zips to POST /plugins/upload",
+        )
+
+
+async def _receive(request: Request, limit: int) -> tuple[str, str, str]:
+    """Stream the upload into a private temporary file: ``(directory, path, name)``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + _ENVELOPE:
+        raise _too_big(limit)  # before a byte of the body is read
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise problem(
+            415,
+            "UnsupportedMediaType",
+            "the upload must be multipart/form-data",
+            "send the zip as the form field 'file' (curl -F file=@plugin.zip)",
+        )
+    counted = Request(request.scope, _counting(request.receive, limit + _ENVELOPE, limit))
+    form = await counted.form(max_files=1, max_fields=8)
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise problem(
+                422,
+                "MissingFile",
+                "no file in the form field 'file'",
+                "send the zip as the form field 'file' (curl -F file=@plugin.zip)",
+            )
+        name = _UNSAFE_NAME.sub("_", os.path.basename(upload.filename or "")).lstrip(".")
+        directory = tempfile.mkdtemp(prefix="lazyext-upload-")
+        path = os.path.join(directory, name or "plugin.zip")
+        try:
+            await _copy(upload, path, limit)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return directory, path, upload.filename or "plugin.zip"
+    finally:
+        await form.close()
+
+
+async def _copy(upload: UploadFile, path: str, limit: int) -> None:
+    written = 0
+    with open(path, "xb") as sink:
+        while chunk := await upload.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise _too_big(limit)
+            sink.write(chunk)
+
+
+def _counting(receive: Receive, limit: int, upload_limit: int) -> Receive:
+    """``receive`` that stops a body growing past ``limit`` bytes (chunked uploads
+    declare no length): the parser never sees more."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_big(upload_limit)
+        return message
+
+    return counted
+
+
+def _too_big(limit: int) -> HTTPException:
+    return problem(
+        413,
+        "UploadTooLarge",
+        f"the upload is larger than the limit of {limit} bytes",
+        "raise [web] max-upload-bytes on the server if this plugin is genuine",
+    )
+
+
+def _install_upload(manager: PluginManager, path: str, name: str, enable: bool) -> PluginInfo:
+    try:
+        return manager.install(path, enable=enable)
+    except LazyextError as error:
+        raised = http_error(error)
+        # Messages name the temporary file: name the upload instead.
+        raised.detail = _relabel(raised.detail, path, name)
+        raise raised from error
+
+
+def _relabel(value: Any, path: str, name: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(path, name)
+    if isinstance(value, list):
+        return [_relabel(item, path, name) for item in value]
+    if isinstance(value, dict):
+        return {key: _relabel(item, path, name) for key, item in value.items()}
+    return value

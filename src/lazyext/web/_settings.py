@@ -1,0 +1,113 @@
+"""The ``[web]`` table of the config, validated, and where the API token comes from.
+
+```toml
+[web]
+host = "127.0.0.1"               # lazyext serve's default bind address
+port = 8000
+token-file = "~/.config/lazyext/api-token"   # or: token = "..."
+max-upload-bytes = 33554432      # largest plugin zip accepted by POST /plugins/upload
+scheduler = true                 # the server runs the task scheduler
+```
+
+The token is the ``token`` argument of ``create_app()``/``router()`` if given, else
+``LAZYEXT_API_TOKEN`` if set, else ``token-file``'s first line (relative to the
+config file), else ``token``. Prefer the variable or a file: a config is compiled
+into the cache's memo (``compiled.marshal``), so a ``token`` written in it is copied
+there too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from lazyext._config import Config
+from lazyext._errors import ConfigError
+
+TOKEN_ENV: Final = "LAZYEXT_API_TOKEN"
+#: A shorter secret can be guessed over the network.
+MIN_TOKEN_LENGTH: Final = 16
+_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "host": (str,),
+    "port": (int,),
+    "token": (str,),
+    "token-file": (str,),
+    "max-upload-bytes": (int,),
+    "scheduler": (bool,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """How the API is served; ``token`` is ``None`` when none is configured."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token: str | None = field(default=None, repr=False)
+    max_upload_bytes: int = 32 * 1024 * 1024
+    scheduler: bool = True
+
+
+def web_settings(config: Config, overrides: Mapping[str, Any] | None = None) -> WebSettings:
+    """Settings from ``config.tables["web"]`` and the environment; ``overrides`` win."""
+    table = dict(config.tables.get("web", {}))
+    problems = []
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        expected = _TYPES.get(key)
+        if expected is None:
+            problems.append(f"{key}: unknown setting (known: {', '.join(sorted(_TYPES))})")
+        elif not isinstance(value, expected) or (bool not in expected and isinstance(value, bool)):
+            problems.append(f"{key}: expected {expected[0].__name__}, got {value!r}")
+        else:
+            values[key.replace("-", "_")] = value
+    token_file = values.pop("token_file", None)
+    configured = values.pop("token", None)
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    explicit = values.pop("token", None)
+    if not 0 <= int(values.get("port", 0)) <= 65535:
+        problems.append(f"port: must be 0-65535, got {values['port']!r}")
+    if int(values.get("max_upload_bytes", 1)) <= 0:
+        problems.append(f"max-upload-bytes: must be positive, got {values['max_upload_bytes']!r}")
+    try:
+        token = _token(explicit, configured, token_file, config.source)
+    except ConfigError as error:
+        problems.extend(error.problems)
+        token = None
+    if problems:
+        where = f"{config.source}: [web]"
+        raise ConfigError(
+            f"{where}: {'; '.join(problems)}", problems=tuple(problems), source=config.source
+        )
+    return WebSettings(token=token, **values)
+
+
+def _token(
+    explicit: str | None, configured: str | None, token_file: str | None, source: str
+) -> str | None:
+    token, origin = explicit, "the token argument"
+    if token is None:
+        token, origin = os.environ.get(TOKEN_ENV) or None, TOKEN_ENV
+    if token is None and token_file is not None:
+        path = os.path.expanduser(token_file)
+        if not os.path.isabs(path) and source.endswith(".toml"):
+            path = os.path.join(os.path.dirname(source), path)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                token = handle.readline()
+        except OSError as error:
+            raise ConfigError(f"token-file: cannot read {path}: {error}") from error
+        origin = f"token-file {path}"
+    elif token is None:
+        token, origin = configured, "token"
+    if token is None:
+        return None
+    token = token.strip()
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"the API token ({origin}) must be at least {MIN_TOKEN_LENGTH} characters; make "
+            "one with: python -c 'import secrets; print(secrets.token_urlsafe())'"
+        )
+    return token

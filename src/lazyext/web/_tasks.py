@@ -1,0 +1,116 @@
+"""``/tasks``: stored tasks of the scheduler (see :class:`lazyext.TaskManager`).
+
+Tasks made here are stored ones (``"module:function"``, importable by the server),
+shared with every process on the data directory; runs started with ``POST
+/tasks/{id}/run`` happen in the server process and the call waits for the outcome.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from lazyext.tasks import Task
+from lazyext.tasks._spec import normalize_trigger
+from lazyext.web._errors import problem, translated
+from lazyext.web.models import TaskCreate, TaskDefinition, TaskOut, TaskReplace, TaskRunOut
+
+if TYPE_CHECKING:
+    from lazyext.tasks import TaskManager
+    from lazyext.web._app import Service
+
+_TAGS: list[str | Any] = ["tasks"]
+
+
+def task_out(task: Task) -> TaskOut:
+    return TaskOut.model_validate(task.as_dict())
+
+
+def _options(body: TaskDefinition) -> dict[str, Any]:
+    # Checked first: a trigger argument named like an add_task option ("timeout") would
+    # otherwise reach add_task twice.
+    normalize_trigger(body.trigger, body.trigger_args)
+    return {
+        "max_retries": body.max_retries,
+        "timeout": body.timeout,
+        "kwargs": body.kwargs,
+        **body.trigger_args,
+    }
+
+
+def add_routes(api: APIRouter, service: Service) -> None:
+    tasks: TaskManager = service.tasks
+
+    @api.get("/tasks", tags=_TAGS, summary="Every task")
+    def list_tasks() -> list[TaskOut]:
+        with translated():
+            return [task_out(task) for task in tasks.list_tasks()]
+
+    @api.post("/tasks", status_code=201, tags=_TAGS, summary="Add a stored task")
+    def create_task(body: TaskCreate) -> TaskOut:
+        with translated():
+            options = _options(body)
+            task = tasks.add_task(body.func, body.trigger, id=body.id, name=body.name, **options)
+            return task_out(task)
+
+    @api.get("/tasks/{task_id}", tags=_TAGS, summary="One task")
+    def get_task(task_id: str) -> TaskOut:
+        with translated():
+            return task_out(tasks.get_task(task_id))
+
+    @api.put("/tasks/{task_id}", tags=_TAGS, summary="Replace a task's definition")
+    def replace_task(task_id: str, body: TaskReplace) -> TaskOut:
+        """The new definition takes effect at once; the run history stays. ``name``
+        and ``enabled`` keep their values when left out."""
+        with translated():
+            current = tasks.get_task(task_id)
+            if current.builtin:
+                raise problem(
+                    409,
+                    "BuiltinTask",
+                    f"{task_id!r} is a built-in maintenance task",
+                    "change it through the [maintenance] table of the config",
+                )
+            options = _options(body)
+            task = tasks.add_task(
+                body.func,
+                body.trigger,
+                id=task_id,
+                name=body.name or current.name,
+                replace_existing=True,
+                **options,
+            )
+            enabled = current.enabled if body.enabled is None else body.enabled
+            if task.enabled != enabled:
+                task = tasks.resume_task(task_id) if enabled else tasks.pause_task(task_id)
+            return task_out(task)
+
+    @api.delete("/tasks/{task_id}", status_code=204, tags=_TAGS, summary="Remove a task")
+    def delete_task(task_id: str) -> None:
+        with translated():
+            tasks.remove_task(task_id)
+
+    @api.post("/tasks/{task_id}/run", tags=_TAGS, summary="Run a task now, here")
+    def run_task(task_id: str) -> TaskRunOut:
+        """Runs with the task's retries and timeout and answers with the outcome (a
+        failed run is a 200 whose ``status`` says ``failed``)."""
+        with translated():
+            run = tasks.run_task(task_id)
+            assert run is not None  # wait=True always returns the run
+            return TaskRunOut.model_validate(run.as_dict())
+
+    @api.post("/tasks/{task_id}/pause", tags=_TAGS, summary="Stop running a task")
+    def pause_task(task_id: str) -> TaskOut:
+        with translated():
+            return task_out(tasks.pause_task(task_id))
+
+    @api.post("/tasks/{task_id}/resume", tags=_TAGS, summary="Run a paused task again")
+    def resume_task(task_id: str) -> TaskOut:
+        with translated():
+            return task_out(tasks.resume_task(task_id))
+
+    @api.get("/tasks/{task_id}/runs", tags=_TAGS, summary="A task's latest runs, oldest first")
+    def task_runs(task_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 50) -> list[TaskRunOut]:
+        with translated():
+            return [TaskRunOut.model_validate(r.as_dict()) for r in tasks.task_runs(task_id, limit)]
