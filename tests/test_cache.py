@@ -167,6 +167,24 @@ def test_gc_removes_damaged_generations(wheelhouse: Wheelhouse, cache_dir: Path)
     assert report.removed == [entry.path]
 
 
+def test_gc_leaves_a_damaged_generation_a_live_process_uses(
+    wheelhouse: Wheelhouse, cache_dir: Path
+) -> None:
+    # Damaged metadata (or a read that failed for a moment) says nothing about the
+    # modules this process loaded from the install and the submodules it may still load.
+    options = wheelhouse.options(cache_dir)
+    lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options)
+    target = lazyext.ensure("tinyyaml", **options)
+    generation = str(target.parent)
+    Path(generation, "entry.marshal").write_bytes(b"")
+    report = _gc.collect(str(cache_dir.resolve()), grace_seconds=3600)
+    assert report.removed == []
+    assert report.skipped_in_use == [generation]
+    lazyext.deactivate()  # the lease ends with the view
+    report = _gc.collect(str(cache_dir.resolve()), grace_seconds=3600)
+    assert report.removed == [generation]
+
+
 def test_gc_keeps_a_valid_current_generation(wheelhouse: Wheelhouse, cache_dir: Path) -> None:
     entry = provision_of(config_for(wheelhouse, cache_dir))
     report = _gc.collect(str(cache_dir.resolve()), grace_seconds=0, now=time.time() + 10**7)

@@ -119,6 +119,17 @@ def test_mapping_and_extension_list_give_the_same_plans() -> None:
     assert from_list.source == "<extensions>"
 
 
+def test_extensions_given_by_an_iterator_are_all_kept() -> None:
+    # The compiled memo's fingerprint reads the extensions once: an iterator must not be
+    # left empty for the parse (nor an empty config memoized under its fingerprint).
+    wanted = [Extension(name="yaml", package="PyYAML>=6")]
+    for _ in range(2):  # the second load answers from the memo
+        config = lazyext.activate(extension for extension in wanted)
+        assert [plan.name for plan in config.plans] == ["yaml"]
+    with pytest.raises(lazyext.ConfigError, match="not int"):
+        lazyext.activate(42)  # type: ignore[arg-type]
+
+
 def test_extension_list_items_must_be_extensions() -> None:
     with pytest.raises(lazyext.ConfigError, match=r"\[1\]: expected lazyext.Extension, got dict"):
         lazyext.activate([Extension(name="a", package="a"), {"name": "b"}])  # type: ignore[list-item]
@@ -499,6 +510,36 @@ def test_second_load_uses_the_compiled_memo(
     monkeypatch.setattr(_parse, "parse_objects", no_parsing)
     assert _load.load(path, {}) == first
     assert _load.load(str(path), {}) == first
+
+
+def test_the_memo_is_private_and_one_others_could_write_is_not_trusted(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A root made by hand under umask 022 (others may read and enter it) passes the
+    # checks; the memo in it holds index URLs (credentials too) and is used unverified.
+    cache_dir.mkdir()
+    os.chmod(cache_dir, 0o755)
+    path = write(tmp_path / "lazyext.toml", 'index-url = "https://u:secret@example.org/simple"\n')
+    umask = os.umask(0)
+    try:
+        first = _load.load(path, {})
+    finally:
+        os.umask(umask)
+    memo = cache_dir / "compiled.marshal"
+    assert memo.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["compiled.marshal"]  # no temp left
+    calls: list[object] = []
+    real = _parse.parse_file
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(args[0])
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_parse, "parse_file", counting)
+    os.chmod(memo, 0o666)  # someone else may have written this one: parsed again
+    assert _load.load(path, {}) == first
+    assert calls == [path]
+    assert memo.stat().st_mode & 0o777 == 0o600
 
 
 def test_the_memo_is_invalidated_when_the_file_changes(

@@ -37,3 +37,20 @@ def test_demo_runs_cold_then_warm(tmp_path: Path) -> None:
         "demo_pathy-0.3-py3-none-any.whl",
         "demo_words-1.2-py3-none-any.whl",
     ]
+
+
+def test_demo_refuses_a_directory_it_did_not_make(tmp_path: Path) -> None:
+    # `--dir .` (or any directory of the user's) must not be wiped to make room.
+    precious = tmp_path / "project"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "lazyext.demo", "--dir", str(precious)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "not empty" in result.stderr
+    assert (precious / "notes.txt").read_text(encoding="utf-8") == "keep me\n"

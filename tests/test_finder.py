@@ -312,6 +312,21 @@ def test_a_false_marker_is_module_not_found_naming_it(
     assert not (cache_dir / "entries").exists()
 
 
+def test_a_false_marker_leaves_a_host_copy_importable(
+    tmp_path: Path, wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim
+) -> None:
+    # The requirement does not apply here, so lazyext has nothing to say about the name:
+    # an import that works without lazyext keeps working with it.
+    host = tmp_path / "host"
+    (host / "tinyyaml").mkdir(parents=True)
+    (host / "tinyyaml" / "__init__.py").write_text("WHERE = 'host'\n", encoding="utf-8")
+    sys.path.insert(0, str(host))
+    requirement = "TinyYaml>=6; sys_platform == 'nonexistent-os'"
+    lazyext.activate({"tinyyaml": requirement}, **options(cache_dir, wheelhouse))
+    assert importlib.import_module("tinyyaml").WHERE == "host"
+    assert shim.runs() == []
+
+
 def test_a_true_marker_installs(wheelhouse: Wheelhouse, cache_dir: Path) -> None:
     requirement = f"TinyYaml>=6; sys_platform == '{sys.platform}'"
     lazyext.activate({"tinyyaml": requirement}, **options(cache_dir, wheelhouse))
@@ -506,6 +521,32 @@ def test_find_spec_alone_does_not_install(
     assert module.load("") == 42
 
 
+@pytest.mark.parametrize("name", ["tinyyaml", "pthpkg"])  # cold; cached with a .pth file
+def test_the_lazy_loader_recipe_of_importlib(
+    wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim, name: str
+) -> None:
+    # importlib.util.LazyLoader (the docs' recipe; scientific-python's lazy_loader) calls
+    # the loader it wraps for create_module, then that loader's exec_module on first use.
+    config = {"tinyyaml": "TinyYaml>=6", "pthpkg": "pthpkg"}
+    lazyext.activate(config, **options(cache_dir, wheelhouse))
+    if name == "pthpkg":
+        lazyext.ensure("pthpkg")
+        lazyext.deactivate()
+        lazyext.activate(config, **options(cache_dir, wheelhouse))
+    spec = importlib.util.find_spec(name)
+    assert spec is not None
+    assert isinstance(spec.loader, _finder.ProvisionLoader)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    value = module.WHERE if name == "pthpkg" else module.load("")
+    assert value == {"pthpkg": "pth", "tinyyaml": 42}[name]
+    assert str(cache_dir) in module.__file__
+    assert len(shim.runs()) == 1
+
+
 # -- deactivate -------------------------------------------------------------------------------
 
 
@@ -601,3 +642,102 @@ def test_a_namespace_package_cold_and_cached(tmp_path: Path, cache_dir: Path, sh
         for name in ("nsx", "nsx.mod"):
             del sys.modules[name]
     assert len(shim.runs()) == 1
+
+
+def test_a_namespace_package_merges_with_its_portion_in_the_host(
+    tmp_path: Path, cache_dir: Path, shim: UvShim
+) -> None:
+    # The `google` case: the host has one portion of a namespace package (from another
+    # distribution), the configured requirement ships another. Both are importable, also
+    # after sys.path changes (the namespace's __path__ is recomputed from sys.path then).
+    house = Wheelhouse(tmp_path / "wheels")
+    house.build("nsx-pkg", "1.0", {"nsx/mod.py": "X = 5\n", "nsx/later.py": "X = 6\n"})
+    host = tmp_path / "host"
+    (host / "nsx").mkdir(parents=True)
+    (host / "nsx" / "other.py").write_text("Y = 1\n", encoding="utf-8")
+    sys.path.insert(0, str(host))
+    lazyext.activate({"nsx": "nsx-pkg"}, **options(cache_dir, house))
+    assert importlib.import_module("nsx.mod").X == 5
+    assert importlib.import_module("nsx.other").Y == 1
+    sys.path.append(str(tmp_path))
+    assert importlib.import_module("nsx.later").X == 6
+    assert len(shim.runs()) == 1
+
+
+def test_a_namespace_package_the_host_has_installed_is_the_hosts(
+    tmp_path: Path, cache_dir: Path, shim: UvShim
+) -> None:
+    # The configured distribution itself is installed in the host, in a version that
+    # satisfies the requirement: nothing to install, even though `nsx` is a namespace.
+    house = Wheelhouse(tmp_path / "wheels")
+    host = tmp_path / "host"
+    (host / "nsx").mkdir(parents=True)
+    (host / "nsx" / "mod.py").write_text("X = 'host'\n", encoding="utf-8")
+    (host / "nsx_pkg-1.0.dist-info").mkdir()
+    sys.path.insert(0, str(host))
+    lazyext.activate({"nsx": "nsx-pkg>=1"}, **options(cache_dir, house))
+    assert importlib.import_module("nsx.mod").X == "host"
+    assert shim.runs() == []
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_dependency_namespace_merges_with_its_portion_in_the_host(
+    tmp_path: Path, cache_dir: Path, shim: UvShim, cached: bool
+) -> None:
+    # An extension's dependency ships a portion of a namespace the host also has (the
+    # `google.protobuf` / `google.api_core` case): the host's portion does not hide it.
+    house = Wheelhouse(tmp_path / "wheels")
+    house.build("nsy-dep", "1.0", {"nsy/dep.py": "D = 7\n"})
+    house.build(
+        "nsuser",
+        "1.0",
+        {"nsuser/__init__.py": "from nsy import dep\nD = dep.D\n"},
+        requires=("nsy-dep",),
+    )
+    host = tmp_path / "host"
+    (host / "nsy").mkdir(parents=True)
+    (host / "nsy" / "hostpart.py").write_text("H = 1\n", encoding="utf-8")
+    house.build("plain", "1.0", {"plain/__init__.py": ""})
+    sys.path.insert(0, str(host))
+    config = lazyext.activate({"nsuser": "nsuser", "plain": "plain"}, **options(cache_dir, house))
+    if cached:  # installed, not yet activated: served from find_spec, no install
+        assert not isinstance(_api.warm(["nsuser"], config)["nsuser"], BaseException)
+    importlib.import_module("plain")  # lazyext's own sys.path entry is in place already
+    assert importlib.import_module("nsy.hostpart").H == 1  # imported before the install
+    assert importlib.import_module("nsuser").D == 7
+    sys.path.append(str(tmp_path))
+    assert importlib.import_module("nsy.dep").D == 7
+    assert importlib.import_module("nsy.hostpart").H == 1
+
+
+def test_listing_distributions_while_another_thread_activates(cache_dir: Path) -> None:
+    # importlib.metadata asks the finder for the active installs while other threads'
+    # imports activate and retire entries: never "dictionary changed size".
+    config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, cache_dir=cache_dir)
+    runtime = _api._runtime
+    assert runtime is not None
+
+    def entry(number: int) -> _cache.Entry:
+        path = str(cache_dir / "none" / f"g{number}")
+        return _cache.Entry(f"k{number}", config.platform, "r", path, 0.0, 0.0, (), (), ())
+
+    stop = threading.Event()
+
+    def churn() -> None:
+        number = 0
+        while not stop.is_set():
+            runtime.activate_entry(entry(number))
+            runtime.forget(f"k{number - 4}")
+            number += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for _ in range(20000):
+            runtime.front.find_distributions(None)
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        sys.setswitchinterval(interval)

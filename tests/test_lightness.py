@@ -8,11 +8,14 @@ lazyext adds.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import uv
 
-from support import Wheelhouse, run_python
+from support import Wheelhouse, python_env, run_python
 
 HEAVY = (
     "packaging",
@@ -39,12 +42,14 @@ print("MODULES=" + json.dumps(sorted(sys.modules)))
 """
 
 
-def modules_after(code: str, *, cwd: Path | None = None) -> set[str]:
+def modules_after(
+    code: str, *, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> set[str]:
     # `json` is imported by the report itself, after the scenario ran: capture first.
     script = f"import sys as _s\n{code}\n_seen = sorted(_s.modules)\n" + REPORT.replace(
         "sorted(sys.modules)", "_seen"
     )
-    result = run_python(script, cwd=cwd)
+    result = run_python(script, cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("MODULES=")]
     return set(json.loads(line.removeprefix("MODULES=")))
@@ -140,3 +145,30 @@ def test_a_pth_import_line_ran_in_the_warm_process(warm_config: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["ran", "pth"]
+
+
+@pytest.mark.parametrize(("host_version", "served"), [("5.4", "6.1"), ("6.1", "6.1")])
+def test_first_import_with_a_copy_in_the_host_environment_is_light(
+    baseline: set[str],
+    warm_config: Path,
+    wheelhouse: Wheelhouse,
+    tmp_path: Path,
+    host_version: str,
+    served: str,
+) -> None:
+    # The host's copy is compared with the requirement on every process's first import:
+    # an older one is bypassed for the cache, a satisfying one is used. Neither decision
+    # may import packaging (and with it re, typing and logging).
+    host = tmp_path / "host"
+    argv = [uv.find_uv_bin(), "pip", "install", "--quiet", "--no-config"]
+    argv += ["--python", sys.executable, "--target", str(host), "--no-index"]
+    argv += ["--find-links", str(wheelhouse.path), f"TinyYaml=={host_version}"]
+    subprocess.run(argv, check=True)
+    code = (
+        "import lazyext\nlazyext.activate()\nimport tinyyaml\n"
+        f"assert tinyyaml.__version__ == {served!r}, tinyyaml.__file__\n"
+        f"assert tinyyaml.__file__.startswith({str(host)!r}) == {host_version == served}\n"
+    )
+    env = python_env(PYTHONPATH=str(host))
+    added = modules_after(code, cwd=warm_config.parent, env=env) - baseline
+    assert heavy_in(added) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,27 @@ def test_empty_default_is_immutable() -> None:
     assert Extension(name="x").arguments == {}
     with pytest.raises(TypeError):
         EMPTY["k"] = 1
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(k=1),
+        lambda d: d.setdefault("k", 1),
+        lambda d: d.__ior__({"k": 1}),
+        lambda d: d.pop("k", None),
+        lambda d: d.popitem(),
+        lambda d: d.clear(),
+        lambda d: d.__delitem__("k"),
+    ],
+)
+def test_the_shared_empty_default_cannot_be_changed_in_any_way(mutate: Any) -> None:
+    # Every extension without arguments shares this one object: a plugin that fills in
+    # its defaults with setdefault() must not hand them to every other extension.
+    arguments = Extension(name="x").arguments
+    with pytest.raises(TypeError, match="immutable"):
+        mutate(arguments)
+    assert Extension(name="y").arguments == {}
 
 
 def test_settings_default_values() -> None:

@@ -130,3 +130,90 @@ def test_distributions_lists_each_activated_install_once(
     assert names.count("TinyYaml") == 1
     assert names.count("tinydep") == 1
     assert importlib.metadata.version("TinyYaml") == "6.1"
+
+
+FORK_SCRIPT = """
+import importlib.metadata, json, os, sys
+import lazyext
+from lazyext import _view
+
+lazyext.activate({"alpha": "alpha", "beta": "beta"}, find_links=[FIND_LINKS], no_index=True)
+import alpha
+view = _view.current()
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    import beta  # installed and activated in the child only
+    names = [d.metadata["Name"] for d in importlib.metadata.distributions()]
+    child = {"view": _view.current(), "alpha": names.count("alpha"), "beta": names.count("beta")}
+    lazyext.deactivate()
+    child["left"] = [p for p in sys.path if "views" in p]
+    os.write(write, json.dumps(child).encode())
+    os._exit(0)
+os.close(write)
+os.waitpid(pid, 0)
+child = json.loads(os.read(read, 65536))
+print("RESULTS=" + json.dumps({"parent": view, "links": sorted(os.listdir(view)), **child}))
+"""
+
+
+def test_a_forked_child_leaves_the_parents_view_alone(
+    tmp_path: Path, wheelhouse: Wheelhouse, cache_dir: Path
+) -> None:
+    # The view is the parent's lease on its installs and its spawn children's sys.path:
+    # a forked child that activates more, or deactivates, makes and removes its own.
+    code = textwrap.dedent(FORK_SCRIPT).replace("FIND_LINKS", repr(str(wheelhouse.path)))
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("RESULTS=")]
+    results = json.loads(line.removeprefix("RESULTS="))
+    assert results["links"] == ["alpha", "alpha-1.0.dist-info"]
+    assert results["view"] != results["parent"]
+    assert (results["alpha"], results["beta"]) == (1, 1)
+    assert results["left"] == []
+    assert not Path(results["view"]).exists()
+
+
+FORK_WHILE_LOCKED = """
+import json, os, signal, sys, threading
+import lazyext
+from lazyext import _api, _installer
+
+CONFIG = {"alpha": "alpha", "beta": "beta"}
+OPTIONS = {"find_links": [FIND_LINKS], "no_index": True}
+lazyext.activate(CONFIG, **OPTIONS)
+import alpha
+held, release = threading.Event(), threading.Event()
+
+def hold():  # another thread inside activate() or an activation at the moment of fork
+    with _api._lock, _api._runtime._lock, _installer._uv_lock:
+        held.set()
+        release.wait()
+
+thread = threading.Thread(target=hold)
+thread.start()
+held.wait()
+pid = os.fork()
+if pid == 0:
+    signal.alarm(20)  # a hang ends here instead of in the test's timeout
+    lazyext.activate(CONFIG, **OPTIONS)
+    import beta
+    print("CHILD=" + json.dumps(beta.__name__), flush=True)
+    os._exit(0)
+release.set()
+thread.join()
+_, status = os.waitpid(pid, 0)
+print("STATUS=" + str(status))
+"""
+
+
+def test_a_fork_while_another_thread_holds_lazyexts_locks(
+    wheelhouse: Wheelhouse, cache_dir: Path
+) -> None:
+    # A lock held by a thread that does not exist in the child is never released there:
+    # the child's activate() and imports must not wait for it (FAULTS D52).
+    code = textwrap.dedent(FORK_WHILE_LOCKED).replace("FIND_LINKS", repr(str(wheelhouse.path)))
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert 'CHILD="beta"' in result.stdout.splitlines(), result.stdout + result.stderr
+    assert "STATUS=0" in result.stdout.splitlines()

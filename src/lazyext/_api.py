@@ -22,6 +22,18 @@ _lock = _thread.RLock()
 _runtime: Runtime | None = None
 
 
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at the fork would never be released in the child.
+    global _lock
+    _lock = _thread.RLock()
+    if _runtime is not None:
+        _runtime.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _overrides(
     cache_dir: str | os.PathLike[str] | None,
     offline: bool | None,

@@ -67,14 +67,15 @@ class Entry:
         return self.ttl_seconds > 0 and now - self.installed_at > self.ttl_seconds
 
     def version_of(self, dist: str) -> str | None:
-        wanted = _normalize(dist)
+        wanted = normalize_dist(dist)
         for name, version in self.resolved:
-            if _normalize(name) == wanted:
+            if normalize_dist(name) == wanted:
                 return version
         return None
 
 
-def _normalize(name: str) -> str:
+def normalize_dist(name: str) -> str:
+    """A distribution name as wheel file and ``.dist-info`` names spell it, compared."""
     return name.lower().replace("-", "_").replace(".", "_")
 
 

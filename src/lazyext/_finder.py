@@ -69,7 +69,7 @@ class LazyFinder:
         name = getattr(context, "name", None)
         from lazyext import _view
 
-        if name is None and _view.current() in sys.path:
+        if name is None and any(view in sys.path for view in _view.views()):
             # Listing everything: the spawn view on sys.path already shows these
             # installs to PathFinder; answering too would list each one twice.
             return iter(())
@@ -107,18 +107,27 @@ class ProvisionLoader:
     def __init__(self, runtime: Runtime, plan: Plan) -> None:
         self.runtime = runtime
         self.plan = plan
+        self.real: Any = None  # the installed module's loader, once create_module ran
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
         entry = self.runtime.provision_and_activate(self.plan, name=spec.name)
         real = real_spec(spec.name, entry)
         adopt(spec, real)
+        self.real = real.loader
         create = getattr(real.loader, "create_module", None)
         module: ModuleType | None = create(spec) if create is not None else None
         return module
 
     def exec_module(self, module: ModuleType) -> None:
-        # Reached only if the spec was not adopted (create_module failed to replace the
-        # loader); the import system must not get an empty module.
+        # The import system calls the adopted spec's loader; a loader that wraps this one
+        # (importlib.util.LazyLoader) calls this after create_module: hand it on.
+        if self.real is not None:
+            if module.__spec__ is not None:
+                module.__spec__.loader = self.real
+            module.__loader__ = self.real
+            self.real.exec_module(module)
+            return
+        # create_module never ran: the import system must not get an empty module.
         raise ImportError(f"lazyext could not load {module.__name__!r}", name=module.__name__)
 
     def __repr__(self) -> str:
@@ -136,6 +145,17 @@ def real_spec(fullname: str, entry: Entry) -> ModuleSpec:
             spec=entry.requirement,
             cache_key=entry.key,
         )
+    if spec.origin is None and spec.submodule_search_locations is not None:
+        # A namespace package: as Python would, merge it with its portions elsewhere on
+        # sys.path (the host's; the installs', through the view) when they include this one.
+        merged = PathFinder.find_spec(fullname)
+        portions = set(spec.submodule_search_locations)
+        if (
+            merged is not None
+            and merged.origin is None
+            and portions <= set(merged.submodule_search_locations or ())
+        ):
+            return merged
     return spec
 
 

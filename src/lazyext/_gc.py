@@ -210,7 +210,10 @@ def _collect_key(
             continue
         entry = _cache.read_entry(generation)
         if entry is None:
-            _remove(generation, report, "damaged or unreadable metadata")
+            if generation in leased:
+                report.skipped_in_use.append(generation)
+            else:
+                _remove(generation, report, "damaged or unreadable metadata")
             continue
         superseded_at = newest_valid.get(platform)
         if superseded_at is None:

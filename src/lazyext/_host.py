@@ -2,9 +2,11 @@
 
 A configured import resolves to the environment's own install when that install
 satisfies the requirement, and to the cache's otherwise; a module of that name that
-belongs to no distribution at all is the application's own, and is never shadowed. The check reads
+belongs to no distribution at all is the application's own, and is never shadowed; a
+namespace package is nobody's alone (its portions merge). The check reads
 ``*.dist-info`` directory names on ``sys.path`` (no ``importlib.metadata``, which costs
-~40 ms to import); packaging is imported only when a candidate is found.
+~40 ms to import); packaging is imported only for versions that are not plain release
+numbers.
 """
 
 from __future__ import annotations
@@ -13,19 +15,16 @@ import os
 import sys
 
 
-def _normalize(name: str) -> str:
-    return name.lower().replace("-", "_").replace(".", "_")
-
-
 def installed_version(dist: str) -> str | None:
     """The version of ``dist`` found first on ``sys.path``, ignoring lazyext's view."""
     from lazyext import _view
+    from lazyext._cache import normalize_dist
 
-    wanted = _normalize(dist)
-    skip = _view.current()
+    wanted = normalize_dist(dist)
+    skip = _view.views()
     for entry in sys.path:
         directory = entry or os.getcwd()
-        if directory == skip:
+        if directory in skip:
             continue
         try:
             names = os.listdir(directory)
@@ -34,7 +33,7 @@ def installed_version(dist: str) -> str | None:
         for name in names:
             if name.endswith(".dist-info"):
                 found, _, version = name[: -len(".dist-info")].rpartition("-")
-                if _normalize(found) == wanted:
+                if normalize_dist(found) == wanted:
                     return version
     return None
 
@@ -46,12 +45,15 @@ def serves(dist: str, specifier: str, module: str) -> bool:
     # A module the host cannot import is never the host's to serve. Asked first: it is
     # one cached lookup per path entry, where installed_version lists every directory
     # on sys.path (~0.5 ms of each first import from the cache; benchmark B3).
-    if PathFinder.find_spec(module) is None:
+    spec = PathFinder.find_spec(module)
+    if spec is None:
         return False
     version = installed_version(dist)
     if version is not None:
         return version_satisfies(version, specifier)
-    return True
+    # Of no distribution of that name: the application's own, unless it is a namespace
+    # package (the host's portions of it merge with the install's).
+    return spec.origin is not None or spec.submodule_search_locations is None
 
 
 def satisfies(dist: str, specifier: str) -> bool:
@@ -62,6 +64,9 @@ def satisfies(dist: str, specifier: str) -> bool:
 def version_satisfies(version: str, specifier: str) -> bool:
     if not specifier:
         return True
+    plain = _plain_satisfies(version, specifier)
+    if plain is not None:
+        return plain
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
     from packaging.version import InvalidVersion, Version
 
@@ -69,3 +74,44 @@ def version_satisfies(version: str, specifier: str) -> bool:
         return SpecifierSet(specifier).contains(Version(version), prereleases=True)
     except (InvalidSpecifier, InvalidVersion):
         return False
+
+
+_OPERATORS = ("~=", "==", "!=", "<=", ">=", "<", ">")
+
+
+def _release(text: str) -> tuple[int, ...] | None:
+    parts = text.split(".")
+    if not all(part.isdecimal() and part.isascii() for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
+
+
+def _plain_satisfies(version: str, specifier: str) -> bool | None:
+    """PEP 440 for plain release numbers (``6.0.1`` against ``<7,>=6``) without packaging.
+
+    This runs on the first import of a configured name that the host also has, in every
+    process; packaging brings re, typing and logging (~40 ms). ``None`` for anything
+    else (pre, post, dev or local versions, epochs, wildcards, ``===``): packaging
+    decides those. For a plain candidate PEP 440's pre/post-release exclusions of
+    ``<`` and ``>`` never apply, so a zero-padded tuple comparison is exact.
+    """
+    have = _release(version)
+    if have is None:
+        return None
+    for clause in specifier.split(","):
+        operator = next((op for op in _OPERATORS if clause.startswith(op)), None)
+        want = None if operator is None else _release(clause[len(operator) :])
+        if operator is None or want is None or (operator == "~=" and len(want) < 2):
+            return None
+        width = max(len(have), len(want))
+        a, b = have + (0,) * (width - len(have)), want + (0,) * (width - len(want))
+        if operator == "~=":
+            prefix = want[:-1]
+            ok = a >= b and (have + (0,) * len(prefix))[: len(prefix)] == prefix
+        else:
+            ok = {"==": a == b, "!=": a != b, "<=": a <= b, ">=": a >= b, "<": a < b}.get(
+                operator, a > b
+            )
+        if not ok:
+            return False
+    return True

@@ -54,6 +54,15 @@ _uv_lock = _thread.allocate_lock()
 _uv_path: str | None = None
 
 
+def _reset_after_fork() -> None:
+    global _uv_lock
+    _uv_lock = _thread.allocate_lock()  # held by a thread the child does not have
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 def uv_binary() -> str:
     """The uv executable, looked up once per process.
 

@@ -67,7 +67,10 @@ def check_module_name(module: object) -> str:
     if module in sys.stdlib_module_names or module in sys.builtin_module_names:
         raise ConfigError(f"module {module!r} belongs to the standard library; pick another name")
     if module in RESERVED_MODULES:
-        raise ConfigError(f"module {module!r} is one of lazyext's own dependencies")
+        raise ConfigError(
+            f"module {module!r} is one of lazyext's own dependencies, which are installed with "
+            "lazyext itself; remove it from the config"
+        )
     return module
 
 

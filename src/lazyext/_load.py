@@ -46,6 +46,14 @@ _ENV_INPUTS: Final = (
 def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
     """Load ``config`` with keyword ``overrides`` applied (``None`` values ignored)."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if config is not None and not isinstance(config, (str, os.PathLike, Mapping)):
+        try:
+            config = tuple(config)  # read twice (fingerprint, parse): an iterator only once
+        except TypeError as error:
+            raise ConfigError(
+                "config must be None, a path to a TOML file, a mapping of import name to "
+                f"requirement or a sequence of lazyext.Extension, not {type(config).__name__}"
+            ) from error
     path = _config_path(config)
     identity = _identity(config, path)
     fingerprint = repr((SCHEMA, identity, sorted(overrides.items(), key=repr), _environment()))
@@ -146,6 +154,8 @@ def _trusted(root: str) -> bool:
 def _read_memo(memo_file: str) -> dict[str, Any]:
     try:
         with open(memo_file, "rb") as handle:
+            if not _private(os.fstat(handle.fileno())):
+                return {}  # someone else could have written it: parse again
             # loads(read()): marshal.load(file) reads piecemeal, ~10x slower (B1).
             memo = marshal.loads(handle.read())
     except (OSError, EOFError, ValueError, TypeError):
@@ -166,14 +176,23 @@ def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: 
         return
     memo = dict(list(memo.items())[-(_MEMO_LIMIT - 1) :])
     memo[fingerprint] = marshal.dumps(encoded)
-    temporary = f"{memo_file}.{os.getpid()}.tmp"
+    # Unique per thread too; 0600: index URLs may carry credentials.
+    temporary = f"{memo_file}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(temporary, "wb") as handle:
+        with open(os.open(temporary, flags, 0o600), "wb") as handle:
             marshal.dump(memo, handle)
         os.replace(temporary, memo_file)
     except OSError:
-        if os.path.exists(temporary):
+        if os.path.lexists(temporary):
             os.unlink(temporary)
+
+
+def _private(info: os.stat_result) -> bool:
+    """Owned by this user and writable by no one else (where POSIX says who)."""
+    if not hasattr(os, "geteuid"):
+        return True
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def _encode(config: Config) -> tuple[Any, ...]:
@@ -194,7 +213,12 @@ def _encode(config: Config) -> tuple[Any, ...]:
         )
         for plan in config.plans
     )
-    tables = {name: dict(table) for name, table in config.tables.items()}
+    # No secrets on disk: [web] token stays out of the memo; lazyext.web reads it from
+    # the config file when it needs it (lazyext.web._settings._token_in_file).
+    tables = {
+        n: {k: v for k, v in t.items() if (n, k) != ("web", "token")}
+        for n, t in config.tables.items()
+    }
     # marshal refuses what it cannot represent (datetimes in arguments, say): probe now.
     marshal.dumps((settings, plans, tables))
     return (settings, plans, config.platform, config.source, tables)

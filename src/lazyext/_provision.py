@@ -22,14 +22,10 @@ from lazyext._cache import Entry
 from lazyext._config import Plan, Settings
 from lazyext._errors import InstallError, LazyextError
 from lazyext._record import replace
+from lazyext._view import NOT_IMPORTABLE
 
 # Every process that first-imports an uncached extension loads this module: logging,
 # shutil and typing (~12 ms together) stay off that path.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Final
-
-_SKIP_TOP_LEVEL: Final = frozenset({"bin", "__pycache__", "include", "share", "lib", "Scripts"})
 
 
 def provision(
@@ -151,7 +147,8 @@ def _describe(plan: Plan, settings: Settings, platform: str, staging: str) -> En
             cache_key=plan.key,
         ) from error
     resolved = tuple(sorted(_dist_infos(names)))
-    if not any(_same(dist, plan.dist) for dist, _ in resolved):
+    wanted = _cache.normalize_dist(plan.dist)
+    if not any(_cache.normalize_dist(dist) == wanted for dist, _ in resolved):
         raise InstallError(
             f"uv reported success for {plan.requirement} but {plan.dist} is not in the result",
             spec=plan.requirement,
@@ -167,12 +164,6 @@ def _describe(plan: Plan, settings: Settings, platform: str, staging: str) -> En
         resolved=resolved,
         top_level=tuple(_top_level(target, names)),
         pth=tuple(name for name in names if name.endswith(".pth")),
-    )
-
-
-def _same(a: str, b: str) -> bool:
-    return a.lower().replace("-", "_").replace(".", "_") == b.lower().replace("-", "_").replace(
-        ".", "_"
     )
 
 
@@ -192,7 +183,7 @@ def _top_level(target: str, names: list[str]) -> list[str]:
     for name in names:
         if (
             name.startswith(".")
-            or name in _SKIP_TOP_LEVEL
+            or name in NOT_IMPORTABLE
             or name.endswith((".dist-info", ".data", ".pth"))
         ):
             continue

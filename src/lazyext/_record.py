@@ -22,8 +22,12 @@ class _Empty(dict):  # type: ignore[type-arg]
 
     __slots__ = ()
 
-    def __setitem__(self, key: object, value: object) -> None:
+    def _refuse(self, *args: object, **kwargs: object) -> Any:
         raise TypeError("EMPTY is immutable")
+
+    # Every record without arguments shares this one object: no way to change it.
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    update = setdefault = pop = popitem = clear = _refuse
 
     def __hash__(self) -> int:  # type: ignore[override]
         return 0

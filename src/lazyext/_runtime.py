@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import _thread
 import sys
-from importlib.machinery import ModuleSpec
+from importlib.machinery import ModuleSpec, PathFinder
 
 from lazyext import _cache, _finder
 
@@ -34,6 +34,12 @@ class Runtime:
         # generation path -> (thread running its .pth lines, lock released when done)
         self._activating: dict[str, tuple[int, Any]] = {}
         self.configure(config)
+
+    def after_fork(self) -> None:
+        """In a forked child: the threads that held the lock or were running ``.pth``
+        lines do not exist there, so neither is waited for."""
+        self._lock = _thread.RLock()
+        self._activating = {}
 
     @property
     def settings(self) -> Settings:
@@ -87,6 +93,8 @@ class Runtime:
         entry = self.active.get(plan.key)
         if entry is None:
             if not plan.marker_ok:
+                if PathFinder.find_spec(fullname) is not None:
+                    return None  # the requirement does not apply: not lazyext's name here
                 raise ModuleNotFoundError(
                     f"No module named {fullname!r}: the requirement {plan.requirement!r} does "
                     "not apply to this interpreter (its marker is false)",
@@ -209,11 +217,9 @@ class Runtime:
                     del self.back.names[name]
 
     def active_targets(self) -> list[str]:
-        return [str(entry.target) for entry in self.active.values()]
-
-    def target_of(self, plan: Plan) -> str | None:
-        entry = self.active.get(plan.key)
-        return entry.target if entry is not None else None
+        with self._lock:  # other threads' imports activate and retire entries
+            entries = list(self.active.values())
+        return [str(entry.target) for entry in entries]
 
 
 def _warn_already_imported(names: list[str]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,15 +44,40 @@ def connect(directory: str | os.PathLike[str] | None = None) -> sqlite3.Connecti
         connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         connection.row_factory = sqlite3.Row
         connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(connection)
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.DatabaseError as error:
+        if _busy(error):
+            raise StateError(
+                f"the state database {str(path)!r} stayed locked by another process for "
+                f"{_BUSY_TIMEOUT_MS // 1000} s: {error}; retry once that process is done"
+            ) from error
         raise StateError(
             f"cannot open the state database {str(path)!r}: {error}; move it aside to start "
             "with empty plugin and task state"
         ) from error
     return connection
+
+
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    # While another connection holds a lock on a database not yet in WAL mode (the
+    # first of several processes creating it), SQLite answers this pragma "database is
+    # locked" at once, without its busy handler: wait here as the handler would.
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if not _busy(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
+def _busy(error: sqlite3.DatabaseError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 @contextmanager
@@ -70,8 +96,11 @@ def migrate(connection: sqlite3.Connection, component: str, migrations: Sequence
     """Apply ``migrations[n:]`` for ``component``, where ``n`` is its recorded version.
 
     Each migration is a script of SQL statements; all pending ones run in one
-    transaction, so a crash leaves the previous schema intact.
+    transaction, so a crash leaves the previous schema intact. An up-to-date schema
+    is seen with a read: opening the state takes no write lock.
     """
+    if _version(connection, component) == len(migrations):
+        return
     with _migrate_lock, transaction(connection):
         connection.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions "
@@ -94,6 +123,16 @@ def migrate(connection: sqlite3.Connection, component: str, migrations: Sequence
             "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
             (component, len(migrations)),
         )
+
+
+def _version(connection: sqlite3.Connection, component: str) -> int | None:
+    try:
+        row = connection.execute(
+            "SELECT version FROM schema_versions WHERE component = ?", (component,)
+        ).fetchone()
+    except sqlite3.OperationalError:  # no such table yet
+        return None
+    return int(row[0]) if row is not None else None
 
 
 def _statements(script: str) -> list[str]:

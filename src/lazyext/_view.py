@@ -3,9 +3,9 @@
 A ``multiprocessing`` spawn child inherits ``sys.path`` but not ``sys.meta_path``. So
 each activated process keeps one view directory of symlinks to the top-level items of
 its active targets, appended *last* to ``sys.path``. In this process the entry's
-``sys.path_importer_cache`` slot holds a finder that answers nothing (lazyext's own
-finders serve these imports), so it costs a dict lookup and one call per failing
-import instead of a directory scan. Children use it as an ordinary directory.
+``sys.path_importer_cache`` slot holds a finder that answers only namespace-package
+portions (lazyext's own finders serve the rest), so it costs a dict lookup and one call
+per failing import instead of a directory scan. Children use it as an ordinary directory.
 Views live under ``<cache>/views/<host>.<pid>.<nonce>``; gc removes those of dead
 processes.
 """
@@ -15,17 +15,37 @@ from __future__ import annotations
 import _thread
 import os
 import sys
+from importlib.machinery import ModuleSpec, PathFinder
+
+#: Top-level items of an install that are not import names (console scripts, data).
+NOT_IMPORTABLE = frozenset({"bin", "__pycache__", "include", "share", "lib", "Scripts"})
 
 _lock = _thread.allocate_lock()
 _view: str | None = None
 _linked: dict[str, str] = {}  # name in the view -> the target it links into
+_dirs: dict[str, list[str]] = {}  # top-level directory name -> the targets that have one
+_inherited: list[str] = []  # views of the processes this one was forked from
 
 
 class _NullFinder:
-    """The path-entry finder of the view inside the process that owns it."""
+    """The path-entry finder of the view inside the process that owns it.
 
-    def find_spec(self, fullname: str, target: object = None) -> None:
-        return None
+    It answers nothing but namespace-package portions of the active targets: so
+    ``PathFinder`` merges them with the host's portions of the same namespace (the
+    ``google`` case), also whenever a namespace's ``__path__`` is recomputed from
+    ``sys.path``. Packages and modules are lazyext's meta-path finders' to serve.
+    """
+
+    def find_spec(self, fullname: str, target: object = None) -> ModuleSpec | None:
+        targets = _dirs.get(fullname)
+        if not targets:
+            return None
+        found = PathFinder.find_spec(fullname, list(targets))
+        if found is None or found.origin is not None or found.submodule_search_locations is None:
+            return None  # a regular package in some target: not a namespace
+        portion = ModuleSpec(fullname, None)
+        portion.submodule_search_locations = list(found.submodule_search_locations)
+        return portion
 
     def invalidate_caches(self) -> None:
         return None
@@ -36,6 +56,11 @@ _NULL = _NullFinder()
 
 def current() -> str | None:
     return _view
+
+
+def views() -> list[str]:
+    """This process's view and those inherited through ``fork``: lazyext's path entries."""
+    return [*_inherited, _view] if _view is not None else list(_inherited)
 
 
 def add(cache_dir: str, target: str) -> None:
@@ -51,6 +76,14 @@ def add(cache_dir: str, target: str) -> None:
             if _view is None:
                 return
         for name in names:
+            if (
+                name.isidentifier()
+                and name not in NOT_IMPORTABLE
+                and target not in _dirs.get(name, ())
+                and os.path.isdir(os.path.join(target, name))
+            ):
+                _dirs.setdefault(name, []).append(target)
+                _recompute_namespace(name)
             if name in _linked or name.startswith(".") or name in {"bin", "__pycache__"}:
                 continue
             try:
@@ -79,6 +112,23 @@ def drop(target: str) -> None:
                 except OSError:
                     pass
                 del _linked[name]
+        for name, targets in list(_dirs.items()):
+            if target in targets:
+                targets.remove(target)
+                if not targets:
+                    del _dirs[name]
+
+
+def _recompute_namespace(name: str) -> None:
+    """Make an imported namespace package see a portion that was just installed.
+
+    Python recomputes a namespace's ``__path__`` only when ``sys.path`` changes or
+    ``importlib.invalidate_caches()`` runs (3.11.7+ and 3.12+); activating a cached
+    install does neither, so a namespace imported before it would not see its portion.
+    """
+    path = getattr(sys.modules.get(name), "__path__", None)
+    if path is not None and hasattr(path, "_last_parent_path"):
+        path._last_parent_path = ()
 
 
 def _create(cache_dir: str) -> str | None:
@@ -106,21 +156,31 @@ def withdraw() -> None:
     """Remove the view from ``sys.path`` and delete it (deactivate)."""
     global _view
     with _lock:
-        view, _view = _view, None
+        paths, view, _view = views(), _view, None
         _linked.clear()
+        _dirs.clear()
+        _inherited.clear()
+    for path in paths:  # an inherited view is left to its process: only unmounted
+        while path in sys.path:
+            sys.path.remove(path)
+        sys.path_importer_cache.pop(path, None)
     if view is None:
         return
-    while view in sys.path:
-        sys.path.remove(view)
-    sys.path_importer_cache.pop(view, None)
     import shutil
 
     shutil.rmtree(view, ignore_errors=True)
 
 
 def _reset_after_fork() -> None:
-    global _lock
+    # The view is the parent's: its lease on the installs it uses and its spawn
+    # children's sys.path entry. The child stops writing to it (it makes its own on its
+    # next activation) and never deletes it.
+    global _lock, _view
     _lock = _thread.allocate_lock()
+    if _view is not None:
+        _inherited.append(_view)
+    _view = None
+    _linked.clear()
 
 
 if hasattr(os, "register_at_fork"):

@@ -88,10 +88,22 @@ def build_wheels(directory: Path) -> None:
     )
 
 
+#: Written into the work directory first: only a directory holding it is ever wiped.
+MARKER = ".lazyext-demo"
+
+
 def run(workdir: Path) -> int:
+    if workdir.is_dir() and any(workdir.iterdir()) and not (workdir / MARKER).is_file():
+        print(
+            f"demo: {workdir} is not empty and is not a demo directory; the demo empties its "
+            "directory first, so pass a new or empty one (or omit --dir)",
+            file=sys.stderr,
+        )
+        return 2
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     os.chmod(workdir, 0o700)
+    (workdir / MARKER).touch()
     build_wheels(workdir / "wheels")
     (workdir / "lazyext.toml").write_text(CONFIG, encoding="utf-8")
     (workdir / "app.py").write_text(PROGRAM, encoding="utf-8")

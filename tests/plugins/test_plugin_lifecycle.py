@@ -112,6 +112,26 @@ def test_wheel_file_and_requirement_install(
     assert not list(Path(info.path).glob("*.dist-info"))
 
 
+def test_direct_url_requirements_are_requirements(
+    make_manager: Callable[..., PluginManager], wheelhouse: Wheelhouse, sources: Path
+) -> None:
+    # Their URL has slashes, but they are requirements, installed through the cache:
+    # refused unless allow-direct-urls, as everywhere else in lazyext.
+    wheel = write_wheel(sources, "url-plug", "urlplug", "2.0")
+    requirement = f"url-plug @ {wheel.as_uri()}"
+    with pytest.raises(lazyext.ConfigError, match="allow-direct-urls"):
+        make_manager().install(requirement)
+    with pytest.raises(lazyext.ConfigError, match="allow-direct-urls"):
+        make_manager().install("url-plug @ https://plugins.example/url_plug-2.0.whl")
+    config = Path("lazyext.toml").resolve()
+    config.write_text(wheelhouse.toml() + "allow-direct-urls = true\n", encoding="utf-8")
+    info = make_manager(config=str(config)).install(requirement, enable=True)
+    assert (info.id, info.version, info.source) == ("url-plug", "2.0", requirement)
+    assert importlib.import_module("urlplug.run").VERSION == "2.0"
+    with pytest.raises(ManifestError, match="no such file or folder"):
+        make_manager().install("plug@1.0.zip")  # a path after all: a missing zip
+
+
 def test_dependency_from_a_local_wheel_goes_through_the_cache(
     manager: PluginManager, sources: Path, cache_dir: Path
 ) -> None:

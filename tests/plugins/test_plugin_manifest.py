@@ -201,3 +201,30 @@ def test_package_folder_without_manifest(manager: PluginManager, tmp_path: Path)
     root = write_tree(tmp_path, {"bare/__init__.py": "", "bare/run.py": ""}) / "bare"
     with pytest.raises(ManifestError, match=r"no manifest: add plugin\.toml or a PLUGIN_INFO"):
         manager.install(root)
+
+
+def test_data_folders_beside_the_package_are_not_import_names(
+    manager: PluginManager, sources: Path
+) -> None:
+    # static/ and templates/ hold no Python: they must not claim `import static` in the
+    # host, nor keep the next plugin with a static/ folder from installing.
+    for package in ("dataplug", "otherplug"):
+        files = plugin_files(package)
+        files.update(
+            {
+                "plugin.toml": f'id = "{package}"\nversion = "1.0"\n',
+                f"{package}/__init__.py": "",
+                "static/app.js": "let x = 1;\n",
+                "templates/index.html": "<p>hi</p>\n",
+                "json/schema.json": "{}\n",  # a standard library name, as a folder of data
+                f"{package}_tools/cli.py": "X = 1\n",  # Python: an import name of its own
+            }
+        )
+        info = manager.install(write_tree(sources / package, files), enable=True)
+        assert info.manifest.modules == (package, f"{package}_tools")
+        assert Path(info.path, "static", "app.js").is_file()  # still installed, as data
+    import importlib
+
+    assert importlib.import_module("dataplug_tools.cli").X == 1
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("templates")

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from plugkit import events, write_folder
 
 from lazyext.plugins import PluginManager
@@ -165,3 +166,30 @@ def test_a_running_application_follows_the_cli(
     assert _cli("plugins", "uninstall", "follow").returncode == 0
     wait_for(lambda: app.loaded() == [], "the application to drop the plugin")
     assert "follow" not in sys.modules
+
+
+def test_enabling_a_failed_plugin_elsewhere_is_a_new_attempt_here(
+    make_manager: Callable[..., PluginManager],
+    sources: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The application could not enable it (a missing file, say) and waits for a change;
+    # `lazyext plugins enable` after the fix is that change.
+    flag = tmp_path / "not-ready"
+    monkeypatch.setenv("FLAKY_FLAG", str(flag))
+    on_enable = "import os\nif os.path.exists(os.environ['FLAKY_FLAG']): raise OSError('not ready')"
+    installer = make_manager()
+    installer.install(write_folder(sources, "flaky", on_enable=on_enable), enable=True)
+    installer.close()
+    flag.touch()
+    app = make_manager()
+    assert set(app.start()) == {"flaky"}
+    assert app.info("flaky").status == "failed"
+    assert app.sync() == {}  # nothing changed: no new attempt
+    assert app.loaded() == []
+    flag.unlink()
+    assert _cli("plugins", "enable", "flaky").returncode == 0
+    assert app.sync() == {}
+    assert app.loaded() == ["flaky"]
+    assert app.info("flaky").status == "enabled"

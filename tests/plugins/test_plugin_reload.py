@@ -172,6 +172,32 @@ def test_bytecode_of_a_same_size_same_second_edit_is_not_reused(
         assert manager.get("pyc").version == new  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("how", ["disable-enable", "reload-elsewhere"])
+def test_enabling_again_does_not_reuse_bytecode_of_a_same_second_edit(
+    make_manager: Callable[..., PluginManager], sources: Path, how: str
+) -> None:
+    import os
+    import py_compile
+
+    manager = make_manager()
+    info = manager.install(write_folder(sources, "pyc2"), enable=True)
+    run_py = Path(info.path, "pyc2", "run.py")
+    stamp = int(time.time()) - 100
+    run_py.write_text(_run_py("1.1"))
+    os.utime(run_py, (stamp, stamp))
+    py_compile.compile(str(run_py))  # what an import with bytecode writing leaves
+    run_py.write_text(_run_py("1.2"))  # the same size, in the same second
+    os.utime(run_py, (stamp, stamp))
+    if how == "disable-enable":
+        manager.disable("pyc2")
+        manager.enable("pyc2")
+    else:  # `lazyext plugins reload` in a process that has not imported it
+        manager.close()
+        manager = make_manager()
+        manager.reload("pyc2")
+    assert manager.get("pyc2").version == "1.2"  # type: ignore[attr-defined]
+
+
 def test_reload_picks_up_changed_helpers_and_top_level_siblings(
     manager: PluginManager, sources: Path
 ) -> None:
@@ -186,3 +212,18 @@ def test_reload_picks_up_changed_helpers_and_top_level_siblings(
     Path(info.path, "helped_sibling.py").write_text("S = 22\n")
     manager.reload("helped")
     assert (sys.modules["helped.helper"].N, sys.modules["helped_sibling"].S) == (22, 22)  # type: ignore[attr-defined]
+
+
+def test_reload_where_it_is_not_running_imports_it_once(
+    make_manager: Callable[..., PluginManager], sources: Path, log: Path
+) -> None:
+    # `lazyext plugins reload ID`: the command's own process has not imported it yet.
+    first = make_manager()
+    info = first.install(write_folder(sources, "once"), enable=True)
+    first.close()
+    log.write_text("")
+    fresh = make_manager()
+    after = fresh.reload("once")
+    assert events(log) == ["enable 1.0"]  # not enable, disable, enable
+    assert (after.status, after.revision) == ("enabled", info.revision + 1)
+    assert fresh.loaded() == ["once"]

@@ -29,3 +29,8 @@ def slow(seconds: float = 0.2) -> None:
 
 
 NOT_CALLABLE = 42
+
+
+def wait_for_gate() -> None:
+    """Block until the test opens ``GATE``."""
+    GATE.wait(60)

@@ -86,7 +86,7 @@ def test_duplicate_ids_and_replacing() -> None:
         "taskfuncs:fail", "cron", id="taskfuncs:noop", replace_existing=True, minute="*/5"
     )
     assert (replaced.func, replaced.trigger, replaced.revision) == ("taskfuncs:fail", "cron", 2)
-    with pytest.raises(SchedulerStateError, match="stored"):
+    with pytest.raises(SchedulerStateError, match=r"stored task has .*; choose another id"):
         manager.add_task(taskfuncs.noop, "interval", id="taskfuncs:noop", seconds=1)
 
 
@@ -303,3 +303,23 @@ def test_interpreter_exit_with_jobs_due_prints_no_traceback() -> None:
         assert done.stdout.strip() == "leaving"
         assert "Traceback" not in done.stderr
         assert "cannot schedule new futures" not in done.stderr
+
+
+def test_a_run_ending_after_its_task_was_removed_leaves_no_history() -> None:
+    # Removed by another process while it ran: a new task of that id starts clean.
+    manager = TaskManager()
+    manager.add_task("taskfuncs:wait_for_gate", "interval", id="gone", hours=1)
+    taskfuncs.GATE.clear()
+    runs: list[Any] = []
+    running = threading.Thread(target=lambda: runs.append(manager.run_task("gone")))
+    running.start()
+    try:
+        wait_for(lambda: manager.get_task("gone").status == "running")
+        assert TaskManager().remove_task("gone") is None
+    finally:
+        taskfuncs.GATE.set()
+    running.join(timeout=60)
+    assert runs[0].status == "ok"
+    again = manager.add_task("taskfuncs:noop", "interval", id="gone", hours=1)
+    assert (again.run_count, again.status) == (0, "new")
+    assert manager.task_runs("gone") == []

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from tasktools import FakeClock
 
 import lazyext
-from lazyext import _cache, _gc
+from lazyext import _cache, _gc, _state
 from lazyext._api import warm
 from lazyext._config import Config
 from lazyext._load import load
@@ -105,6 +106,41 @@ def test_builtin_tasks_follow_the_config_and_keep_their_pause(wheelhouse: Wheelh
     assert (again.trigger_args, again.enabled) == ({"seconds": 10800.0}, False)
     source.write_text(source.read_text() + "enabled = false\n", encoding="utf-8")
     assert TaskManager(source, maintenance=True).list_tasks() == []
+
+
+def test_two_schedulers_storing_the_builtin_tasks_at_once(wheelhouse: Wheelhouse) -> None:
+    # Another process stores the built-in tasks between this one's look-up and its
+    # insert (two `lazyext scheduler` starting together on a new data directory).
+    source = write_config(wheelhouse, {})
+    other = SqliteTasks()
+    other.all()  # the tables exist
+    holder = _state.connect(other.directory)
+    holder.execute("BEGIN IMMEDIATE")
+    for task_id, (func, _setting, retries) in BUILTINS.items():
+        holder.execute(
+            "INSERT INTO tasks (id, name, func_path, trigger, trigger_args, max_retries, "
+            "builtin) VALUES (?, ?, ?, 'interval', '{\"seconds\": 60}', ?, 1)",
+            (task_id, task_id, func, retries),
+        )
+    outcome: list[BaseException | TaskManager] = []
+
+    def start() -> None:
+        try:
+            outcome.append(TaskManager(source, maintenance=True))
+        except BaseException as error:
+            outcome.append(error)
+
+    starting = threading.Thread(target=start)
+    starting.start()
+    time.sleep(1.0)  # its look-ups see no task (not committed), then it waits to write
+    holder.execute("COMMIT")
+    holder.close()
+    starting.join(timeout=60)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], TaskManager), outcome
+    tasks = {task.id: task for task in outcome[0].list_tasks()}
+    assert set(tasks) == set(BUILTINS)
+    assert tasks["lazyext.gc"].trigger_args == {"seconds": 86400.0}  # as configured here
 
 
 # -- refresh -----------------------------------------------------------------------------

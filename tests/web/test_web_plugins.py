@@ -55,6 +55,8 @@ def test_uploaded_plugin_routes_follow_enable_disable_uninstall(
     installed = upload(client, data, "webplug.zip")
     assert installed.status_code == 201, installed.text
     assert installed.json()["status"] == "disabled"
+    assert installed.json()["source"] == "upload:webplug.zip"  # not the deleted copy
+    assert client.get("/plugins/webplug").json()["source"] == "upload:webplug.zip"
     assert not installed.json()["loaded"]
     assert list(spool.iterdir()) == []  # the upload's temporary copy is gone
     assert hello(client, "webplug").status_code == 404
@@ -216,6 +218,11 @@ def test_plugin_conflicts_and_bad_input(serve: Callable[..., Any], tmp_path: Pat
         ("/etc", "NotARequirement"),
         ("not a requirement!!", "ConfigError"),
         ("pkg --no-deps", "ConfigError"),
+        ("pkg @ file:///etc/passwd", "NotARequirement"),
+        ("pkg@FILE:relative.whl", "NotARequirement"),
+        ("pkg @ git+file:///srv/repo", "NotARequirement"),
+        # A requirement (not a path), refused for its URL: the message says what to set.
+        ("pkg @ https://plugins.example/pkg-1.0-py3-none-any.whl", "allow-direct-urls"),
     ],
 )
 def test_install_takes_requirements_only(
@@ -224,7 +231,8 @@ def test_install_takes_requirements_only(
     client = serve()
     response = client.post("/plugins", json={"requirement": requirement})
     assert response.status_code == 422, response.text
-    assert response.json()["detail"]["error"] == error
+    detail = response.json()["detail"]
+    assert error == detail["error"] or error in detail["message"]
     assert client.get("/plugins").json() == []
 
 

@@ -190,6 +190,31 @@ def test_web_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert any("at least 16 characters" in p for p in problems)
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("lazyext.toml", f'[web]\ntoken = "{TOKEN}"\n'),
+        ("pyproject.toml", f'[tool.lazyext.web]\ntoken = "{TOKEN}"\nport = 9000\n'),
+    ],
+)
+def test_a_token_in_the_config_is_not_copied_into_the_cache(
+    tmp_path: Path, cache_dir: Path, name: str, text: str
+) -> None:
+    from lazyext.web import web_settings
+
+    config = tmp_path / name
+    config.write_text(text, encoding="utf-8")
+    first, again = load(config, {}), load(config, {})  # parsed, then from the memo
+    memo = cache_dir / "compiled.marshal"
+    assert memo.is_file()
+    assert TOKEN.encode() not in memo.read_bytes()
+    assert web_settings(first).token == TOKEN
+    assert web_settings(again).token == TOKEN  # read from the file when it is needed
+    config.write_text(text.replace("token = ", "token = 1 #"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="token: expected str"):
+        web_settings(load(config, {}))
+
+
 def test_public_names() -> None:
     import lazyext.web
 

@@ -198,3 +198,35 @@ def test_the_server_runs_stored_tasks_on_schedule(
         time.sleep(0.05)
     assert out.read_text(encoding="utf-8") == f"{os.getpid()} api\n"
     assert [r["status"] for r in client.get("/tasks/soon/runs").json()] == ["ok"]
+
+
+def test_stopping_the_server_does_not_wait_for_a_hung_task(
+    config_file: Path, tmp_path: Path
+) -> None:
+    # Ctrl-C or SIGTERM must stop the server although a scheduled run never returns
+    # (as `lazyext scheduler` stops): the run is recorded as interrupted.
+    import httpx
+    import webfuncs
+    from webkit import LiveServer
+
+    from lazyext.tasks import TaskManager
+    from lazyext.web import create_app
+
+    started = tmp_path / "started.txt"
+    body = {"func": "webfuncs:hang", "trigger": "date", "trigger_args": {}, "id": "hung"}
+    server = LiveServer(create_app(config_file)).start()
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            added = client.post("/tasks", json={**body, "kwargs": {"path": str(started)}})
+            assert added.status_code == 201, added.text
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert time.monotonic() < deadline, "the server's scheduler never ran the task"
+            time.sleep(0.05)
+        server.stop()  # fails if the server is still shutting down after 30 s
+        deadline = time.monotonic() + 60
+        while TaskManager().get_task("hung").status != "interrupted":
+            assert time.monotonic() < deadline, TaskManager().get_task("hung")
+            time.sleep(0.05)
+    finally:
+        webfuncs.RELEASE.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 
 def record(path: str, tag: str = "") -> None:
@@ -13,3 +14,13 @@ def record(path: str, tag: str = "") -> None:
 
 def fail() -> None:
     raise ValueError("boom from webfuncs")
+
+
+RELEASE = threading.Event()
+
+
+def hang(path: str) -> None:
+    """Say it started (``path``), then block until the test sets ``RELEASE``."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("started\n")
+    RELEASE.wait()

@@ -27,8 +27,17 @@ if TYPE_CHECKING:
     from lazyext.plugins._manager import PluginManager
 
 
-def install(manager: PluginManager, source: str | os.PathLike[str], *, enable: bool) -> PluginInfo:
-    """Install (or upgrade to) the plugin in ``source``; see the module docstring."""
+def install(
+    manager: PluginManager,
+    source: str | os.PathLike[str],
+    *,
+    enable: bool,
+    source_name: str | None = None,
+) -> PluginInfo:
+    """Install (or upgrade to) the plugin in ``source``; see the module docstring.
+
+    ``source_name`` is recorded as the plugin's source instead of ``source`` (a
+    temporary copy of an upload, say, which is gone once installed)."""
     limits = Limits(max_bytes=manager.settings.max_archive_bytes)
     opened = open_source(source, manager.config, limits)
     try:
@@ -46,7 +55,8 @@ def install(manager: PluginManager, source: str | os.PathLike[str], *, enable: b
             provision_dependencies(manifest.dependencies, manager.config)
             path = _publish(manager, manifest.id, opened.tree, copy, "versions", manifest.version)
             try:
-                return _commit(manager, manifest, path, opened.label, existing, enable)
+                label = opened.label if source_name is None else source_name
+                return _commit(manager, manifest, path, label, existing, enable)
             except BaseException:
                 row = manager.store.get(manifest.id)
                 if row is None or row.path != path:  # not installed as a failed plugin

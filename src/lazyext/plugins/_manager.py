@@ -107,11 +107,20 @@ class PluginManager:
 
     # -- lifecycle --------------------------------------------------------------
 
-    def install(self, source: str | os.PathLike[str], *, enable: bool = False) -> PluginInfo:
-        """Install from a folder, a zip/wheel or a requirement (see :mod:`._install`)."""
+    def install(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        enable: bool = False,
+        source_name: str | None = None,
+    ) -> PluginInfo:
+        """Install from a folder, a zip/wheel or a requirement (see :mod:`._install`).
+
+        ``source_name``: what to record as the plugin's ``source`` instead of
+        ``source`` (for a temporary file, say: the name it was uploaded as)."""
         from lazyext.plugins import _install
 
-        return _install.install(self, source, enable=enable)
+        return _install.install(self, source, enable=enable, source_name=source_name)
 
     def uninstall(self, plugin_id: str) -> PluginInfo:
         """Disable, unload, and remove the plugin's files, state and snapshots."""
@@ -144,13 +153,20 @@ class PluginManager:
         """
         with self._lock, self._plugin_lock(plugin_id):
             info = self.store.require(plugin_id)
-            if plugin_id not in self.running.loaded:
+            loading = plugin_id not in self.running.loaded
+            if loading:
                 try:
                     self.running.load(info)
                 except PluginEnableError as error:
                     self._record(plugin_id, enabled=False, status=FAILED, last_error=error.error)
                     raise
-            return self._record(plugin_id, enabled=True, status=ENABLED, last_error=None)
+            # A new revision when this is a new attempt: processes that failed to load it
+            # wait for one before they try again (see _follow).
+            again = not info.enabled or info.status == FAILED
+            row = self._record(plugin_id, bump=again, enabled=True, status=ENABLED, last_error=None)
+            if loading:
+                self.running.loaded[plugin_id].info = row  # just imported: that revision
+            return row
 
     def disable(self, plugin_id: str) -> PluginInfo:
         """Run ``on_disable`` and unload; an ``on_disable`` that raises is recorded only."""
@@ -172,11 +188,12 @@ class PluginManager:
                         f"plugin {plugin_id!r} is disabled; enable it instead", plugin_id=plugin_id
                     )
                 try:
-                    self.running.load(info)
+                    self.running.load(info)  # freshly imported: that is the reload here
                 except PluginEnableError as error:
                     self._record(plugin_id, enabled=False, status=FAILED, last_error=error.error)
                     raise
-            self._swap_recording(plugin_id, info)
+            else:
+                self._swap_recording(plugin_id, info)
             row = self._record(plugin_id, bump=True, status=ENABLED, last_error=None)
             self.running.loaded[plugin_id].info = row  # this process already runs that revision
             return row

@@ -240,12 +240,15 @@ def _package_name(folder_name: str | None, raw: Mapping[str, Any], label: str) -
 
 
 def modules_of(paths: list[str]) -> tuple[list[str], list[str]]:
-    """Top-level import names among destination paths, and the names that are invalid."""
+    """Top-level import names among destination paths, and the names that are invalid.
+
+    A folder is one when it holds Python code: a folder of data beside the package
+    (``static/``, ``templates/``) is copied but claims no import name."""
     suffixes = (".py", *importlib.machinery.EXTENSION_SUFFIXES)
     names: set[str] = set()
     for path in paths:
         top, slash, _ = path.partition("/")
-        if slash and not _is_metadata(path) and top.isidentifier():
+        if slash and not _is_metadata(path) and top.isidentifier() and path.endswith(suffixes):
             names.add(top)
         elif not slash and top.endswith(suffixes):
             names.add(top.partition(".")[0])

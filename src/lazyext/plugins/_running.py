@@ -109,6 +109,7 @@ class Running:
             raise PluginEnableError(str(error), plugin_id=info.id) from error
         self.prepare(info)
         _loader.install_finder(self.finder)
+        _loader.purge_bytecode(info.path)  # as swap does: files may have changed since
         self.finder.own(info.manifest, info.path, loadable=True)
         files = signature(info.path)
         try:

@@ -13,6 +13,7 @@ import csv
 import importlib
 import io
 import os
+import re
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +21,11 @@ from dataclasses import dataclass
 from lazyext._config import Config
 from lazyext.plugins._archive import DirTree, Limits, Tree, ZipTree
 from lazyext.plugins._errors import ManifestError
+
+#: ``name [extras] @ scheme:...``: PEP 508's direct reference (a name, then a URL).
+_DIRECT_URL = re.compile(
+    r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*[A-Za-z][A-Za-z0-9+.-]*:"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +40,27 @@ def open_source(source: str | os.PathLike[str], config: Config, limits: Limits) 
     if not isinstance(source, (str, os.PathLike)):
         raise ManifestError(f"a plugin source is a path or a requirement, not {source!r}")
     text = os.fspath(source)
-    path = os.path.abspath(os.path.expanduser(text))
-    if isinstance(source, os.PathLike) or os.path.lexists(path) or _looks_like_path(text):
-        return _open_path(path, limits)
+    if isinstance(source, os.PathLike) or is_path(text):
+        return _open_path(os.path.abspath(os.path.expanduser(text)), limits)
     return _open_requirement(text, config, limits)
 
 
-def _looks_like_path(text: str) -> bool:
+def is_path(text: str) -> bool:
+    """Does ``text`` name a folder or a zip (else it is a requirement)?
+
+    What exists is a path. A direct-URL requirement (``name @ https://...``) is a
+    requirement although its URL has slashes: it is installed through the cache like
+    any other, and refused there unless ``allow-direct-urls``. Otherwise what looks
+    like a path (``./x``, ``/x``, ``~/x``, ``a/b``, ``x.zip``, ``x.whl``) is one.
+    """
+    if os.path.lexists(os.path.abspath(os.path.expanduser(text))):
+        return True
+    if _DIRECT_URL.match(text):
+        return False
     return (
-        text.startswith((".", "/", "~", "\\"))
-        or os.sep in text
+        text.startswith((".", "~"))
+        or "/" in text
+        or "\\" in text
         or text.lower().endswith((".zip", ".whl"))
     )
 

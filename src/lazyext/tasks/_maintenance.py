@@ -193,7 +193,9 @@ def install(store: SqliteTasks, config: Config, settings: Maintenance, clock: Cl
             builtin=True,
             next_run=first,
         )
-        store.add(task, replace_existing=existing is not None)
+        # Replace even when none was found: another process starting at the same moment
+        # may have stored it since the look-up (an insert would fail on its row).
+        store.add(task, replace_existing=True)
 
 
 def load_config(config: Config | str | None) -> Config:

@@ -146,7 +146,9 @@ class TaskManager:
             if other.get(task.id) is not None:
                 other_kind = "in-memory" if task.persistent else "stored"
                 raise SchedulerStateError(
-                    f"an {other_kind} task has the id {task.id!r}", task_id=task.id
+                    f"an {other_kind} task has the id {task.id!r}; choose another id, or "
+                    "remove that task first",
+                    task_id=task.id,
                 )
             added = self._store(task.persistent).add(task, replace_existing=replace_existing)
             if not task.persistent:

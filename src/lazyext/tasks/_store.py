@@ -208,7 +208,7 @@ class SqliteTasks:
         """Record ``run`` as the task's latest outcome (and ``next_run`` if updating)."""
         counted = int(run.status in _COUNTED)
         with self._db(write=True) as db:
-            db.execute(
+            updated = db.execute(
                 "UPDATE tasks SET status = ?, last_error = ?, "
                 "next_run = CASE WHEN ? THEN ? ELSE next_run END, "
                 "run_count = run_count + ?, last_run = CASE WHEN ? THEN ? ELSE last_run END "
@@ -223,7 +223,9 @@ class SqliteTasks:
                     run.started,
                     run.task_id,
                 ),
-            )
+            ).rowcount
+            if not updated:  # removed (by another process) while it ran: no history
+                return
             db.execute(
                 "INSERT INTO task_runs (task_id, started, finished, status, attempts, error, pid) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -97,7 +97,10 @@ class Service:
 
     def stop(self) -> None:
         if self._own_tasks:
-            self.tasks.shutdown()
+            # Not waiting for running tasks, as `lazyext scheduler` does not: a run that
+            # never returns must not keep the server from stopping (it is recorded as
+            # interrupted).
+            self.tasks.shutdown(wait=False)
         if self._own_plugins:
             self.plugins.close()
 

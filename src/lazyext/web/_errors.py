@@ -46,7 +46,7 @@ _TABLE: Final[tuple[tuple[type[LazyextError], int, str], ...]] = (
         "list the plugins with GET /plugins, a plugin's snapshots with GET /plugins/{id}/snapshots",
     ),
     (TaskExistsError, 409, "choose another id, or change that task with PUT /tasks/{id}"),
-    (SchedulerStateError, 409, "the task manager is not running: restart the server"),
+    (SchedulerStateError, 409, "the task manager cannot do this now (see 'message')"),
     (
         UnsafeArchiveError,
         422,

@@ -180,15 +180,13 @@ def _state(service: Service, info: PluginInfo) -> dict[str, Any]:
 
 def _check_requirement(text: str) -> None:
     # The manager reads a source that names an existing file, or looks like a path, as
-    # a path (the same test as lazyext.plugins._sources): never a file of the server.
-    path = os.path.abspath(os.path.expanduser(text))
-    looks_like_path = (
-        text.startswith((".", "/", "~", "\\"))
-        or "/" in text
-        or "\\" in text
-        or text.lower().endswith((".zip", ".whl"))
-    )
-    if not text or looks_like_path or os.path.lexists(path):
+    # a path (lazyext.plugins._sources.is_path): never a file of the server, neither
+    # by path nor as a direct reference to a file: URL. Other direct references
+    # ("pkg @ https://...") are requirements, refused unless allow-direct-urls.
+    from lazyext.plugins._sources import is_path
+
+    scheme = text.partition("@")[2].strip().lower().partition(":")[0]
+    if not text or is_path(text) or "file" in scheme.split("+"):  # file:, git+file:
         raise problem(
             422,
             "NotARequirement",
@@ -271,7 +269,10 @@ def _too_big(limit: int) -> HTTPException:
 
 def _install_upload(manager: PluginManager, path: str, name: str, enable: bool) -> PluginInfo:
     try:
-        return manager.install(path, enable=enable)
+        # Not the temporary path (removed once installed): the name it was sent as,
+        # made safe for a file name (path, control characters) like the copy's.
+        uploaded = f"upload:{os.path.basename(path)}"
+        return manager.install(path, enable=enable, source_name=uploaded)
     except LazyextError as error:
         raised = http_error(error)
         # Messages name the temporary file: name the upload instead.

@@ -11,9 +11,9 @@ scheduler = true                 # the server runs the task scheduler
 
 The token is the ``token`` argument of ``create_app()``/``router()`` if given, else
 ``LAZYEXT_API_TOKEN`` if set, else ``token-file``'s first line (relative to the
-config file), else ``token``. Prefer the variable or a file: a config is compiled
-into the cache's memo (``compiled.marshal``), so a ``token`` written in it is copied
-there too.
+config file), else ``token``. A ``token`` is read from the config file when it is
+needed: the compiled form of the config kept in the cache (``compiled.marshal``) never
+holds it. Still prefer the variable or a token file, kept apart from the config.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def web_settings(config: Config, overrides: Mapping[str, Any] | None = None) -> 
             values[key.replace("-", "_")] = value
     token_file = values.pop("token_file", None)
     configured = values.pop("token", None)
+    if "token" not in table:  # a config from the cache's memo, which leaves it out
+        configured = _token_in_file(config.source, problems)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     explicit = values.pop("token", None)
     if not 0 <= int(values.get("port", 0)) <= 65535:
@@ -82,6 +84,28 @@ def web_settings(config: Config, overrides: Mapping[str, Any] | None = None) -> 
             f"{where}: {'; '.join(problems)}", problems=tuple(problems), source=config.source
         )
     return WebSettings(token=token, **values)
+
+
+def _token_in_file(source: str, problems: list[str]) -> str | None:
+    """``[web] token`` as the config file says now: the compiled memo of a config in
+    the cache never holds it (see :func:`lazyext._load._encode`)."""
+    if not source.endswith(".toml"):
+        return None
+    import tomllib
+
+    try:
+        with open(source, "rb") as handle:
+            table: object = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None  # it was read a moment ago: it changed meanwhile
+    keys = ("tool", "lazyext", "web") if os.path.basename(source) == "pyproject.toml" else ("web",)
+    for key in keys:
+        table = table.get(key) if isinstance(table, dict) else None
+    token = table.get("token") if isinstance(table, dict) else None
+    if token is not None and not isinstance(token, str):
+        problems.append(f"token: expected str, got {token!r}")
+        return None
+    return token
 
 
 def _token(
