@@ -143,6 +143,7 @@ def test_uv_environment_is_built_on_purpose(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("UV_NATIVE_TLS", "1")
     monkeypatch.setenv("CONDA_PREFIX", "/opt/conda")
     monkeypatch.setenv("HOME", "/home/someone")
+    monkeypatch.setenv("UV_KEYRING_PROVIDER", "subprocess")
     env = _installer.uv_environment(Settings(cache_dir="/c"))
     assert "UV_INDEX_URL" not in env
     assert "UV_DEFAULT_INDEX" not in env
@@ -151,6 +152,7 @@ def test_uv_environment_is_built_on_purpose(monkeypatch: pytest.MonkeyPatch) -> 
     assert env["UV_CACHE_DIR"] == "/tmp/uv-cache"
     assert env["UV_NATIVE_TLS"] == "1"
     assert env["HOME"] == "/home/someone"
+    assert env["UV_KEYRING_PROVIDER"] == "subprocess"  # private-index credentials
 
 
 # -- failures ---------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ _PASS_UV: Final = frozenset(
         "UV_NATIVE_TLS",
         "UV_SYSTEM_CERTS",
         "UV_NO_PROGRESS",
+        # Credentials for a private index: they decide whether a request is allowed,
+        # never which distribution it returns.
+        "UV_KEYRING_PROVIDER",
+        "UV_NO_NETRC",
     }
 )
 #: Failures a retry may cure; anything else (no solution, hash mismatch) fails at once.
