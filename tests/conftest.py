@@ -18,24 +18,11 @@ import pytest
 import lazyext
 from lazyext import _cache, _guards
 
-from support import Wheelhouse
+from support import Wheelhouse, build_tinyyaml
 
 
 def _standard_wheels(house: Wheelhouse) -> None:
-    house.build("tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 41\n"})
-    house.build(
-        "TinyYaml",
-        "6.1",
-        {
-            "tinyyaml/__init__.py": (
-                "import tinydep\n__version__ = '6.1'\n"
-                "def load(text):\n    return tinydep.VALUE + 1\n"
-            ),
-            "tinyyaml/sub.py": "X = 1\n",
-            "_tinyyaml_speedups.py": "FAST = True\n",
-        },
-        requires=("tinydep>=1",),
-    )
+    build_tinyyaml(house)
     house.build("TinyYaml", "5.4", {"tinyyaml/__init__.py": "__version__ = '5.4'\n"})
     house.build(
         "pthpkg",

@@ -65,3 +65,24 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0) -> None:
+    """``TinyYaml 6.1`` (a package, a submodule, a sibling module) and its ``tinydep``.
+
+    ``sub_padding`` lines of comments make the install a little longer (kill trials).
+    """
+    house.build("tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 41\n"})
+    house.build(
+        "TinyYaml",
+        "6.1",
+        {
+            "tinyyaml/__init__.py": (
+                "import tinydep\n__version__ = '6.1'\n"
+                "def load(text):\n    return tinydep.VALUE + 1\n"
+            ),
+            "tinyyaml/sub.py": "X = 1\n" + "# padding\n" * sub_padding,
+            "_tinyyaml_speedups.py": "FAST = True\n",
+        },
+        requires=("tinydep>=1",),
+    )

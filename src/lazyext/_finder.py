@@ -54,10 +54,9 @@ class LazyFinder:
         return self.runtime.spec_for(fullname, plan)
 
     def invalidate_caches(self) -> None:
-        from lazyext._guards import forget_failures, invalidating
+        from lazyext._guards import forget_failures
 
-        if not invalidating():
-            forget_failures()
+        forget_failures()
 
     def find_distributions(self, context: Any = None) -> Iterable[Any]:
         """Make ``importlib.metadata`` see the activated installs (no sys.path entry)."""

@@ -54,26 +54,6 @@ def forget_failures() -> None:
         _failures.clear()
 
 
-def invalidating() -> bool:
-    """True while this thread runs lazyext's own :func:`invalidate_import_caches`."""
-    return bool(getattr(_local, "invalidating", False))
-
-
-def invalidate_import_caches() -> None:
-    """``importlib.invalidate_caches()`` after a publish, keeping the failure memory.
-
-    A user's call means "retry now" and forgets recent failures; lazyext's own call
-    after publishing one key must not erase what it learnt about the others.
-    """
-    import importlib
-
-    _local.invalidating = True
-    try:
-        importlib.invalidate_caches()
-    finally:
-        _local.invalidating = False
-
-
 def _reset_after_fork() -> None:
     global _local, _failures_lock
     _local = _thread._local()

@@ -353,3 +353,26 @@ def _plan(extension: Extension, settings: Settings) -> Plan:
         key=key,
         marker_ok=_keys.marker_ok(canonical),
     )
+
+
+def check_table(
+    table: Mapping[str, Any], types: Mapping[str, tuple[type, ...]], problems: list[str]
+) -> dict[str, Any]:
+    """Type-check one config table (``[plugins]``, ``[web]``) against ``types``.
+
+    Returns the valid values keyed by attribute name (dashes to underscores) and adds
+    one problem per unknown key, wrong type (``true`` is not a number) or negative
+    number, so a table's problems are all reported together.
+    """
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        expected = types.get(key)
+        if expected is None:
+            problems.append(f"{key}: unknown setting (known: {', '.join(sorted(types))})")
+        elif not isinstance(value, expected) or (bool not in expected and isinstance(value, bool)):
+            problems.append(f"{key}: expected {expected[0].__name__}, got {value!r}")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            problems.append(f"{key}: must not be negative, got {value!r}")
+        else:
+            values[key.replace("-", "_")] = value
+    return values

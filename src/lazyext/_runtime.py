@@ -136,10 +136,11 @@ class Runtime:
 
         entry = provision(plan, self.settings, self.config.platform, name=name, refresh=refresh)
         self.activate_entry(entry)
-        # Path-entry finders cache directory listings and "no finder" answers.
-        from lazyext._guards import invalidate_import_caches
-
-        invalidate_import_caches()
+        # Path-entry finders cache directory listings and "no finder" answers, and
+        # namespace packages their portions. PathFinder's own invalidation, not
+        # importlib's: that would also reach lazyext's finder, whose invalidate_caches
+        # means "a user asks to retry failed installs now".
+        PathFinder.invalidate_caches()
         return entry
 
     def activate_entry(self, entry: Entry) -> None:

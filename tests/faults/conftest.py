@@ -17,7 +17,7 @@ from faults.indexserver import IndexServer
 from faults.kit import CountingUv, make_sdist
 from lazyext import _installer
 
-from support import Wheelhouse
+from support import Wheelhouse, build_tinyyaml
 
 
 def _module(name: str, extra: str = "") -> dict[str, str]:
@@ -27,20 +27,7 @@ def _module(name: str, extra: str = "") -> dict[str, str]:
 @pytest.fixture(scope="session")
 def house(tmp_path_factory: pytest.TempPathFactory) -> Wheelhouse:
     house = Wheelhouse(tmp_path_factory.mktemp("fault-wheels"))
-    house.build("tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 41\n"})
-    house.build(
-        "TinyYaml",
-        "6.1",
-        {
-            "tinyyaml/__init__.py": (
-                "import tinydep\n__version__ = '6.1'\n"
-                "def load(text):\n    return tinydep.VALUE + 1\n"
-            ),
-            "tinyyaml/sub.py": "X = 1\n" + "# padding\n" * 50,
-            "_tinyyaml_speedups.py": "FAST = True\n",
-        },
-        requires=("tinydep>=1",),
-    )
+    build_tinyyaml(house, sub_padding=50)
     for name in ("alpha", "gamma", "delta", "epsilon"):
         house.build(name, "1.0", _module(name))
     # An extension whose import imports another configured (cold) extension.

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from lazyext._config import Config
 from lazyext._errors import ConfigError
+from lazyext._parse import check_table
 
 _TYPES: Final[dict[str, tuple[type, ...]]] = {
     "directory": (str,),
@@ -62,18 +63,8 @@ def plugin_settings(config: Config, overrides: Mapping[str, Any]) -> PluginSetti
     """Settings from ``config.tables["plugins"]``, keyword ``overrides`` winning."""
     table = dict(config.tables.get("plugins", {}))
     where = f"{config.source}: [plugins]"
-    problems = []
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        expected = _TYPES.get(key)
-        if expected is None:
-            problems.append(f"{key}: unknown setting (known: {', '.join(sorted(_TYPES))})")
-        elif not isinstance(value, expected) or (bool not in expected and isinstance(value, bool)):
-            problems.append(f"{key}: expected {expected[0].__name__}, got {value!r}")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            problems.append(f"{key}: must not be negative, got {value!r}")
-        else:
-            values[key.replace("-", "_")] = value
+    problems: list[str] = []
+    values = check_table(table, _TYPES, problems)
     arguments = _arguments(config, values.pop("arguments", {}), problems)
     if problems:
         listing = "; ".join(problems)

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from lazyext._config import Config
 from lazyext._errors import ConfigError
+from lazyext._parse import check_table
 
 TOKEN_ENV: Final = "LAZYEXT_API_TOKEN"
 #: A shorter secret can be guessed over the network.
@@ -53,16 +54,8 @@ class WebSettings:
 def web_settings(config: Config, overrides: Mapping[str, Any] | None = None) -> WebSettings:
     """Settings from ``config.tables["web"]`` and the environment; ``overrides`` win."""
     table = dict(config.tables.get("web", {}))
-    problems = []
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        expected = _TYPES.get(key)
-        if expected is None:
-            problems.append(f"{key}: unknown setting (known: {', '.join(sorted(_TYPES))})")
-        elif not isinstance(value, expected) or (bool not in expected and isinstance(value, bool)):
-            problems.append(f"{key}: expected {expected[0].__name__}, got {value!r}")
-        else:
-            values[key.replace("-", "_")] = value
+    problems: list[str] = []
+    values = check_table(table, _TYPES, problems)
     token_file = values.pop("token_file", None)
     configured = values.pop("token", None)
     if "token" not in table:  # a config from the cache's memo, which leaves it out
