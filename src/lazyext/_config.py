@@ -67,6 +67,7 @@ class Settings:
     retries: int = 2
     failure_ttl: float = 30.0
     parallel: int = 4
+    link_mode: str | None = None  # None: uv's default; else one of LINK_MODES (_parse)
 
     def install_fingerprint(self) -> tuple[Any, ...]:
         """The settings that change what an install produces (they enter the key)."""
