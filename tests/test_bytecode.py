@@ -171,4 +171,3 @@ def test_compile_target_reports_a_module_that_does_not_compile(tmp_path: Path) -
     (tmp_path / "bad.py").write_text("print 'python 2'\n", encoding="utf-8")
     assert _bytecode.compile_target(str(tmp_path)) is False
     assert _pyc(tmp_path, "good.py").is_file()
-
