@@ -167,7 +167,7 @@ def status_rows(config: Any) -> list[dict[str, Any]]:
             "installed_at": None,
         }
         if plan.extension.package is not None:
-            entry = _cache.find_entry(root, plan.key, config.platform)
+            entry = _cache.find_entry(root, plan.key, config.platform, config.settings)
             if not plan.marker_ok:
                 row["state"] = "not-applicable"
             elif entry is not None:
