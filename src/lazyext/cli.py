@@ -21,6 +21,7 @@ EXIT_USAGE = 2
 
 #: Modules that add subcommands: each has ``register(subparsers)``.
 _COMMAND_MODULES = (
+    "lazyext._cli_pack",
     "lazyext._cli_plugins",
     "lazyext._cli_tasks",
     "lazyext._cli_verify",
