@@ -135,12 +135,15 @@ def _walk_up(directory: str) -> tuple[str | None, str]:
 
 
 def _has_lazyext_table(pyproject: str) -> bool:
-    """Cheap test (no TOML parser): does the file mention a ``tool.lazyext`` table?"""
+    """Cheap test (no TOML parser on the warm path): does the file mention a
+    ``tool.lazyext`` table (``[tool.lazyext]``, ``[[tool.lazyext.extensions]]``, or
+    ``lazyext`` under ``[tool]``)?"""
     try:
         with open(pyproject, "rb") as handle:
-            return b"tool.lazyext" in handle.read()
+            data = handle.read()
     except OSError:
         return False
+    return b"tool.lazyext" in data or (b"[tool]" in data and b"lazyext" in data)
 
 
 def not_found_message() -> str:
