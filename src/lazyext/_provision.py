@@ -43,7 +43,7 @@ def provision(
     """
     root = _cache.ensure_root(settings.cache_dir)
     if not refresh:
-        entry = _cache.find_entry(root, plan.key, platform)
+        entry = _cache.find_entry(root, plan.key, platform, settings)
         if entry is not None:
             return entry
     recalled = _recalled_failure(plan, name)
@@ -55,7 +55,7 @@ def provision(
         from lazyext._locks import key_lock
 
         with key_lock(root, plan.key, settings.lock_timeout):
-            entry = _cache.find_entry(root, plan.key, platform)
+            entry = _cache.find_entry(root, plan.key, platform, settings)
             if entry is not None and (not refresh or entry.installed_at >= started):
                 return entry  # another thread or process published it meanwhile
             # A thread that queued on the lock behind an install that failed fails fast.
