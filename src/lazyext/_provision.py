@@ -43,7 +43,7 @@ def provision(
     """
     root = _cache.ensure_root(settings.cache_dir)
     if not refresh:
-        entry = _cache.find_entry(root, plan.key, platform)
+        entry = _cache.find_entry(root, plan.key, platform, settings)
         if entry is not None:
             return entry
     recalled = _recalled_failure(plan, name)
@@ -55,7 +55,7 @@ def provision(
         from lazyext._locks import key_lock
 
         with key_lock(root, plan.key, settings.lock_timeout):
-            entry = _cache.find_entry(root, plan.key, platform)
+            entry = _cache.find_entry(root, plan.key, platform, settings)
             if entry is not None and (not refresh or entry.installed_at >= started):
                 return entry  # another thread or process published it meanwhile
             # A thread that queued on the lock behind an install that failed fails fast.
@@ -89,7 +89,7 @@ def _recalled_failure(plan: Plan, name: str | None) -> InstallError | None:
     if found is None:
         return None
     error, remaining = found
-    return InstallError(
+    return type(error)(
         f"{error.args[0] if error.args else error} (failed moments ago; not retried for "
         f"{remaining:.0f} s; importlib.invalidate_caches() retries now)",
         name=name or error.name,
