@@ -145,13 +145,14 @@ def build_argv(
         sys.executable,
         "--target",
         os.path.abspath(target),
-        "--compile-bytecode",
-        # Copies, not hardlinks into uv's cache: a file edited in any environment that
-        # shares uv's cache (or in uv's cache itself) would otherwise change published
-        # generations too, and a reinstall after damage would link the same damaged file.
-        "--link-mode=copy",
+        # No --compile-bytecode: the interpreter writes .pyc files as it imports (as in
+        # site-packages); `lazyext warm` and refresh compile ahead (lazyext._bytecode).
         "--quiet",
     ]
+    if settings.link_mode is not None:
+        # Unset: uv's default (clone where the filesystem can, hard links otherwise);
+        # README "Link mode" says what hard links into uv's cache mean for verify.
+        argv.append(f"--link-mode={settings.link_mode}")
     if offline if offline is not None else settings.offline:
         argv.append("--offline")
     # URLs with credentials go to uv through its environment (_secrets.uv_environment).
@@ -283,20 +284,24 @@ def _run_once(
     timeout: float | None,
     limit: float | None,
 ) -> None:
-    import subprocess
+    from lazyext import _spawn
 
     _log.info("installing %s with uv", requirement)
     _log.debug("uv argv: %s", argv)
     started = time.monotonic()
     try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+        returncode, output = _spawn.run(argv, env, timeout)
+    except _spawn.Timeout as error:
+        raise InstallError(
+            f"installing {requirement} timed out after {limit or 0:g} s (install-timeout); "
+            "check the index or network, or set offline = true to use only cached wheels",
+            name=name,
+            spec=requirement,
+            returncode=None,
+            stderr_tail=_tail(error.output, settings),
+            cache_key=cache_key,
+            transient=True,
+        ) from error
     except OSError as error:
         raise InstallError(
             f"cannot run uv ({error}); reinstall the uv package: pip install --force-reinstall uv",
@@ -304,45 +309,29 @@ def _run_once(
             spec=requirement,
             cache_key=cache_key,
         ) from error
+    _log.debug("uv exited %s after %.3f s", returncode, time.monotonic() - started)
+    if returncode != 0:
+        raise _failure(returncode, _tail(output, settings), requirement, name, cache_key, settings)
+
+
+def clean_uv_cache(dists: Sequence[str], settings: Settings) -> None:
+    """Remove ``dists`` from uv's cache (``uv cache clean``), so that the next install
+    unpacks their wheels afresh instead of linking files a damage reached through a
+    hard link (README: Link mode). Raises InstallError if uv fails."""
+    from lazyext import _spawn
+
+    argv = [uv_binary(), "cache", "clean", "--no-config", "--quiet", "--", *dists]
+    limit = settings.install_timeout if settings.install_timeout > 0 else None
     try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        _kill_group(process)
-        output, _ = process.communicate()
+        returncode, output = _spawn.run(argv, uv_environment(settings), limit)
+    except (OSError, _spawn.Timeout) as error:
+        raise InstallError(f"uv cache clean {' '.join(dists)} failed: {error}") from error
+    if returncode != 0:
         raise InstallError(
-            f"installing {requirement} timed out after {limit or 0:g} s (install-timeout); "
-            "check the index or network, or set offline = true to use only cached wheels",
-            name=name,
-            spec=requirement,
-            returncode=None,
+            f"uv cache clean {' '.join(dists)} exited with status {returncode}",
+            returncode=returncode,
             stderr_tail=_tail(output, settings),
-            cache_key=cache_key,
-            transient=True,
-        ) from error
-    except BaseException:
-        _kill_group(process)
-        process.wait()
-        raise
-    finally:
-        # uv may have started children of its own (builds); none may outlive it.
-        _kill_group(process)
-    _log.debug("uv exited %s after %.3f s", process.returncode, time.monotonic() - started)
-    if process.returncode != 0:
-        raise _failure(
-            process.returncode, _tail(output, settings), requirement, name, cache_key, settings
         )
-
-
-def _kill_group(process: object) -> None:
-    import signal
-
-    pid = getattr(process, "pid", None)
-    if pid is None or not hasattr(os, "killpg"):
-        return
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(output: bytes | None, settings: Settings) -> str:
