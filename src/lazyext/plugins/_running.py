@@ -19,7 +19,7 @@ from typing import Any
 
 from lazyext._config import Config
 from lazyext._errors import LazyextError
-from lazyext.plugins import _loader
+from lazyext.plugins import _files, _loader
 from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._reload import Signature, signature
@@ -88,6 +88,7 @@ class Running:
 
     def prepare(self, info: PluginInfo) -> None:
         """Dependencies through the cache, then (optionally) a trial import in a child."""
+        _files.check_folder(self.settings.directory, info.path, plugin_id=info.id)
         try:
             paths = provision_dependencies(info.manifest.dependencies, self.config)
         except LazyextError as error:
