@@ -67,6 +67,8 @@ class Settings:
     retries: int = 2
     failure_ttl: float = 30.0
     parallel: int = 4
+    cache_read: tuple[str, ...] = ()  # read-only layers searched first (see _layers)
+    trust_group: bool = False  # layers may be group-writable (a Kubernetes fsGroup)
 
     def install_fingerprint(self) -> tuple[Any, ...]:
         """The settings that change what an install produces (they enter the key)."""

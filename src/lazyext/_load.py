@@ -34,6 +34,7 @@ _MEMO_NAME: Final = "compiled.marshal"
 _MEMO_LIMIT: Final = 64
 _ENV_INPUTS: Final = (
     "LAZYEXT_CACHE_DIR",
+    "LAZYEXT_CACHE_READ",
     "LAZYEXT_OFFLINE",
     "UV_DEFAULT_INDEX",
     "UV_INDEX_URL",

@@ -20,12 +20,12 @@ from lazyext._errors import ConfigError
 
 _EXTENSION_KEYS: Final = frozenset({"name", "package", "modules", "enabled", "arguments", "hashes"})
 _BOOL_SETTINGS: Final = frozenset(
-    {"offline", "no-index", "allow-sdist", "allow-direct-urls", "strict-pth"}
+    {"offline", "no-index", "allow-sdist", "allow-direct-urls", "strict-pth", "trust-group"}
 )
 _NUMBER_SETTINGS: Final = frozenset({"ttl-hours", "install-timeout", "lock-timeout", "failure-ttl"})
 _INT_SETTINGS: Final = frozenset({"retries", "parallel"})
 _STR_SETTINGS: Final = frozenset({"cache-dir", "index-url"})
-_LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls"})
+_LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls", "cache-read"})
 #: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
 _TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
 
@@ -165,6 +165,8 @@ def _resolve_paths(values: dict[str, Any], base: Path, problems: _Problems) -> N
         except ConfigError as error:
             problems.add("find-links", str(error))
     values["find_links"] = tuple(links)
+    if values.get("cache_read"):
+        values["cache_read"] = tuple(str(_absolute(layer, base)) for layer in values["cache_read"])
 
 
 def _apply_environment(values: dict[str, Any]) -> None:
@@ -172,6 +174,9 @@ def _apply_environment(values: dict[str, Any]) -> None:
     cache = os.environ.get("LAZYEXT_CACHE_DIR")
     if cache:
         values["cache_dir"] = cache
+    layers = os.environ.get("LAZYEXT_CACHE_READ")
+    if layers:
+        values["cache_read"] = tuple(layer for layer in layers.split(os.pathsep) if layer)
     offline = env_flag("LAZYEXT_OFFLINE")
     if offline is not None:
         values["offline"] = offline

@@ -43,7 +43,7 @@ def provision(
     """
     root = _cache.ensure_root(settings.cache_dir)
     if not refresh:
-        entry = _cache.find_entry(root, plan.key, platform)
+        entry = _cache.find_entry(root, plan.key, platform, settings)
         if entry is not None:
             return entry
     recalled = _recalled_failure(plan, name)
@@ -51,13 +51,13 @@ def provision(
         raise recalled
     # A refresh is done when a generation other than the one seen now is the newest:
     # compared by their own order, never by wall-clock time (issue 12 #4).
-    seen = _cache.find_entry(root, plan.key, platform) if refresh else None
+    seen = _cache.find_entry(root, plan.key, platform, settings) if refresh else None
     _guards.enter()
     try:
         from lazyext._locks import key_lock
 
         with key_lock(root, plan.key, settings.lock_timeout):
-            entry = _cache.find_entry(root, plan.key, platform)
+            entry = _cache.find_entry(root, plan.key, platform, settings)
             if entry is not None and (not refresh or seen is None or entry.path != seen.path):
                 return entry  # another thread or process published it meanwhile
             # A thread that queued on the lock behind an install that failed fails fast.

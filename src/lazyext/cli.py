@@ -21,6 +21,7 @@ EXIT_USAGE = 2
 
 #: Modules that add subcommands: each has ``register(subparsers)``.
 _COMMAND_MODULES = (
+    "lazyext._cli_pack",
     "lazyext._cli_plugins",
     "lazyext._cli_tasks",
     "lazyext._cli_verify",
@@ -167,7 +168,7 @@ def status_rows(config: Any) -> list[dict[str, Any]]:
             "installed_at": None,
         }
         if plan.extension.package is not None:
-            entry = _cache.find_entry(root, plan.key, config.platform)
+            entry = _cache.find_entry(root, plan.key, config.platform, config.settings)
             if not plan.marker_ok:
                 row["state"] = "not-applicable"
             elif entry is not None:

@@ -29,7 +29,7 @@ from lazyext.plugins._running import Running
 from lazyext.plugins._settings import PluginSettings, plugin_settings
 from lazyext.plugins._store import DISABLED, ENABLED, FAILED, PluginInfo, SnapshotInfo, Store
 
-logger = logging.getLogger("lazyext")
+logger = logging.getLogger("lazyext.plugins")
 
 
 class PluginManager:
@@ -100,6 +100,16 @@ class PluginManager:
                 f"plugin {plugin_id!r} is not enabled in this process", plugin_id=plugin_id
             )
         return loaded.target
+
+    def list_plugins(self) -> builtins.list[PluginInfo]:
+        """Every installed plugin (the seed design's name for :meth:`list`)."""
+        return self.store.all()
+
+    def get_plugin(self, plugin_id: str) -> PluginInfo | None:
+        """A plugin's recorded state, or ``None`` if it is not installed (the seed
+        design's ``get_plugin``; :meth:`info` raises instead, :meth:`get` returns the
+        live entry object)."""
+        return self.store.get(plugin_id)
 
     def arguments_for(self, plugin_id: str) -> Mapping[str, Any]:
         """The ``arguments`` the plugin's entry class is constructed with."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lazyext.plugins._manager import PluginManager
 
-logger = logging.getLogger("lazyext")
+logger = logging.getLogger("lazyext.plugins")
 
 Signature = tuple[tuple[str, int, int], ...]
 

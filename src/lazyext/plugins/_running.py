@@ -27,7 +27,7 @@ from lazyext.plugins._settings import PluginSettings
 from lazyext.plugins._sources import provision_dependencies
 from lazyext.plugins._store import PluginInfo, Store
 
-logger = logging.getLogger("lazyext")
+logger = logging.getLogger("lazyext.plugins")
 
 
 @dataclass(slots=True)
