@@ -516,10 +516,11 @@ def test_the_memo_is_private_and_one_others_could_write_is_not_trusted(
     tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A root made by hand under umask 022 (others may read and enter it) passes the
-    # checks; the memo in it holds index URLs (credentials too) and is used unverified.
+    # checks; the memo in it holds index URLs and is used unverified. (A config with
+    # credentials is never memoized: tests/ux/test_secrets.py.)
     cache_dir.mkdir()
     os.chmod(cache_dir, 0o755)
-    path = write(tmp_path / "lazyext.toml", 'index-url = "https://u:secret@example.org/simple"\n')
+    path = write(tmp_path / "lazyext.toml", 'index-url = "https://example.org/simple"\n')
     umask = os.umask(0)
     try:
         first = _load.load(path, {})

@@ -16,14 +16,15 @@ import os
 import sys
 import time
 
-from lazyext import _log
+from lazyext import _log, _secrets
 from lazyext._config import Settings
-from lazyext._errors import InstallError
+from lazyext._errors import DistributionNotFound, InstallError
 
 # The first import of an uncached extension comes here: logging, re and typing (~15 ms
 # together) are not imported on that path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Sequence
     from typing import Final
 
@@ -52,6 +53,12 @@ _TRANSIENT: Final = (
     r"500 internal|temporarily unavailable|network is unreachable|broken pipe"
 )
 _SECURITY: Final = r"(?i)hash mismatch|hashes? (do not|don't) match"
+#: The distribution or version does not exist where uv looked: a missing module.
+_MISSING: Final = (
+    r"(?i)\b(?P<dist>\S+) was not found in the (?P<where>package registry|provided package "
+    r"locations|cache)|there is no version of (?P<nover>[\w.-]+)|"
+    r"only (?P<only>[\w.-]+?)[<>=!~ ].* (is|are) available and you require"
+)
 
 
 _uv_lock = _thread.allocate_lock()
@@ -114,6 +121,7 @@ def uv_environment(settings: Settings) -> dict[str, str]:
         if not name.startswith("UV_") or name in _PASS_UV
     }
     env["UV_NO_PROGRESS"] = "1"
+    env.update(_secrets.uv_environment(settings))
     env.pop("VIRTUAL_ENV", None)
     env.pop("CONDA_PREFIX", None)
     return env
@@ -146,11 +154,12 @@ def build_argv(
     ]
     if offline if offline is not None else settings.offline:
         argv.append("--offline")
-    if settings.index_url:
+    # URLs with credentials go to uv through its environment (_secrets.uv_environment).
+    if settings.index_url and _secrets.in_argv([settings.index_url]):
         argv += ["--index-url", settings.index_url]
-    for url in settings.extra_index_urls:
+    for url in settings.extra_index_urls if _secrets.in_argv(settings.extra_index_urls) else ():
         argv += ["--extra-index-url", url]
-    for link in settings.find_links:
+    for link in settings.find_links if _secrets.in_argv(settings.find_links) else ():
         argv += ["--find-links", link]
     if settings.no_index:
         argv.append("--no-index")
@@ -306,7 +315,7 @@ def _run_once(
             name=name,
             spec=requirement,
             returncode=None,
-            stderr_tail=_tail(output),
+            stderr_tail=_tail(output, settings),
             cache_key=cache_key,
             transient=True,
         ) from error
@@ -319,7 +328,9 @@ def _run_once(
         _kill_group(process)
     _log.debug("uv exited %s after %.3f s", process.returncode, time.monotonic() - started)
     if process.returncode != 0:
-        raise _failure(process.returncode, _tail(output), requirement, name, cache_key, settings)
+        raise _failure(
+            process.returncode, _tail(output, settings), requirement, name, cache_key, settings
+        )
 
 
 def _kill_group(process: object) -> None:
@@ -334,11 +345,11 @@ def _kill_group(process: object) -> None:
         pass
 
 
-def _tail(output: bytes | None) -> str:
+def _tail(output: bytes | None, settings: Settings) -> str:
     if not output:
         return ""
     lines = output.decode("utf-8", "replace").splitlines()
-    return "\n".join(lines[-_TAIL_LINES:])
+    return _secrets.redact("\n".join(lines[-_TAIL_LINES:]), _secrets.secret_urls(settings))
 
 
 def _failure(
@@ -361,6 +372,8 @@ def _failure(
             else "; set offline = true (LAZYEXT_OFFLINE=1) to use cached wheels only"
         )
         what = f"uv could not reach the package index{hint}"
+    elif (missing := re.search(_MISSING, tail)) is not None:
+        return _missing(missing, returncode, tail, requirement, name, key)
     elif settings.offline and ("offline" in lowered or "network was disabled" in lowered):
         what = "it is not in uv's cache and offline mode is on; go online once or add find-links"
     elif not settings.allow_sdist and "building from source is disabled" in lowered:
@@ -384,4 +397,34 @@ def _failure(
         cache_key=key,
         transient=transient,
         security=security,
+    )
+
+
+def _missing(
+    found: re.Match[str],
+    returncode: int,
+    tail: str,
+    requirement: str,
+    name: str | None,
+    key: str,
+) -> DistributionNotFound:
+    dist = found.group("dist") or found.group("nover") or found.group("only")
+    if found.group("where") == "cache":
+        where = "uv's cache (offline mode is on; go online once, or add find-links)"
+    elif found.group("dist"):
+        doing = f"`import {name}`" if name else "an import"
+        where = (
+            f"the index; the name {doing} uses is not always the distribution's name "
+            "(`import yaml` comes from PyYAML): set the extension's package to the "
+            "distribution that provides the module"
+        )
+    else:
+        where = "the index in a version that satisfies the requirement"
+    return DistributionNotFound(
+        f"cannot install {requirement}: {dist} is not available from {where}",
+        name=name,
+        spec=requirement,
+        returncode=returncode,
+        stderr_tail=tail,
+        cache_key=key,
     )
