@@ -203,11 +203,17 @@ def invalidate(
 
 
 def warm(
-    names: Iterable[str] = (), config: Config | None = None, *, refresh: bool = False
+    names: Iterable[str] = (),
+    config: Config | None = None,
+    *,
+    refresh: bool = False,
+    compile: bool = True,
 ) -> dict[str, BaseException | Path]:
     """Install the given (default: all enabled) extensions of ``config`` in parallel.
 
-    Returns ``{extension name: target path or the exception it raised}``.
+    ``compile``: write their bytecode ahead of time (:mod:`lazyext._bytecode`), for
+    read-only deployments and ``PYTHONDONTWRITEBYTECODE``. Returns ``{extension name:
+    target path or the exception it raised}``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -230,7 +236,12 @@ def warm(
 
     def one(plan: Plan) -> BaseException | Path:
         try:
-            return Path(provision(plan, config.settings, config.platform, refresh=refresh).target)
+            target = provision(plan, config.settings, config.platform, refresh=refresh).target
+            if compile:
+                from lazyext._bytecode import compile_target
+
+                compile_target(target)
+            return Path(target)
         except Exception as error:
             return error
 

@@ -70,6 +70,7 @@ class Settings:
     parallel: int = 4
     cache_read: tuple[str, ...] = ()  # read-only layers searched first (see _layers)
     trust_group: bool = False  # layers may be group-writable (a Kubernetes fsGroup)
+    link_mode: str | None = None  # None: uv's default; else one of LINK_MODES (_parse)
 
     def install_fingerprint(self) -> tuple[Any, ...]:
         """The settings that change what an install produces (they enter the key);

@@ -145,13 +145,14 @@ def build_argv(
         sys.executable,
         "--target",
         os.path.abspath(target),
-        "--compile-bytecode",
-        # Copies, not hardlinks into uv's cache: a file edited in any environment that
-        # shares uv's cache (or in uv's cache itself) would otherwise change published
-        # generations too, and a reinstall after damage would link the same damaged file.
-        "--link-mode=copy",
+        # No --compile-bytecode: the interpreter writes .pyc files as it imports (as in
+        # site-packages); `lazyext warm` and refresh compile ahead (lazyext._bytecode).
         "--quiet",
     ]
+    if settings.link_mode is not None:
+        # Unset: uv's default (clone where the filesystem can, hard links otherwise);
+        # README "Link mode" says what hard links into uv's cache mean for verify.
+        argv.append(f"--link-mode={settings.link_mode}")
     if offline if offline is not None else settings.offline:
         argv.append("--offline")
     # URLs with credentials go to uv through its environment (_secrets.uv_environment).
@@ -330,6 +331,33 @@ def _run_once(
     if process.returncode != 0:
         raise _failure(
             process.returncode, _tail(output, settings), requirement, name, cache_key, settings
+        )
+
+
+def clean_uv_cache(dists: Sequence[str], settings: Settings) -> None:
+    """Remove ``dists`` from uv's cache (``uv cache clean``), so that the next install
+    unpacks their wheels afresh instead of linking files a damage reached through a
+    hard link (README: Link mode). Raises InstallError if uv fails."""
+    import subprocess
+
+    argv = [uv_binary(), "cache", "clean", "--no-config", "--quiet", "--", *dists]
+    limit = settings.install_timeout if settings.install_timeout > 0 else None
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=uv_environment(settings),
+            timeout=limit,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise InstallError(f"uv cache clean {' '.join(dists)} failed: {error}") from error
+    if done.returncode != 0:
+        raise InstallError(
+            f"uv cache clean {' '.join(dists)} exited with status {done.returncode}",
+            returncode=done.returncode,
+            stderr_tail=_tail(done.stderr),
         )
 
 

@@ -24,7 +24,9 @@ _BOOL_SETTINGS: Final = frozenset(
 )
 _NUMBER_SETTINGS: Final = frozenset({"ttl-hours", "install-timeout", "lock-timeout", "failure-ttl"})
 _INT_SETTINGS: Final = frozenset({"retries", "parallel"})
-_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url"})
+_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "link-mode"})
+#: uv's link modes lazyext allows (README: Link mode); unset means uv's default.
+LINK_MODES: Final = ("clone", "copy", "hardlink")
 _LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls", "cache-read"})
 #: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
 _TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
@@ -240,7 +242,22 @@ def _check_setting(key: str, given: object, problems: _Problems) -> Any:
         return None
     if key == "index-url":
         return _check_url_setting(key, str(value), problems)
+    if key == "link-mode":
+        return _check_link_mode(str(value), problems)
     return float(value) if key in _NUMBER_SETTINGS else value
+
+
+def _check_link_mode(value: str, problems: _Problems) -> str | None:
+    if value in LINK_MODES:
+        return value
+    why = (
+        "symlinks into uv's cache would make every install change with that cache "
+        "(uv cache clean, or another environment's edit, breaks or rewrites it)"
+        if value == "symlink"
+        else f"unknown link mode {value!r}"
+    )
+    problems.add("link-mode", f"{why}; use one of {', '.join(LINK_MODES)}, or leave it unset")
+    return None
 
 
 def _check_url_setting(key: str, value: str, problems: _Problems) -> str | None:

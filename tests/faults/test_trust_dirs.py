@@ -106,34 +106,55 @@ def test_a_symlink_at_the_state_database_is_refused(tmp_path: Path) -> None:
         TaskManager(data_dir=data).list_tasks()
 
 
-def test_a_plugin_row_naming_a_folder_outside_the_plugins_directory_is_refused(
+def _point_row_at(tmp_path: Path, plugin_id: str, folder: Path) -> None:
+    """Someone able to write the database points the row at a folder of their own."""
+    with sqlite3.connect(tmp_path / "data" / "state.sqlite3") as connection:
+        connection.execute(
+            "UPDATE plugins SET path = ?, enabled = 1 WHERE id = ?", (str(folder), plugin_id)
+        )
+    connection.close()
+
+
+@as_root
+def test_a_plugin_row_naming_another_users_folder_is_refused(
     tmp_path: Path, cache_dir: Path
 ) -> None:
     sources, marker = tmp_path / "sources", tmp_path / "ran"
     manager = PluginManager(directory=tmp_path / "plugins", cache_dir=cache_dir)
     info = manager.install(_plugin_folder(sources, "honest", "pass"))
     manager.close()
-    # Someone able to write the database points the row at their own copy.
     attacker = _plugin_folder(tmp_path / "attacker", "honest", f"open({str(marker)!r}, 'w')")
-    with sqlite3.connect(tmp_path / "data" / "state.sqlite3") as connection:
-        connection.execute(
-            "UPDATE plugins SET path = ?, enabled = 1 WHERE id = 'honest'", (str(attacker.parent),)
-        )
-    connection.close()
+    for path in (attacker.parent, attacker, *attacker.iterdir()):
+        os.chown(path, OTHER, OTHER)
+    _point_row_at(tmp_path, "honest", attacker.parent)
     manager = PluginManager(directory=tmp_path / "plugins", cache_dir=cache_dir)
     try:
         failures = manager.start()
         assert "honest" in failures
-        assert "outside" in str(failures["honest"])
-        with pytest.raises(PluginEnableError, match="outside"):
+        assert "owned by uid 4242" in str(failures["honest"])
+        with pytest.raises(PluginEnableError, match="owned by uid 4242"):
             manager.enable("honest")
-        with pytest.raises(lazyext.UnsafeCacheError, match="outside the plugins directory"):
-            manager.uninstall("honest")
     finally:
         manager.close()
     assert not marker.exists()  # its on_enable never ran
-    assert attacker.is_dir()  # and nothing outside was deleted
     assert Path(info.path).is_dir()
+
+
+def test_a_plugin_row_naming_a_folder_inside_the_plugins_directory_must_pass_the_rule(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    sources, marker = tmp_path / "sources", tmp_path / "ran"
+    manager = PluginManager(directory=tmp_path / "plugins", cache_dir=cache_dir)
+    info = manager.install(_plugin_folder(sources, "honest", f"open({str(marker)!r}, 'w')"))
+    manager.close()
+    os.chmod(info.path, 0o777)  # a version folder others can write to
+    manager = PluginManager(directory=tmp_path / "plugins", cache_dir=cache_dir)
+    try:
+        with pytest.raises(PluginEnableError, match="writable by group or others"):
+            manager.enable("honest")
+    finally:
+        manager.close()
+    assert not marker.exists()
 
 
 # -- #2: the way to a directory: parents and symlinks --------------------------------
