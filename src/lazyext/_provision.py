@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from lazyext import _cache, _failures, _guards, _log
+from lazyext import _cache, _failures, _guards, _log, _verify
 from lazyext._cache import Entry
 from lazyext._config import Plan, Settings
 from lazyext._errors import InstallError, LazyextError
@@ -49,14 +49,16 @@ def provision(
     recalled = _recalled_failure(plan, name)
     if recalled is not None:
         raise recalled
-    started = time.time()
+    # A refresh is done when a generation other than the one seen now is the newest:
+    # compared by their own order, never by wall-clock time (issue 12 #4).
+    seen = _cache.find_entry(root, plan.key, platform, settings) if refresh else None
     _guards.enter()
     try:
         from lazyext._locks import key_lock
 
         with key_lock(root, plan.key, settings.lock_timeout):
             entry = _cache.find_entry(root, plan.key, platform, settings)
-            if entry is not None and (not refresh or entry.installed_at >= started):
+            if entry is not None and (not refresh or seen is None or entry.path != seen.path):
                 return entry  # another thread or process published it meanwhile
             # A thread that queued on the lock behind an install that failed fails fast.
             recalled = _recalled_failure(plan, name)
@@ -160,6 +162,7 @@ def _describe(plan: Plan, settings: Settings, platform: str, staging: str) -> En
             spec=plan.requirement,
             cache_key=plan.key,
         )
+    _verify.require_verified(target, requirement=plan.requirement, cache_key=plan.key)
     return Entry(
         key=plan.key,
         platform=platform,
