@@ -1,4 +1,4 @@
-"""The public functions: activate, deactivate, ensure, invalidate, warm."""
+"""The public functions: activate, deactivate, ensure(_async), extension, invalidate, warm."""
 
 from __future__ import annotations
 
@@ -174,6 +174,26 @@ def ensure(
     return Path(entry.target)
 
 
+async def ensure_async(requirement: str, **options: Any) -> Path:
+    """:func:`ensure` for ``async`` code (the seed's ``await ensure_package(...)``): the
+    install runs in a worker thread, so the event loop keeps serving and several calls
+    gathered together install in parallel. Same keyword options, result and errors."""
+    import asyncio
+
+    return await asyncio.to_thread(ensure, requirement, **options)
+
+
+def extension(name: str, config: Config | None = None) -> Extension:
+    """The configured extension ``name`` (of the active config, else the discovered
+    one): its ``package``, ``modules``, ``enabled`` and free-form ``arguments``."""
+    config = config or _config_for({})
+    plan = config.plan_for(name)
+    if plan is None:
+        known = ", ".join(sorted(plan.name for plan in config.plans)) or "none"
+        raise ConfigError(f"no configured extension named {name!r} in {config.source} ({known})")
+    return plan.extension
+
+
 def invalidate(
     requirement: str,
     *,
@@ -196,6 +216,9 @@ def invalidate(
     plan = plan_for(requirement, config)
     root = _cache.ensure_root(config.settings.cache_dir)
     forget_failures()
+    from lazyext import _failures
+
+    _failures.clear(root, plan.key)
     with _lock:
         if _runtime is not None:
             _runtime.forget(plan.key)
@@ -208,8 +231,10 @@ def warm(
     *,
     refresh: bool = False,
     compile: bool = True,
+    parallel: int | None = None,
 ) -> dict[str, BaseException | Path]:
-    """Install the given (default: all enabled) extensions of ``config`` in parallel.
+    """Install the given (default: all enabled) extensions of ``config`` in parallel
+    (``parallel`` installs at once; default: the ``parallel`` setting).
 
     ``compile``: write their bytecode ahead of time (:mod:`lazyext._bytecode`), for
     read-only deployments and ``PYTHONDONTWRITEBYTECODE``. Returns ``{extension name:
@@ -245,7 +270,9 @@ def warm(
         except Exception as error:
             return error
 
-    workers = max(1, min(config.settings.parallel, len(plans) or 1))
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
+        raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
+    workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
         results = list(pool.map(one, plans))
     return {plan.name: result for plan, result in zip(plans, results, strict=True)}

@@ -12,7 +12,7 @@ import _thread
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
-from lazyext import _cache, _finder
+from lazyext import _cache, _finder, _leases
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Runtime:
             from lazyext import _view
 
             _view.withdraw()
+            _leases.release_all()
             self.added_paths.clear()
             self.active.clear()
             self.back.names.clear()
@@ -178,6 +179,7 @@ class Runtime:
             return
         try:
             _cache.note_use(entry.path, self.settings.cache_dir)
+            _leases.hold(entry.path)  # gc keeps it while this process lives (issue 12 #3)
             if entry.pth:
                 from lazyext import _pth
 
