@@ -7,9 +7,20 @@ content-addressed cache and returns the module; later processes find it cached.
 
 from __future__ import annotations
 
-from lazyext._api import activate, deactivate, ensure, invalidate
-from lazyext._config import Extension
-from lazyext._errors import ConfigError, InstallError, LazyextError, LockTimeout, UnsafeCacheError
+from lazyext._api import activate, deactivate, ensure, ensure_async, extension, invalidate, warm
+from lazyext._config import Config, Extension
+from lazyext._errors import (
+    ConfigError,
+    DistributionNotFound,
+    InstallError,
+    LazyextError,
+    LockTimeout,
+    UnsafeCacheError,
+)
+
+#: The seed design's names (``xtnsmgr``): the same classes.
+ExtensionInstallationError = InstallError
+ExtensionConfigError = ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,8 +32,12 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Config",
     "ConfigError",
+    "DistributionNotFound",
     "Extension",
+    "ExtensionConfigError",
+    "ExtensionInstallationError",
     "InstallError",
     "LazyextError",
     "LockTimeout",
@@ -32,7 +47,10 @@ __all__ = [
     "activate",
     "deactivate",
     "ensure",
+    "ensure_async",
+    "extension",
     "invalidate",
+    "warm",
 ]
 
 # Heavy parts load on first use only: `import lazyext` must stay light.

@@ -1,4 +1,4 @@
-"""The public functions: activate, deactivate, ensure, invalidate, warm."""
+"""The public functions: activate, deactivate, ensure(_async), extension, invalidate, warm."""
 
 from __future__ import annotations
 
@@ -67,8 +67,10 @@ def activate(
 ) -> Config:
     """Install lazyext's import hook for ``config``; idempotent.
 
-    ``config`` is ``None`` (discover ``$LAZYEXT_CONFIG``, ``./lazyext.toml``,
-    ``[tool.lazyext]`` in ``./pyproject.toml``), a path to a TOML file, a mapping of
+    ``config`` is ``None`` (``$LAZYEXT_CONFIG``, else the first ``lazyext.toml`` or
+    ``pyproject.toml`` with ``[tool.lazyext]`` from the working directory up, then from
+    the main script's directory up, stopping at a ``.git``; none found: the defaults,
+    and a warning naming where it looked), a path to a TOML file, a mapping of
     top-level import name to requirement, or a sequence of :class:`Extension`. Keyword
     options override the file and the environment. Raises :class:`ConfigError` for
     any invalid input, before anything is installed. Returns the loaded config.
@@ -77,6 +79,11 @@ def activate(
     loaded = load(
         config, _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours)
     )
+    if config is None and loaded.source == "<defaults>":
+        from lazyext import _log
+        from lazyext._load import not_found_message
+
+        _log.warning("%s", not_found_message())
     with _lock:
         if _runtime is None:
             _runtime = Runtime(loaded)
@@ -167,6 +174,26 @@ def ensure(
     return Path(entry.target)
 
 
+async def ensure_async(requirement: str, **options: Any) -> Path:
+    """:func:`ensure` for ``async`` code (the seed's ``await ensure_package(...)``): the
+    install runs in a worker thread, so the event loop keeps serving and several calls
+    gathered together install in parallel. Same keyword options, result and errors."""
+    import asyncio
+
+    return await asyncio.to_thread(ensure, requirement, **options)
+
+
+def extension(name: str, config: Config | None = None) -> Extension:
+    """The configured extension ``name`` (of the active config, else the discovered
+    one): its ``package``, ``modules``, ``enabled`` and free-form ``arguments``."""
+    config = config or _config_for({})
+    plan = config.plan_for(name)
+    if plan is None:
+        known = ", ".join(sorted(plan.name for plan in config.plans)) or "none"
+        raise ConfigError(f"no configured extension named {name!r} in {config.source} ({known})")
+    return plan.extension
+
+
 def invalidate(
     requirement: str,
     *,
@@ -196,11 +223,19 @@ def invalidate(
 
 
 def warm(
-    names: Iterable[str] = (), config: Config | None = None, *, refresh: bool = False
+    names: Iterable[str] = (),
+    config: Config | None = None,
+    *,
+    refresh: bool = False,
+    compile: bool = True,
+    parallel: int | None = None,
 ) -> dict[str, BaseException | Path]:
-    """Install the given (default: all enabled) extensions of ``config`` in parallel.
+    """Install the given (default: all enabled) extensions of ``config`` in parallel
+    (``parallel`` installs at once; default: the ``parallel`` setting).
 
-    Returns ``{extension name: target path or the exception it raised}``.
+    ``compile``: write their bytecode ahead of time (:mod:`lazyext._bytecode`), for
+    read-only deployments and ``PYTHONDONTWRITEBYTECODE``. Returns ``{extension name:
+    target path or the exception it raised}``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -223,11 +258,18 @@ def warm(
 
     def one(plan: Plan) -> BaseException | Path:
         try:
-            return Path(provision(plan, config.settings, config.platform, refresh=refresh).target)
+            target = provision(plan, config.settings, config.platform, refresh=refresh).target
+            if compile:
+                from lazyext._bytecode import compile_target
+
+                compile_target(target)
+            return Path(target)
         except Exception as error:
             return error
 
-    workers = max(1, min(config.settings.parallel, len(plans) or 1))
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
+        raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
+    workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
         results = list(pool.map(one, plans))
     return {plan.name: result for plan, result in zip(plans, results, strict=True)}

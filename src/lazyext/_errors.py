@@ -7,10 +7,16 @@ so existing ``except`` clauses keep working::
     ├── ConfigError(LazyextError, ValueError)      bad config or requirement; raised
     │                                              before any subprocess starts
     ├── InstallError(LazyextError, ImportError)    uv failed, timed out or was killed
+    │   └── DistributionNotFound(InstallError, ModuleNotFoundError)
+    │                                              no such distribution or version on
+    │                                              the index (or in uv's cache offline):
+    │                                              ``pytest.importorskip`` skips it
     ├── LockTimeout(LazyextError, TimeoutError)    another process holds a cache key
-    └── UnsafeCacheError(LazyextError, PermissionError)
-                                                   cache directory fails the
-                                                   ownership/permission checks
+    ├── UnsafeCacheError(LazyextError, PermissionError)
+    │                                              cache directory fails the
+    │                                              ownership/permission checks
+    └── CacheWriteError(LazyextError, OSError)     the cache cannot be changed
+                                                   (read-only, permissions, full)
 
 Errors carry their data as attributes and survive pickling, so a failure in a worker
 process reaches its parent intact.
@@ -86,6 +92,23 @@ class InstallError(LazyextError, ImportError):
         return (_rebuild, (type(self), self.args, state))
 
 
+class DistributionNotFound(InstallError, ModuleNotFoundError):
+    """The requirement names a distribution or version the index does not have (or, in
+    offline mode, that uv's cache does not have): the module is simply not available,
+    so this is also a :class:`ModuleNotFoundError` (``except ModuleNotFoundError`` and
+    ``pytest.importorskip`` treat it as a missing module). Other install failures
+    (network, hashes, timeouts) are plain :class:`InstallError` errors.
+    """
+
+
+def without_internal_frames(error: BaseException) -> BaseException:
+    """``error`` with lazyext's own frames dropped from its traceback, for errors that
+    reach user code through an ``import``: the user sees where they imported and what
+    went wrong; ``__cause__`` (uv's failure, an ``OSError``) stays chained."""
+    error.__traceback__ = None
+    return error
+
+
 class LockTimeout(LazyextError, TimeoutError):
     """A cache key stayed locked by another process for longer than the lock timeout."""
 
@@ -100,6 +123,17 @@ class LockTimeout(LazyextError, TimeoutError):
 
 class UnsafeCacheError(LazyextError, PermissionError):
     """The cache directory is owned by someone else, writable by others, or a symlink."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class CacheWriteError(LazyextError, OSError):
+    """Changing the cache (invalidate, gc) failed: read-only, not permitted, or full."""
 
     def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)

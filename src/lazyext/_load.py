@@ -18,7 +18,7 @@ import sys
 from _collections_abc import Mapping
 
 from lazyext._config import SCHEMA, Config, Extension, Plan, Settings, default_cache_root
-from lazyext._errors import ConfigError, UnsafeCacheError
+from lazyext._errors import ConfigError
 from lazyext._record import fields_of
 
 TYPE_CHECKING = False
@@ -34,7 +34,9 @@ _MEMO_NAME: Final = "compiled.marshal"
 _MEMO_LIMIT: Final = 64
 _ENV_INPUTS: Final = (
     "LAZYEXT_CACHE_DIR",
+    "LAZYEXT_CACHE_READ",
     "LAZYEXT_OFFLINE",
+    "UV_OFFLINE",
     "UV_DEFAULT_INDEX",
     "UV_INDEX_URL",
     "UV_EXTRA_INDEX_URL",
@@ -64,7 +66,7 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
         try:
             # Values are marshalled on their own: loading the memo stays cheap however
             # many configs share the cache; only the one that matches is decoded.
-            return _decode(marshal.loads(cached) if isinstance(cached, bytes) else cached)
+            return _decode(_valid(marshal.loads(cached) if isinstance(cached, bytes) else cached))
         except (TypeError, ValueError, IndexError, EOFError):
             pass  # a memo from an older layout, or damaged: recompute below
     result = _parse(config, path, overrides)
@@ -84,18 +86,78 @@ def _config_path(config: ConfigSource) -> str | None:
 
 
 def discover() -> str | None:
-    """``$LAZYEXT_CONFIG``, then ``./lazyext.toml``, then ``./pyproject.toml``."""
+    """``$LAZYEXT_CONFIG``; else the first ``lazyext.toml``, or ``pyproject.toml`` with a
+    ``[tool.lazyext]`` table, walking up from the working directory, then from the main
+    script's directory; a walk stops at a repository root (``.git``) or ``/``.
+
+    A few ``stat`` calls per directory: this runs on every ``activate()`` (warm path).
+    """
     named = os.environ.get("LAZYEXT_CONFIG")
     if named:
         path = os.path.abspath(os.path.expanduser(named))
         if not os.path.isfile(path):
             raise ConfigError(f"LAZYEXT_CONFIG names {path!r}, which does not exist")
         return path
-    for name in ("lazyext.toml", "pyproject.toml"):
-        candidate = os.path.join(os.getcwd(), name)
-        if os.path.isfile(candidate):
-            return candidate
+    for start in search_starts():
+        found = _walk_up(start)[0]
+        if found is not None:
+            return found
     return None
+
+
+def search_starts() -> list[str]:
+    """Where discovery starts: the working directory, then the main script's directory
+    (unless the script is an installed tool's, under the interpreter's prefix)."""
+    starts = [os.getcwd()]
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if isinstance(script, str) and script:
+        directory = os.path.dirname(os.path.abspath(script))
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+        installed = any(directory.startswith(os.path.join(p, "")) for p in prefixes)
+        if directory not in starts and not installed:
+            starts.append(directory)
+    return starts
+
+
+def _walk_up(directory: str) -> tuple[str | None, str]:
+    """The config file found from ``directory`` up, and the last directory looked in."""
+    while True:
+        candidate = os.path.join(directory, "lazyext.toml")
+        if os.path.isfile(candidate):
+            return candidate, directory
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate) and _has_lazyext_table(candidate):
+            return candidate, directory
+        parent = os.path.dirname(directory)
+        if parent == directory or os.path.exists(os.path.join(directory, ".git")):
+            return None, directory
+        directory = parent
+
+
+def _has_lazyext_table(pyproject: str) -> bool:
+    """Cheap test (no TOML parser on the warm path): does the file mention a
+    ``tool.lazyext`` table (``[tool.lazyext]``, ``[[tool.lazyext.extensions]]``, or
+    ``lazyext`` under ``[tool]``)?"""
+    try:
+        with open(pyproject, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    return b"tool.lazyext" in data or (b"[tool]" in data and b"lazyext" in data)
+
+
+def not_found_message() -> str:
+    """What discovery looked at, for the warning of ``activate()`` without a config."""
+    walks = []
+    for start in search_starts():
+        last = _walk_up(start)[1]
+        walks.append(f"{start}" if last == start else f"{start} up to {last}")
+    return (
+        "no lazyext config found: looked for lazyext.toml, or pyproject.toml with a "
+        f"[tool.lazyext] table, in {' and in '.join(walks)}; running with the defaults "
+        "(no extensions). Pass the config to activate(), or set LAZYEXT_CONFIG"
+    )
 
 
 def _identity(config: ConfigSource, path: str | None) -> object:
@@ -146,16 +208,25 @@ def _trusted(root: str) -> bool:
 
     try:
         ensure_root(root)
-    except (OSError, UnsafeCacheError):
+    except (OSError, ValueError):  # ValueError: a NUL in the path (parsing reports it)
         return False
     return True
 
 
 def _read_memo(memo_file: str) -> dict[str, Any]:
+    import stat
+
+    # O_NONBLOCK: a FIFO planted here would block open() forever; it is refused below.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(memo_file, "rb") as handle:
-            if not _private(os.fstat(handle.fileno())):
-                return {}  # someone else could have written it: parse again
+        descriptor = os.open(memo_file, flags)
+    except OSError:
+        return {}
+    try:
+        with open(descriptor, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or not _private(info):
+                return {}  # not a file, or someone else could have written it: parse again
             # loads(read()): marshal.load(file) reads piecemeal, ~10x slower (B1).
             memo = marshal.loads(handle.read())
     except (OSError, EOFError, ValueError, TypeError):
@@ -163,8 +234,105 @@ def _read_memo(memo_file: str) -> dict[str, Any]:
     return memo if isinstance(memo, dict) else {}
 
 
+# -- the memo is data: every value is checked before it is used (issue 12 #11) ----------
+#
+# A memo value decodes to ``(settings, plans, platform, source, tables)``. Each check
+# returns True for a valid value; a new field is one more row in a table below.
+
+_HEX = frozenset("0123456789abcdef")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _is_str(value: object) -> bool:
+    return type(value) is str and len(value) <= 4096 and "\0" not in value
+
+
+def _is_key(value: object) -> bool:
+    """A cache key: it names a directory, so ``^[0-9a-f]{32,64}$`` and nothing else."""
+    return type(value) is str and 32 <= len(value) <= 64 and _HEX.issuperset(value)
+
+
+def _is_file_name(value: object) -> bool:
+    return (
+        type(value) is str
+        and 0 < len(value) <= 200
+        and _NAME_CHARS.issuperset(value)
+        and ".." not in value
+        and not value.startswith(".")
+    )
+
+
+def _is_strs(value: object) -> bool:
+    return isinstance(value, (tuple, list)) and all(_is_str(item) for item in value)
+
+
+_CHECKS: Final = {
+    "str": _is_str,
+    "str | None": lambda value: value is None or _is_str(value),
+    "bool": lambda value: type(value) is bool,
+    "int": lambda value: type(value) is int,
+    "float": lambda value: type(value) in (int, float),
+    "tuple[str, ...]": _is_strs,
+}
+
+#: One row per element of a plan in the memo (see _encode), in order.
+_PLAN_FIELDS: Final = (
+    ("name", _is_file_name),
+    ("package", lambda value: value is None or _is_str(value)),
+    ("modules", lambda value: _is_strs(value) and all(m.isidentifier() for m in value)),
+    ("enabled", lambda value: type(value) is bool),
+    ("arguments", lambda value: type(value) is dict),
+    ("hashes", _is_strs),
+    ("requirement", _is_str),
+    ("dist", _is_str),
+    ("specifier", _is_str),
+    ("key", lambda value: value == "" or _is_key(value)),
+    ("marker_ok", lambda value: type(value) is bool),
+)
+
+#: One row per element of a memo value, in order.
+_MEMO_FIELDS: Final = (
+    ("settings", lambda value: type(value) is tuple and len(value) == len(fields_of(Settings))),
+    ("plans", lambda value: type(value) is tuple),
+    ("platform", _is_file_name),
+    ("source", _is_str),
+    ("tables", lambda value: type(value) is dict),
+)
+
+
+def _valid(data: object) -> tuple[Any, ...]:
+    """``data`` if it is a well-formed memo value; ValueError (rebuild) if not."""
+    if type(data) is not tuple or len(data) != len(_MEMO_FIELDS):
+        raise ValueError("memo value: not a tuple of the expected length")
+    _check_row(_MEMO_FIELDS, data, "memo")
+    annotations = Settings.__annotations__
+    for name, value in zip(fields_of(Settings), data[0], strict=True):
+        check = _CHECKS.get(annotations[name])
+        if check is None or not check(value):
+            raise ValueError(f"memo setting {name}: {value!r:.80} is not {annotations[name]}")
+    if not os.path.isabs(data[0][0]):
+        raise ValueError("memo setting cache_dir: not an absolute path")
+    for plan in data[1]:
+        if type(plan) is not tuple or len(plan) != len(_PLAN_FIELDS):
+            raise ValueError("memo plan: not a tuple of the expected length")
+        _check_row(_PLAN_FIELDS, plan, "memo plan")
+        if plan[9] == "" and plan[1] is not None:
+            raise ValueError("memo plan: a package without a cache key")
+    return data
+
+
+def _check_row(fields: Sequence[tuple[str, Any]], values: Sequence[Any], what: str) -> None:
+    for (name, check), value in zip(fields, values, strict=True):
+        if not check(value):
+            raise ValueError(f"{what} {name}: {value!r:.80} is not valid")
+
+
 def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: Config) -> None:
     """Best effort: a lost update only costs the next process one parse."""
+    from lazyext._secrets import secret_urls
+
+    if secret_urls(config.settings):
+        return  # never on disk: a config with credentials is parsed in every process
     try:
         encoded = _encode(config)
         # Only a root that passed the safety checks holds a memo: a memo is trusted
@@ -201,10 +369,10 @@ def _encode(config: Config) -> tuple[Any, ...]:
         (
             plan.extension.name,
             plan.extension.package,
-            plan.extension.modules,
+            tuple(plan.extension.modules),
             plan.extension.enabled,
             dict(plan.extension.arguments),
-            plan.extension.hashes,
+            tuple(plan.extension.hashes),
             plan.requirement,
             plan.dist,
             plan.specifier,

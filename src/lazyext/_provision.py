@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from lazyext import _cache, _guards, _log
+from lazyext import _cache, _guards, _log, _verify
 from lazyext._cache import Entry
 from lazyext._config import Plan, Settings
 from lazyext._errors import InstallError, LazyextError
@@ -43,20 +43,22 @@ def provision(
     """
     root = _cache.ensure_root(settings.cache_dir)
     if not refresh:
-        entry = _cache.find_entry(root, plan.key, platform)
+        entry = _cache.find_entry(root, plan.key, platform, settings)
         if entry is not None:
             return entry
     recalled = _recalled_failure(plan, name)
     if recalled is not None:
         raise recalled
-    started = time.time()
+    # A refresh is done when a generation other than the one seen now is the newest:
+    # compared by their own order, never by wall-clock time (issue 12 #4).
+    seen = _cache.find_entry(root, plan.key, platform, settings) if refresh else None
     _guards.enter()
     try:
         from lazyext._locks import key_lock
 
         with key_lock(root, plan.key, settings.lock_timeout):
-            entry = _cache.find_entry(root, plan.key, platform)
-            if entry is not None and (not refresh or entry.installed_at >= started):
+            entry = _cache.find_entry(root, plan.key, platform, settings)
+            if entry is not None and (not refresh or seen is None or entry.path != seen.path):
                 return entry  # another thread or process published it meanwhile
             # A thread that queued on the lock behind an install that failed fails fast.
             recalled = _recalled_failure(plan, name)
@@ -89,7 +91,7 @@ def _recalled_failure(plan: Plan, name: str | None) -> InstallError | None:
     if found is None:
         return None
     error, remaining = found
-    return InstallError(
+    return type(error)(
         f"{error.args[0] if error.args else error} (failed moments ago; not retried for "
         f"{remaining:.0f} s; importlib.invalidate_caches() retries now)",
         name=name or error.name,
@@ -154,6 +156,7 @@ def _describe(plan: Plan, settings: Settings, platform: str, staging: str) -> En
             spec=plan.requirement,
             cache_key=plan.key,
         )
+    _verify.require_verified(target, requirement=plan.requirement, cache_key=plan.key)
     return Entry(
         key=plan.key,
         platform=platform,

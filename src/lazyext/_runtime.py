@@ -12,7 +12,7 @@ import _thread
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
-from lazyext import _cache, _finder
+from lazyext import _cache, _finder, _leases
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Runtime:
             from lazyext import _view
 
             _view.withdraw()
+            _leases.release_all()
             self.added_paths.clear()
             self.active.clear()
             self.back.names.clear()
@@ -103,7 +104,7 @@ class Runtime:
             if self._served_by_host(plan, fullname):
                 return None
             root = _cache.ensure_root(self.settings.cache_dir)
-            entry = _cache.find_entry(root, plan.key, self.config.platform)
+            entry = _cache.find_entry(root, plan.key, self.config.platform, self.settings)
             if entry is None or entry.pth:
                 # Cold (or .pth files to run): the loader does it outside the global lock.
                 loader: Any = _finder.ProvisionLoader(self, plan)
@@ -128,7 +129,7 @@ class Runtime:
     ) -> Entry:
         if not refresh:
             root = _cache.ensure_root(self.settings.cache_dir)
-            cached = _cache.find_entry(root, plan.key, self.config.platform)
+            cached = _cache.find_entry(root, plan.key, self.config.platform, self.settings)
             if cached is not None:
                 self.activate_entry(cached)
                 return cached
@@ -177,7 +178,8 @@ class Runtime:
                 running.release()
             return
         try:
-            _cache.note_use(entry.path)
+            _cache.note_use(entry.path, self.settings.cache_dir)
+            _leases.hold(entry.path)  # gc keeps it while this process lives (issue 12 #3)
             if entry.pth:
                 from lazyext import _pth
 

@@ -3,7 +3,8 @@
 Every wheel lists its files with their sha256 and size in ``*.dist-info/RECORD``; uv
 keeps that list (adding its own ``INSTALLER``/``REQUESTED`` lines). A file deleted,
 truncated or changed after the install, a ``RECORD`` gone missing, or a file that no
-``RECORD`` lists (a planted ``.pth`` or module) is a problem. Hashing a whole install
+``RECORD`` lists (a planted ``.pth`` or module) is a problem; ``__pycache__`` is
+derived data (:mod:`lazyext._bytecode`). Hashing a whole install
 costs time in proportion to its size, so this runs on demand (``lazyext verify``) and
 when an import finds a configured module missing from its install; never on the warm
 path.
@@ -11,12 +12,11 @@ path.
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
+import _csv  # csv's C half: the error class without the module (cold path stays light)
 import os
 from collections.abc import Iterator
 
+from lazyext._bytecode import derived
 from lazyext._cache import Entry
 
 #: Written by uv next to the wheel's files, listed in no RECORD.
@@ -25,7 +25,59 @@ _UNLISTED_OK = frozenset({".lock"})
 
 def verify(entry: Entry) -> list[str]:
     """Every problem of ``entry``'s install (empty: it is exactly what was installed)."""
-    target = entry.target
+    return verify_target(entry.target)
+
+
+def require_verified(target: str, *, requirement: str, cache_key: str) -> None:
+    """Refuse to publish a staged install that contradicts its wheels' RECORD files.
+
+    uv installs a wheel whose files do not match its own RECORD (it checks hashes only
+    when asked to pin them): such a wheel was tampered with or built broken, and
+    ``verify`` would flag it at once; reinstalling gives the same wheel again. So it
+    is never published, the refusal is remembered in ``<cache>/refused/<key>.txt``
+    (shown by ``lazyext verify``), and the error is marked *security*: never retried.
+    """
+    problems = verify_target(target)
+    if not problems:
+        return
+    from lazyext._errors import InstallError
+
+    _remember_refusal(target, cache_key, problems)
+    shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+    raise InstallError(
+        f"refusing to publish {requirement}: its files do not match the RECORD of its "
+        f"wheel ({shown}); the wheel was altered or built broken: rebuild or re-download "
+        "it (a reinstall would give the same files)",
+        spec=requirement,
+        cache_key=cache_key,
+        security=True,
+    )
+
+
+def refusal(root: str, cache_key: str) -> list[str]:
+    """The problems of the last staged install of ``cache_key`` refused, if any."""
+    try:
+        with open(os.path.join(root, "refused", f"{cache_key}.txt"), encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []
+
+
+def _remember_refusal(target: str, cache_key: str, problems: list[str]) -> None:
+    from lazyext._cache import private_dir
+
+    # <root>/staging/<name>/target -> <root>
+    root = os.path.dirname(os.path.dirname(os.path.dirname(target)))
+    try:
+        path = os.path.join(private_dir(root, "refused"), f"{cache_key}.txt")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(problems) + "\n")
+    except OSError:
+        pass  # remembering is a courtesy; refusing is what matters
+
+
+def verify_target(target: str) -> list[str]:
+    """Every problem of the install in ``target`` against its RECORD files."""
     problems: list[str] = []
     listed: set[str] = set()
     records = sorted(_records(target))
@@ -35,11 +87,14 @@ def verify(entry: Entry) -> list[str]:
         listed.add(record)
         try:
             rows = _rows(os.path.join(target, record))
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+        except (OSError, UnicodeDecodeError, _csv.Error) as error:
             problems.append(f"{record}: unreadable ({error})")
             continue
         for path, digest, size in rows:
             relative = os.path.normpath(path)
+            if "\\" in path or "\0" in path:
+                problems.append(f"{record} lists {path!r}, not a portable relative path")
+                continue
             if relative.startswith(("..", os.sep)) or os.path.isabs(path):
                 problems.append(f"{record} lists {path!r}, outside the install")
                 continue
@@ -64,6 +119,8 @@ def _records(target: str) -> Iterator[str]:
 
 
 def _rows(path: str) -> list[tuple[str, str, str]]:
+    import csv
+
     with open(path, encoding="utf-8", newline="") as handle:
         return [
             (row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else "")
@@ -80,6 +137,9 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
         return f"{relative}: missing"
     if size.isdigit() and os.path.getsize(path) != int(size):
         return f"{relative}: size {os.path.getsize(path)}, expected {size}"
+    import base64
+    import hashlib
+
     algorithm, _, expected = digest.partition("=")
     if algorithm not in {"sha256", "sha384", "sha512"}:
         return f"{relative}: unsupported hash {algorithm!r} in RECORD"
@@ -99,19 +159,35 @@ def _unlisted(target: str, listed: set[str]) -> list[str]:
         directories.sort()
         for name in sorted(files):
             relative = os.path.relpath(os.path.join(base, name), target)
-            if relative in listed or relative in _UNLISTED_OK or _compiled(relative, listed):
+            if relative in listed or relative in _UNLISTED_OK or derived(relative, listed):
                 continue
             found.append(relative)
     return found
 
 
-def _compiled(relative: str, listed: set[str]) -> bool:
-    """``pkg/__pycache__/mod.cpython-311.pyc`` compiled from a listed ``pkg/mod.py``."""
-    directory, name = os.path.split(relative)
-    if os.path.basename(directory) != "__pycache__" or not name.endswith(".pyc"):
-        return False
-    source = os.path.join(os.path.dirname(directory), name.split(".", 1)[0] + ".py")
-    return source in listed
+def linked_damage(entry: Entry) -> list[str]:
+    """Distributions of ``entry`` with a changed file that is hard-linked (``st_nlink``
+    > 1): with uv's default link mode that file is also in uv's cache, so the damage
+    is there too and a reinstall would link it again (README: Link mode)."""
+    target = entry.target
+    found = []
+    for record in sorted(_records(target)):
+        try:
+            rows = _rows(os.path.join(target, record))
+        except (OSError, UnicodeDecodeError, _csv.Error):
+            continue
+        for path, digest, size in rows:
+            relative = os.path.normpath(path)
+            if relative.startswith(("..", os.sep)) or os.path.isabs(path):
+                continue
+            try:
+                linked = os.lstat(os.path.join(target, relative)).st_nlink > 1
+            except OSError:
+                continue
+            if linked and _check_file(target, relative, digest, size) is not None:
+                found.append(os.path.dirname(record)[: -len(".dist-info")].rpartition("-")[0])
+                break
+    return found
 
 
 def quarantine(entry: Entry) -> None:

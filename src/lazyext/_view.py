@@ -20,6 +20,15 @@ from importlib.machinery import ModuleSpec, PathFinder
 #: Top-level items of an install that are not import names (console scripts, data).
 NOT_IMPORTABLE = frozenset({"bin", "__pycache__", "include", "share", "lib", "Scripts"})
 
+
+def refused(name: str) -> bool:
+    """Top-level items a child must not see through the view: what lazyext refuses to
+    serve in the process too (hidden files; standard-library names, which a wheel's
+    ``msvcrt.py`` or ``typing.py`` would shadow in a child), and scripts."""
+    stem = name.partition(".")[0]
+    return name.startswith(".") or name in {"bin", "__pycache__"} or stem in sys.stdlib_module_names
+
+
 _lock = _thread.allocate_lock()
 _view: str | None = None
 _linked: dict[str, str] = {}  # name in the view -> the target it links into
@@ -84,7 +93,7 @@ def add(cache_dir: str, target: str) -> None:
             ):
                 _dirs.setdefault(name, []).append(target)
                 _recompute_namespace(name)
-            if name in _linked or name.startswith(".") or name in {"bin", "__pycache__"}:
+            if name in _linked or refused(name):
                 continue
             try:
                 os.symlink(os.path.join(target, name), os.path.join(_view, name))

@@ -19,7 +19,8 @@ from typing import Any
 
 from lazyext._config import Config
 from lazyext._errors import LazyextError
-from lazyext.plugins import _loader
+from lazyext.plugins import _files, _loader
+from lazyext.plugins._editable import check_folder, is_editable
 from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._reload import Signature, signature
@@ -27,7 +28,7 @@ from lazyext.plugins._settings import PluginSettings
 from lazyext.plugins._sources import provision_dependencies
 from lazyext.plugins._store import PluginInfo, Store
 
-logger = logging.getLogger("lazyext")
+logger = logging.getLogger("lazyext.plugins")
 
 
 @dataclass(slots=True)
@@ -87,7 +88,19 @@ class Running:
             )
 
     def prepare(self, info: PluginInfo) -> None:
-        """Dependencies through the cache, then (optionally) a trial import in a child."""
+        """Dependencies through the cache, then (optionally) a trial import in a child.
+
+        The folder the state row names is checked again first: an editable plugin's
+        is not lazyext's; any other must be a folder of the plugins directory."""
+        if is_editable(self.settings.directory, info.path):
+            try:
+                check_folder(info.path)
+            except ManifestError as error:
+                raise PluginEnableError(
+                    str(error), plugin_id=info.id, error=str(error).splitlines()[0]
+                ) from error
+        else:
+            _files.check_folder(self.settings.directory, info.path, plugin_id=info.id)
         try:
             paths = provision_dependencies(info.manifest.dependencies, self.config)
         except LazyextError as error:

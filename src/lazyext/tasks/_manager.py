@@ -42,9 +42,10 @@ class TaskManager:
 
     ``config`` (as for :func:`lazyext.activate`) is used by the maintenance tasks;
     ``maintenance=True`` registers them from its ``[maintenance]`` table. ``data_dir``
-    defaults to lazyext's data directory (``LAZYEXT_DATA_DIR``). ``clock`` is for
-    tests. Also a context manager: ``with TaskManager() as tasks: ...`` starts and
-    shuts down.
+    defaults to lazyext's data directory (``LAZYEXT_DATA_DIR``). ``tasks_directory``
+    (default: ``[tasks] directory``) holds modules of ``@task`` functions, stored at
+    :meth:`start` (see :mod:`lazyext.tasks._declared`). ``clock`` is for tests.
+    Also a context manager: ``with TaskManager() as tasks: ...`` starts and shuts down.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class TaskManager:
         misfire_grace_time: float | None = 300.0,
         retry_backoff: float = 1.0,
         election_interval: float | None = None,
+        tasks_directory: str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._stored = SqliteTasks(data_dir)
@@ -70,6 +72,7 @@ class TaskManager:
         self._scheduled: dict[str, tuple[bool, int]] = {}  # id -> (stored, revision)
         self._state = "new"
         self._config_source = config
+        self._directory = os.path.realpath(tasks_directory) if tasks_directory else None
         self._config: Config | None = None
         self._maintenance: Maintenance | None = None
         if maintenance:
@@ -100,10 +103,10 @@ class TaskManager:
 
     def add_task(
         self,
-        func_or_path: str | Callable[..., object],
+        func: str | Callable[..., object],
         trigger: str = "interval",
-        *,
         id: str | None = None,
+        *,
         name: str | None = None,
         max_retries: int = 3,
         timeout: float | None = None,
@@ -114,22 +117,24 @@ class TaskManager:
     ) -> Task:
         """Add a task; ``ConfigError`` for anything invalid, before it is stored.
 
-        ``func_or_path`` is ``"package.module:function"`` (stored: survives restarts,
-        runs in the leader process) or a callable (in memory: runs in this process,
-        gone with it; ``persist=True`` stores a module-level function by its path).
+        ``func`` (APScheduler's name; positional or keyword) is
+        ``"package.module:function"`` (stored: survives restarts, runs in the leader
+        process) or a callable (in memory: runs in this process, gone with it;
+        ``persist=True`` stores a module-level function by its path). ``id`` may be
+        given by position too, as in ``add_task(func, "interval", "cleanup", minutes=30)``.
         ``trigger`` is ``interval``, ``cron`` or ``date`` with APScheduler 3's
         arguments (``seconds=30``, ``hour=3``, ``run_date=...``). A failing run is
         retried ``max_retries`` times with doubling backoff; a run longer than
         ``timeout`` seconds is abandoned and recorded as timed out.
         """
-        func, path = self._function(func_or_path, persist)
-        task_id = id or path or _spec.describe_callable(func).split(" ")[0]
+        function, path = self._function(func, persist)
+        task_id = id or path or _spec.describe_callable(function).split(" ")[0]
         _spec.check_options(task_id, max_retries, timeout, kwargs, stored=path is not None)
         args = _spec.normalize_trigger(trigger, trigger_args)
         task = Task(
             id=task_id,
             name=name or task_id,
-            func=path or _spec.describe_callable(func),
+            func=path or _spec.describe_callable(function),
             trigger=trigger,
             trigger_args=args,
             kwargs=dict(kwargs or {}),
@@ -138,7 +143,7 @@ class TaskManager:
             persistent=path is not None,
             next_run=_spec.next_fire(trigger, args, self._clock.time()),
         )
-        return self._add(task, func, replace_existing=replace_existing)
+        return self._add(task, function, replace_existing=replace_existing)
 
     def _add(self, task: Task, func: Callable[..., object], *, replace_existing: bool) -> Task:
         with self._lock:
@@ -215,7 +220,7 @@ class TaskManager:
         """Run the task again from its trigger's next time (missed runs are not made up)."""
         with self._lock:
             task = self._find(task_id)
-            next_run = _spec.next_fire(task.trigger, task.trigger_args, self._clock.time())
+            next_run = _spec.next_run_after(task, self._clock.time())
             resumed = self._store(task.persistent).set_enabled(task_id, True, next_run)
             self._sync(resumed)
             return self.get_task(task_id)
@@ -298,8 +303,12 @@ class TaskManager:
                     if self._state == "stopped"
                     else "the task manager is running already"
                 )
+            from lazyext.tasks import _declared
             from lazyext.tasks._scheduler import Scheduler
 
+            directory = self._directory or _declared.directory_of(self.config)
+            if directory is not None:
+                _declared.register_directory(self, directory)
             self._scheduler = Scheduler(self._grace, self._on_not_run, self._exit)
             self._state = "running"
             for task in self._memory.all():
@@ -365,7 +374,7 @@ class TaskManager:
             return
         self._unschedule(task.id)
         self._scheduled[task.id] = (task.persistent, task.revision)
-        if not task.enabled or (task.trigger == "date" and task.run_count > 0):
+        if not task.enabled or _spec.is_spent(task):
             return  # paused, or a one-off that has run
         scheduler = self._scheduler
         if scheduler is not None:
