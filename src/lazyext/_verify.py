@@ -119,14 +119,23 @@ def _records(target: str) -> Iterator[str]:
 
 
 def _rows(path: str) -> list[tuple[str, str, str]]:
-    import csv
-
+    """``(path, hash, size)`` per RECORD line. A hash and a size never hold a comma or a
+    quote, so a plain line splits from the right; ``csv`` (which imports ``re``, off
+    the cold path that runs this before publishing) reads only quoted paths."""
     with open(path, encoding="utf-8", newline="") as handle:
-        return [
-            (row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else "")
-            for row in csv.reader(handle)
-            if row
-        ]
+        lines = handle.read().splitlines()
+    rows = []
+    for line in lines:
+        if not line:
+            continue
+        if '"' in line:
+            import csv
+
+            row = next(csv.reader([line]))
+        else:
+            row = line.rsplit(",", 2)
+        rows.append((row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""))
+    return rows
 
 
 def _check_file(target: str, relative: str, digest: str, size: str) -> str | None:
@@ -137,7 +146,7 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
         return f"{relative}: missing"
     if size.isdigit() and os.path.getsize(path) != int(size):
         return f"{relative}: size {os.path.getsize(path)}, expected {size}"
-    import base64
+    import binascii  # base64 imports re: kept off the cold path, which verifies
     import hashlib
 
     algorithm, _, expected = digest.partition("=")
@@ -147,7 +156,8 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(block)
-    actual = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode()
+    encoded = binascii.b2a_base64(hasher.digest(), newline=False).rstrip(b"=").decode()
+    actual = encoded.replace("+", "-").replace("/", "_")  # urlsafe, as RECORD spells it
     if actual != expected:
         return f"{relative}: content changed ({algorithm} differs from RECORD)"
     return None
