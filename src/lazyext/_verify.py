@@ -13,7 +13,6 @@ path.
 from __future__ import annotations
 
 import _csv  # csv's C half: the error class without the module (cold path stays light)
-import binascii
 import os
 import stat
 from collections.abc import Iterator
@@ -121,14 +120,23 @@ def _records(target: str) -> Iterator[str]:
 
 
 def _rows(path: str) -> list[tuple[str, str, str]]:
-    # _csv.reader is csv.reader (csv's default dialect is _csv's defaults): without
-    # csv.py, which imports re (this runs before every publish, on the cold path).
+    """``(path, hash, size)`` per RECORD line. A hash and a size never hold a comma or a
+    quote, so a plain line splits from the right; ``csv`` (which imports ``re``, off
+    the cold path that runs this before publishing) reads only quoted paths."""
     with open(path, encoding="utf-8", newline="") as handle:
-        return [
-            (row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else "")
-            for row in _csv.reader(handle)
-            if row
-        ]
+        lines = handle.read().splitlines()
+    rows = []
+    for line in lines:
+        if not line:
+            continue
+        if '"' in line:
+            import csv
+
+            row = next(csv.reader([line]))
+        else:
+            row = line.rsplit(",", 2)
+        rows.append((row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""))
+    return rows
 
 
 _OPEN_FLAGS = (
@@ -158,6 +166,7 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
         algorithm, _, expected = digest.partition("=")
         if algorithm not in {"sha256", "sha384", "sha512"}:
             return f"{relative}: unsupported hash {algorithm!r} in RECORD"
+        import binascii  # base64 imports re: kept off the cold path, which verifies
         import hashlib
 
         hasher = hashlib.new(algorithm)
@@ -165,19 +174,11 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
             hasher.update(block)
     finally:
         os.close(descriptor)
-    if _urlsafe_b64(hasher.digest()) != expected:
+    encoded = binascii.b2a_base64(hasher.digest(), newline=False).rstrip(b"=").decode()
+    actual = encoded.replace("+", "-").replace("/", "_")  # urlsafe, as RECORD spells it
+    if actual != expected:
         return f"{relative}: content changed ({algorithm} differs from RECORD)"
     return None
-
-
-def _urlsafe_b64(digest: bytes) -> str:
-    """``base64.urlsafe_b64encode(digest)`` without ``=`` padding, with binascii
-    (``base64`` imports ``re``)."""
-    encoded = binascii.b2a_base64(digest, newline=False).rstrip(b"=")
-    return encoded.translate(_URLSAFE).decode()
-
-
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _unlisted(target: str, listed: set[str]) -> list[str]:
