@@ -216,6 +216,9 @@ def invalidate(
     plan = plan_for(requirement, config)
     root = _cache.ensure_root(config.settings.cache_dir)
     forget_failures()
+    from lazyext import _failures
+
+    _failures.clear(root, plan.key)
     with _lock:
         if _runtime is not None:
             _runtime.forget(plan.key)

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from lazyext import _cache, _guards, _log, _verify
+from lazyext import _cache, _failures, _guards, _log, _verify
 from lazyext._cache import Entry
 from lazyext._config import Plan, Settings
 from lazyext._errors import InstallError, LazyextError
@@ -64,11 +64,15 @@ def provision(
             recalled = _recalled_failure(plan, name)
             if recalled is None:
                 try:
-                    return _install_and_publish(plan, settings, platform, root, name, refresh)
+                    entry = _install_and_publish(plan, settings, platform, root, name, refresh)
                 except InstallError as error:
-                    # Remembered before the lock is released, for the threads queued on it.
+                    # Remembered before the lock is released, for the threads queued on it;
+                    # recorded in the cache for `lazyext status` / `doctor` in other processes.
                     _guards.remember_failure(plan.key, error, settings.failure_ttl)
+                    _failures.record(root, plan.key, plan.requirement, error, settings.failure_ttl)
                     raise
+                _failures.clear(root, plan.key)
+                return entry
     except OSError as error:
         if isinstance(error, LazyextError):
             raise  # LockTimeout, UnsafeCacheError: already say what is wrong
@@ -107,20 +111,22 @@ def _recalled_failure(plan: Plan, name: str | None) -> InstallError | None:
 def _install_and_publish(
     plan: Plan, settings: Settings, platform: str, root: str, name: str | None, refresh: bool
 ) -> Entry:
-    from lazyext import _installer
+    from lazyext import _installer, _progress
 
     staging = _cache.new_staging(root, plan.key)
     try:
         target = os.path.join(staging, "target")
-        _installer.install(
-            plan.requirement,
-            target,
-            settings,
-            name=name,
-            hashes=plan.extension.hashes,
-            cache_key=plan.key,
-            offline_first=not refresh,  # a refresh looks for newer releases online
-        )
+        why = f"`import {name}`" if name else f"extension {plan.name!r}"
+        with _progress.installing(plan.extension.package or plan.requirement, why):
+            _installer.install(
+                plan.requirement,
+                target,
+                settings,
+                name=name,
+                hashes=plan.extension.hashes,
+                cache_key=plan.key,
+                offline_first=not refresh,  # a refresh looks for newer releases online
+            )
         entry = _describe(plan, settings, platform, staging)
         _cache.write_metadata(staging, entry)
         final = _cache.publish(staging, root, plan.key, platform)

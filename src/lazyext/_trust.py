@@ -230,10 +230,11 @@ def _check_parent(parent: str, info: os.stat_result, what: str, path: str, group
     others = info.st_mode & (0o002 if group else 0o022)
     sticky_root = info.st_mode & stat.S_ISVTX and info.st_uid == 0
     if others and not sticky_root:
+        who, fix = ("others", "o-w") if group else ("group or others", "go-w")
         raise UnsafeCacheError(
-            f"refusing the {what} {path!r}: its parent {parent!r} is writable by group or "
-            f"others (mode {stat.S_IMODE(info.st_mode):o}) without the sticky bit, so they "
-            f"could replace the directory; run: chmod go-w {parent}",
+            f"refusing the {what} {path!r}: its parent {parent!r} is writable by {who} "
+            f"(mode {stat.S_IMODE(info.st_mode):o}) without the sticky bit, so they could "
+            f"replace the directory; run: chmod {fix} {parent}",
             path=parent,
         )
 
@@ -254,13 +255,20 @@ def _check_leaf(
     if not stat.S_ISDIR(info.st_mode):
         raise UnsafeCacheError(f"refusing the {what} {path!r}: it is not a directory", path=path)
     _check_owner(path, info, what, root_owned_ok, "directory")
-    if info.st_mode & (0o002 if trust_group else 0o022):
-        fix = "chmod o-w" if trust_group else "chmod 700"
-        raise UnsafeCacheError(
-            f"refusing the {what} {path!r}: writable by group or others "
-            f"(mode {stat.S_IMODE(info.st_mode):o}); run: {fix} {path}",
-            path=path,
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & (0o002 if trust_group else 0o022):
+        return
+    if not root_owned_ok:  # one's own directory: private is the fix
+        problem = f"writable by group or others (mode {mode:o}); run: chmod 700 {path}"
+    elif mode & 0o002:  # a shared read-only layer: say which bit and the mount fix
+        problem = f"writable by others (mode {mode:o}); mount it read-only or run: chmod o-w {path}"
+    else:
+        problem = (
+            f"writable by its group (gid {info.st_gid}, mode {mode:o}); mount it read-only "
+            f"or run: chmod g-w {path}; or, if every member of that group may choose code "
+            "you run (a Kubernetes fsGroup volume), set trust-group = true"
         )
+    raise UnsafeCacheError(f"refusing the {what} {path!r}: {problem}", path=path)
 
 
 def _check_owner(

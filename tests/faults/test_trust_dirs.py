@@ -234,7 +234,7 @@ def test_a_read_only_layer_may_be_roots_and_shared_through_a_group(tmp_path: Pat
     os.chown(layer, 0, 0)
     assert _trust.check_dir(str(layer), what="cache layer", root_owned_ok=True) == str(layer)
     os.chmod(layer, 0o775)
-    with pytest.raises(lazyext.UnsafeCacheError, match="writable by group"):
+    with pytest.raises(lazyext.UnsafeCacheError, match="writable by its group"):
         _trust.check_dir(str(layer), what="cache layer", root_owned_ok=True)
     _trust.check_dir(str(layer), what="cache layer", root_owned_ok=True, trust_group=True)
     os.chown(layer, OTHER, OTHER)

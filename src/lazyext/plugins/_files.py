@@ -56,9 +56,21 @@ def check_folder(root: str, path: str, *, plugin_id: str) -> str:
 
 @contextmanager
 def plugin_lock(root: str, plugin_id: str, timeout: float) -> Iterator[None]:
-    """Hold ``plugin_id`` against other threads and processes (not re-entrant)."""
-    from lazyext._locks import key_lock
+    """Hold ``plugin_id`` against other threads and processes (not re-entrant).
 
+    The id names the lock file: one that is not a valid plugin id (a NUL, control
+    characters, ``..``, 300 characters) is :class:`PluginNotFound`, and no file is made.
+    """
+    from lazyext._locks import key_lock
+    from lazyext.plugins._errors import ManifestError, PluginNotFound
+    from lazyext.plugins._manifest import check_id
+
+    try:
+        check_id(plugin_id)
+    except ManifestError:
+        raise PluginNotFound(
+            f"no plugin {plugin_id!r}: not a valid plugin id", plugin_id=plugin_id
+        ) from None
     with key_lock(_meta(root), f"plugin-{plugin_id}", timeout):
         yield
 
