@@ -165,12 +165,17 @@ def ensure(
         raise ConfigError(f"{plan.requirement!r} does not apply to this interpreter (marker)")
     from pathlib import Path
 
-    if config is runtime.config:
-        return Path(runtime.provision_and_activate(plan).target)
-    from lazyext._provision import provision
+    from lazyext._errors import LazyextError, without_internal_frames
 
-    entry = provision(plan, config.settings, config.platform)
-    runtime.activate_entry(entry)
+    try:
+        if config is runtime.config:
+            return Path(runtime.provision_and_activate(plan).target)
+        from lazyext._provision import provision
+
+        entry = provision(plan, config.settings, config.platform)
+        runtime.activate_entry(entry)
+    except LazyextError as error:
+        raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
     return Path(entry.target)
 
 

@@ -38,7 +38,9 @@ class _Problems:
         self.items: list[str] = []
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}" if where else message)
+        from lazyext._secrets import redact  # a bad index URL may carry credentials
+
+        self.items.append(redact(f"{where}: {message}" if where else message))
 
     def raise_if_any(self) -> None:
         if not self.items:

@@ -88,7 +88,7 @@ class installing:  # a statement: `with installing(...)`
             while not done.acquire(timeout=EVERY):
                 if tty and _active == 1:
                     seconds = time.monotonic() - started
-                    _write(f"\r\033[Klazyext: {self.text} ... {seconds:.0f} s", newline=False)
+                    _write(f"\r\033[Klazyext: {self.text} ... {int(seconds)} s", newline=False)
             took = time.monotonic() - started
             if self.failed:
                 final = f"{self.text}: failed after {took:.1f} s"

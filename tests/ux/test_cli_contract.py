@@ -183,6 +183,23 @@ def test_one_json_shape_for_per_extension_results(
     assert outcomes["invalidate"] == (0, True)
 
 
+@pytest.mark.parametrize("verb", [v for v in VERBS if CASES.get(v)], ids=" ".join)
+def test_an_unknown_name_with_json_prints_the_error_shape(
+    verb: tuple[str, ...], capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    code, out, _ = run(capsys, *verb, *(CASES[verb] or []), "--json", "--config", str(config))
+    assert code == 2
+    data = json.loads(out)
+    if verb == ("plugins", "validate") or "plugins" in data:
+        # validate: its report of the problems is its result; enable, disable, reload,
+        # uninstall (several ids): one row per id, the failed ones with their error.
+        assert data["ok"] is False
+        return
+    assert data["ok"] is False
+    assert data["exit"] == 2
+    assert set(data["error"]) == {"type", "message", "problems"}
+
+
 def test_one_json_shape_for_errors(capsys: pytest.CaptureFixture[str], config: Path) -> None:
     code, out, _ = run(capsys, "warm", "nosuch", "--json", "--config", str(config))
     assert code == 2
