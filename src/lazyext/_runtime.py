@@ -141,7 +141,9 @@ class Runtime:
         # namespace packages their portions. PathFinder's own invalidation, not
         # importlib's: that would also reach lazyext's finder, whose invalidate_caches
         # means "a user asks to retry failed installs now".
-        PathFinder.invalidate_caches()
+        from lazyext._view import invalidate_path_finders  # 3.13: without importlib.metadata
+
+        invalidate_path_finders()
         return entry
 
     def activate_entry(self, entry: Entry) -> None:
