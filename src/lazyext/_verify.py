@@ -20,6 +20,10 @@ from collections.abc import Iterator
 from lazyext._bytecode import derived
 from lazyext._cache import Entry
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lazyext._config import Plan
+
 #: Written by uv next to the wheel's files, listed in no RECORD.
 _UNLISTED_OK = frozenset({".lock"})
 
@@ -44,24 +48,65 @@ def require_verified(target: str, *, requirement: str, cache_key: str) -> None:
     from lazyext._errors import InstallError
 
     _remember_refusal(target, cache_key, problems)
-    shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
     raise InstallError(
         f"refusing to publish {requirement}: its files do not match the RECORD of its "
-        f"wheel ({shown}); the wheel was altered or built broken: rebuild or re-download "
-        "it (a reinstall would give the same files)",
+        f"wheel ({_summary(problems)}); the wheel was altered or built broken: rebuild "
+        "or re-download it (a reinstall would give the same files)",
         spec=requirement,
         cache_key=cache_key,
         security=True,
     )
 
 
-def refusal(root: str, cache_key: str) -> list[str]:
-    """The problems of the last staged install of ``cache_key`` refused, if any."""
+#: How long a refused wheel is not installed again (a fixed release may follow; an
+#: explicit refresh, ``lazyext invalidate`` or this much time lets uv try again).
+REFUSAL_SECONDS = 3600.0
+
+
+def _summary(problems: list[str], shown: int = 5) -> str:
+    return "; ".join(problems[:shown]) + ("; ..." if len(problems) > shown else "")
+
+
+def refusal(root: str, cache_key: str, max_age: float | None = None) -> list[str]:
+    """The problems of the last staged install of ``cache_key`` refused (younger than
+    ``max_age`` seconds, if given), if any."""
+    import time
+
+    path = refusal_path(root, cache_key)
     try:
-        with open(os.path.join(root, "refused", f"{cache_key}.txt"), encoding="utf-8") as handle:
+        if max_age is not None and not 0 <= time.time() - os.stat(path).st_mtime < max_age:
+            return []
+        with open(path, encoding="utf-8") as handle:
             return handle.read().splitlines()
     except OSError:
         return []
+
+
+def refusal_path(root: str, cache_key: str) -> str:
+    return os.path.join(root, "refused", f"{cache_key}.txt")
+
+
+def raise_if_refused(root: str, plan: Plan, name: str | None, refresh: bool) -> None:
+    """Refuse to run uv again for a wheel refused moments ago: it is the same wheel
+    (``verify --repair`` and every import would reinstall it forever). A refresh
+    looks for a new release: it tries."""
+    if refresh:
+        return
+    requirement, cache_key = plan.requirement, plan.key
+    problems = refusal(root, cache_key, REFUSAL_SECONDS)
+    if not problems:
+        return
+    from lazyext._errors import InstallError
+
+    raise InstallError(
+        f"not installing {requirement} again: its wheel contradicted its own RECORD less "
+        f"than {REFUSAL_SECONDS / 3600:.0f} h ago ({_summary(problems)}); `lazyext refresh` or "
+        "`lazyext invalidate` tries again once a fixed wheel is published",
+        name=name,
+        spec=requirement,
+        cache_key=cache_key,
+        security=True,
+    )
 
 
 def _remember_refusal(target: str, cache_key: str, problems: list[str]) -> None:
@@ -70,7 +115,8 @@ def _remember_refusal(target: str, cache_key: str, problems: list[str]) -> None:
     # <root>/staging/<name>/target -> <root>
     root = os.path.dirname(os.path.dirname(os.path.dirname(target)))
     try:
-        path = os.path.join(private_dir(root, "refused"), f"{cache_key}.txt")
+        private_dir(root, "refused")
+        path = refusal_path(root, cache_key)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write("\n".join(problems) + "\n")
     except OSError:
