@@ -8,8 +8,15 @@ content-addressed cache and returns the module; later processes find it cached.
 from __future__ import annotations
 
 from lazyext._api import activate, deactivate, ensure, invalidate
-from lazyext._config import Extension
-from lazyext._errors import ConfigError, InstallError, LazyextError, LockTimeout, UnsafeCacheError
+from lazyext._config import Config, Extension
+from lazyext._errors import (
+    ConfigError,
+    DistributionNotFound,
+    InstallError,
+    LazyextError,
+    LockTimeout,
+    UnsafeCacheError,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,7 +28,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Config",
     "ConfigError",
+    "DistributionNotFound",
     "Extension",
     "InstallError",
     "LazyextError",

@@ -274,17 +274,20 @@ def new_staging(root: str, key: str) -> str:
 
 
 def write_metadata(staging: str, entry: Entry) -> None:
-    """Write both metadata files into a staging generation (not yet visible)."""
-    import json
+    """Write both metadata files into a staging generation (not yet visible).
+
+    Not fsynced (nor is the rename in :func:`publish`): uv does not fsync the install
+    either, so a power loss can leave any of its files empty whatever lazyext syncs;
+    metadata lost that way is a damaged entry, which readers treat as a miss. The
+    fsyncs cost the first import 5-100 ms on a busy disk (benchmarks/README.md).
+    """
+    from lazyext import _jsontext
 
     data = entry_metadata(entry)
     with open(os.path.join(staging, _META), "wb") as handle:
         marshal.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
     with open(os.path.join(staging, _META_JSON), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+        handle.write(_jsontext.dumps(data) + "\n")
 
 
 def publish(staging: str, root: str, key: str, platform: str) -> str:
@@ -292,21 +295,7 @@ def publish(staging: str, root: str, key: str, platform: str) -> str:
     directory = private_dir(root, "entries", key, platform)
     generation = os.path.join(directory, f"g{time.time_ns():020d}.{os.getpid()}")
     os.rename(staging, generation)
-    _fsync_dir(directory)
     return generation
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def invalidate_key(root: str, key: str) -> int:

@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from lazyext import _cache
     from lazyext._errors import ConfigError
-    from lazyext._verify import quarantine, verify
+    from lazyext._installer import clean_uv_cache
+    from lazyext._verify import linked_damage, quarantine, verify
 
     config = load_config(args)
     root = _cache.ensure_root(config.settings.cache_dir)
@@ -43,6 +44,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             continue
         problems = verify(entry)
         if problems and args.repair:
+            linked = linked_damage(entry)
+            if linked:  # hard-linked from uv's cache, damaged there too: unpack afresh
+                clean_uv_cache(linked, config.settings)
+                problems.append(f"removed from uv's cache: {', '.join(linked)}")
             quarantine(entry)
         state = "ok" if not problems else "repaired" if args.repair else "damaged"
         results[plan.name] = {"state": state, "path": entry.path, "problems": problems}

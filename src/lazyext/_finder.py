@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
-from lazyext._errors import InstallError
+from lazyext._errors import InstallError, LazyextError, without_internal_frames
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,7 +109,10 @@ class ProvisionLoader:
         self.real: Any = None  # the installed module's loader, once create_module ran
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        entry = self.runtime.provision_and_activate(self.plan, name=spec.name)
+        try:
+            entry = self.runtime.provision_and_activate(self.plan, name=spec.name)
+        except LazyextError as error:
+            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
         real = real_spec(spec.name, entry)
         adopt(spec, real)
         self.real = real.loader

@@ -89,7 +89,7 @@ def _recalled_failure(plan: Plan, name: str | None) -> InstallError | None:
     if found is None:
         return None
     error, remaining = found
-    return InstallError(
+    return type(error)(
         f"{error.args[0] if error.args else error} (failed moments ago; not retried for "
         f"{remaining:.0f} s; importlib.invalidate_caches() retries now)",
         name=name or error.name,

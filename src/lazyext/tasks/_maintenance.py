@@ -219,6 +219,7 @@ def refresh_expired(
     left to ``warm``.
     """
     from lazyext import _cache
+    from lazyext._bytecode import compile_target
     from lazyext._provision import provision
 
     now = time.time() if now is None else now
@@ -243,6 +244,7 @@ def refresh_expired(
             except LazyextError as error:
                 report["failed"][plan.name] = str(error)
             else:
+                compile_target(fresh.target)  # ahead of the imports (lazyext._bytecode)
                 report["refreshed"][plan.name] = fresh.path
     return report
 
