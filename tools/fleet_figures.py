@@ -75,7 +75,8 @@ def dask(wheels: str, requirement: str, module: str) -> None:
             started = time.monotonic()
             client.register_plugin(
                 PipInstall(
-                    [requirement], pip_options=["--no-cache-dir", "--no-index", "--find-links", wheels]
+                    [requirement],
+                    pip_options=["--no-cache-dir", "--no-index", "--find-links", wheels],
                 )
             )
             pip = _until_all_import(client, module, started)
