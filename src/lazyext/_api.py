@@ -1,4 +1,4 @@
-"""The public functions: activate, deactivate, ensure, invalidate, warm."""
+"""The public functions: activate, deactivate, ensure(_async), extension, invalidate, warm."""
 
 from __future__ import annotations
 
@@ -165,13 +165,38 @@ def ensure(
         raise ConfigError(f"{plan.requirement!r} does not apply to this interpreter (marker)")
     from pathlib import Path
 
-    if config is runtime.config:
-        return Path(runtime.provision_and_activate(plan).target)
-    from lazyext._provision import provision
+    from lazyext._errors import LazyextError, without_internal_frames
 
-    entry = provision(plan, config.settings, config.platform)
-    runtime.activate_entry(entry)
+    try:
+        if config is runtime.config:
+            return Path(runtime.provision_and_activate(plan).target)
+        from lazyext._provision import provision
+
+        entry = provision(plan, config.settings, config.platform)
+        runtime.activate_entry(entry)
+    except LazyextError as error:
+        raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
     return Path(entry.target)
+
+
+async def ensure_async(requirement: str, **options: Any) -> Path:
+    """:func:`ensure` for ``async`` code (the seed's ``await ensure_package(...)``): the
+    install runs in a worker thread, so the event loop keeps serving and several calls
+    gathered together install in parallel. Same keyword options, result and errors."""
+    import asyncio
+
+    return await asyncio.to_thread(ensure, requirement, **options)
+
+
+def extension(name: str, config: Config | None = None) -> Extension:
+    """The configured extension ``name`` (of the active config, else the discovered
+    one): its ``package``, ``modules``, ``enabled`` and free-form ``arguments``."""
+    config = config or _config_for({})
+    plan = config.plan_for(name)
+    if plan is None:
+        known = ", ".join(sorted(plan.name for plan in config.plans)) or "none"
+        raise ConfigError(f"no configured extension named {name!r} in {config.source} ({known})")
+    return plan.extension
 
 
 def invalidate(
@@ -196,6 +221,9 @@ def invalidate(
     plan = plan_for(requirement, config)
     root = _cache.ensure_root(config.settings.cache_dir)
     forget_failures()
+    from lazyext import _failures
+
+    _failures.clear(root, plan.key)
     with _lock:
         if _runtime is not None:
             _runtime.forget(plan.key)
@@ -208,8 +236,10 @@ def warm(
     *,
     refresh: bool = False,
     compile: bool = True,
+    parallel: int | None = None,
 ) -> dict[str, BaseException | Path]:
-    """Install the given (default: all enabled) extensions of ``config`` in parallel.
+    """Install the given (default: all enabled) extensions of ``config`` in parallel
+    (``parallel`` installs at once; default: the ``parallel`` setting).
 
     ``compile``: write their bytecode ahead of time (:mod:`lazyext._bytecode`), for
     read-only deployments and ``PYTHONDONTWRITEBYTECODE``. Returns ``{extension name:
@@ -245,7 +275,9 @@ def warm(
         except Exception as error:
             return error
 
-    workers = max(1, min(config.settings.parallel, len(plans) or 1))
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
+        raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
+    workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
         results = list(pool.map(one, plans))
     return {plan.name: result for plan, result in zip(plans, results, strict=True)}

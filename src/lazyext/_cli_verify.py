@@ -34,6 +34,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.names) - {plan.name for plan in plans})
     if unknown:
         raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
+    from lazyext import _shapes
+
     results: dict[str, dict[str, Any]] = {}
     for plan in plans:
         if args.names and plan.name not in args.names:
@@ -53,7 +55,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
         results[plan.name] = {"state": state, "path": entry.path, "problems": problems}
     damaged = [name for name, result in results.items() if result["problems"]]
     if args.json:
-        print_json(results)
+        rows = [
+            _shapes.extension(
+                name,
+                ok=not result["problems"],
+                state=result["state"],
+                path=str(result["path"]),
+                problems=list(result["problems"]),
+            )
+            for name, result in results.items()
+        ]
+        print_json(_shapes.report("verify", config, rows))
     else:
         for name, result in results.items():
             print(f"{result['state']:8} {name} {result['path']}".rstrip())

@@ -401,11 +401,10 @@ def _missing(
     if found.group("where") == "cache":
         where = "uv's cache (offline mode is on; go online once, or add find-links)"
     elif found.group("dist"):
-        doing = f"`import {name}`" if name else "an import"
         where = (
-            f"the index; the name {doing} uses is not always the distribution's name "
-            "(`import yaml` comes from PyYAML): set the extension's package to the "
-            "distribution that provides the module"
+            "the index; an import name is not always the name of the distribution that "
+            "provides it (`import yaml` comes from PyYAML): set the extension's package to "
+            "that distribution"
         )
     else:
         where = "the index in a version that satisfies the requirement"

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from lazyext import _cache, _guards, _log
+from lazyext import _cache, _failures, _guards, _log, _verify
 from lazyext._cache import Entry
 from lazyext._config import Plan, Settings
 from lazyext._errors import InstallError, LazyextError
@@ -49,24 +49,30 @@ def provision(
     recalled = _recalled_failure(plan, name)
     if recalled is not None:
         raise recalled
-    started = time.time()
+    # A refresh is done when a generation other than the one seen now is the newest:
+    # compared by their own order, never by wall-clock time (issue 12 #4).
+    seen = _cache.find_entry(root, plan.key, platform, settings) if refresh else None
     _guards.enter()
     try:
         from lazyext._locks import key_lock
 
         with key_lock(root, plan.key, settings.lock_timeout):
             entry = _cache.find_entry(root, plan.key, platform, settings)
-            if entry is not None and (not refresh or entry.installed_at >= started):
+            if entry is not None and (not refresh or seen is None or entry.path != seen.path):
                 return entry  # another thread or process published it meanwhile
             # A thread that queued on the lock behind an install that failed fails fast.
             recalled = _recalled_failure(plan, name)
             if recalled is None:
                 try:
-                    return _install_and_publish(plan, settings, platform, root, name, refresh)
+                    entry = _install_and_publish(plan, settings, platform, root, name, refresh)
                 except InstallError as error:
-                    # Remembered before the lock is released, for the threads queued on it.
+                    # Remembered before the lock is released, for the threads queued on it;
+                    # recorded in the cache for `lazyext status` / `doctor` in other processes.
                     _guards.remember_failure(plan.key, error, settings.failure_ttl)
+                    _failures.record(root, plan.key, plan.requirement, error, settings.failure_ttl)
                     raise
+                _failures.clear(root, plan.key)
+                return entry
     except OSError as error:
         if isinstance(error, LazyextError):
             raise  # LockTimeout, UnsafeCacheError: already say what is wrong
@@ -105,20 +111,22 @@ def _recalled_failure(plan: Plan, name: str | None) -> InstallError | None:
 def _install_and_publish(
     plan: Plan, settings: Settings, platform: str, root: str, name: str | None, refresh: bool
 ) -> Entry:
-    from lazyext import _installer
+    from lazyext import _installer, _progress
 
     staging = _cache.new_staging(root, plan.key)
     try:
         target = os.path.join(staging, "target")
-        _installer.install(
-            plan.requirement,
-            target,
-            settings,
-            name=name,
-            hashes=plan.extension.hashes,
-            cache_key=plan.key,
-            offline_first=not refresh,  # a refresh looks for newer releases online
-        )
+        why = f"`import {name}`" if name else f"extension {plan.name!r}"
+        with _progress.installing(plan.extension.package or plan.requirement, why):
+            _installer.install(
+                plan.requirement,
+                target,
+                settings,
+                name=name,
+                hashes=plan.extension.hashes,
+                cache_key=plan.key,
+                offline_first=not refresh,  # a refresh looks for newer releases online
+            )
         entry = _describe(plan, settings, platform, staging)
         _cache.write_metadata(staging, entry)
         final = _cache.publish(staging, root, plan.key, platform)
@@ -154,6 +162,7 @@ def _describe(plan: Plan, settings: Settings, platform: str, staging: str) -> En
             spec=plan.requirement,
             cache_key=plan.key,
         )
+    _verify.require_verified(target, requirement=plan.requirement, cache_key=plan.key)
     return Entry(
         key=plan.key,
         platform=platform,

@@ -12,9 +12,7 @@ path.
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
+import _csv  # csv's C half: the error class without the module (cold path stays light)
 import os
 from collections.abc import Iterator
 
@@ -27,7 +25,59 @@ _UNLISTED_OK = frozenset({".lock"})
 
 def verify(entry: Entry) -> list[str]:
     """Every problem of ``entry``'s install (empty: it is exactly what was installed)."""
-    target = entry.target
+    return verify_target(entry.target)
+
+
+def require_verified(target: str, *, requirement: str, cache_key: str) -> None:
+    """Refuse to publish a staged install that contradicts its wheels' RECORD files.
+
+    uv installs a wheel whose files do not match its own RECORD (it checks hashes only
+    when asked to pin them): such a wheel was tampered with or built broken, and
+    ``verify`` would flag it at once; reinstalling gives the same wheel again. So it
+    is never published, the refusal is remembered in ``<cache>/refused/<key>.txt``
+    (shown by ``lazyext verify``), and the error is marked *security*: never retried.
+    """
+    problems = verify_target(target)
+    if not problems:
+        return
+    from lazyext._errors import InstallError
+
+    _remember_refusal(target, cache_key, problems)
+    shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+    raise InstallError(
+        f"refusing to publish {requirement}: its files do not match the RECORD of its "
+        f"wheel ({shown}); the wheel was altered or built broken: rebuild or re-download "
+        "it (a reinstall would give the same files)",
+        spec=requirement,
+        cache_key=cache_key,
+        security=True,
+    )
+
+
+def refusal(root: str, cache_key: str) -> list[str]:
+    """The problems of the last staged install of ``cache_key`` refused, if any."""
+    try:
+        with open(os.path.join(root, "refused", f"{cache_key}.txt"), encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []
+
+
+def _remember_refusal(target: str, cache_key: str, problems: list[str]) -> None:
+    from lazyext._cache import private_dir
+
+    # <root>/staging/<name>/target -> <root>
+    root = os.path.dirname(os.path.dirname(os.path.dirname(target)))
+    try:
+        path = os.path.join(private_dir(root, "refused"), f"{cache_key}.txt")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(problems) + "\n")
+    except OSError:
+        pass  # remembering is a courtesy; refusing is what matters
+
+
+def verify_target(target: str) -> list[str]:
+    """Every problem of the install in ``target`` against its RECORD files."""
     problems: list[str] = []
     listed: set[str] = set()
     records = sorted(_records(target))
@@ -37,11 +87,14 @@ def verify(entry: Entry) -> list[str]:
         listed.add(record)
         try:
             rows = _rows(os.path.join(target, record))
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+        except (OSError, UnicodeDecodeError, _csv.Error) as error:
             problems.append(f"{record}: unreadable ({error})")
             continue
         for path, digest, size in rows:
             relative = os.path.normpath(path)
+            if "\\" in path or "\0" in path:
+                problems.append(f"{record} lists {path!r}, not a portable relative path")
+                continue
             if relative.startswith(("..", os.sep)) or os.path.isabs(path):
                 problems.append(f"{record} lists {path!r}, outside the install")
                 continue
@@ -66,12 +119,23 @@ def _records(target: str) -> Iterator[str]:
 
 
 def _rows(path: str) -> list[tuple[str, str, str]]:
+    """``(path, hash, size)`` per RECORD line. A hash and a size never hold a comma or a
+    quote, so a plain line splits from the right; ``csv`` (which imports ``re``, off
+    the cold path that runs this before publishing) reads only quoted paths."""
     with open(path, encoding="utf-8", newline="") as handle:
-        return [
-            (row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else "")
-            for row in csv.reader(handle)
-            if row
-        ]
+        lines = handle.read().splitlines()
+    rows = []
+    for line in lines:
+        if not line:
+            continue
+        if '"' in line:
+            import csv
+
+            row = next(csv.reader([line]))
+        else:
+            row = line.rsplit(",", 2)
+        rows.append((row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""))
+    return rows
 
 
 def _check_file(target: str, relative: str, digest: str, size: str) -> str | None:
@@ -82,6 +146,9 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
         return f"{relative}: missing"
     if size.isdigit() and os.path.getsize(path) != int(size):
         return f"{relative}: size {os.path.getsize(path)}, expected {size}"
+    import binascii  # base64 imports re: kept off the cold path, which verifies
+    import hashlib
+
     algorithm, _, expected = digest.partition("=")
     if algorithm not in {"sha256", "sha384", "sha512"}:
         return f"{relative}: unsupported hash {algorithm!r} in RECORD"
@@ -89,7 +156,8 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             hasher.update(block)
-    actual = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode()
+    encoded = binascii.b2a_base64(hasher.digest(), newline=False).rstrip(b"=").decode()
+    actual = encoded.replace("+", "-").replace("/", "_")  # urlsafe, as RECORD spells it
     if actual != expected:
         return f"{relative}: content changed ({algorithm} differs from RECORD)"
     return None
@@ -116,7 +184,7 @@ def linked_damage(entry: Entry) -> list[str]:
     for record in sorted(_records(target)):
         try:
             rows = _rows(os.path.join(target, record))
-        except (OSError, UnicodeDecodeError, csv.Error):
+        except (OSError, UnicodeDecodeError, _csv.Error):
             continue
         for path, digest, size in rows:
             relative = os.path.normpath(path)
