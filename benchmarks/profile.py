@@ -72,6 +72,7 @@ INTERESTING = (
     "_view.py",
     "_runtime.py",
     "_jsontext.py",
+    "_verify.py",
     "<module>",
     "fsync",
     "posix_spawn",

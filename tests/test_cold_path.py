@@ -124,7 +124,7 @@ def test_first_import_of_an_uncached_extension_stays_light(
             # locks without contextlib (benchmarks/README.md, "Cold path profile").
             # (The RECORD check before publish reads plain lines without csv, hashes
             # without base64: both import re.)
-            heavy += ("subprocess", "json", "contextlib", "signal", "threading", "re")
+            heavy += ("subprocess", "json", "contextlib", "signal", "threading", "re", "csv")
         print(alpha.NAME, sorted(m for m in heavy if m in sys.modules))
     """
     run_python(code)  # the first process compiles the config; the next is the common case

@@ -316,6 +316,10 @@ def cache_write_error(doing: str, root: str, error: OSError) -> Exception:
 
 
 def _invalidate_key(root: str, key: str) -> int:
+    try:  # a wheel refused for contradicting its RECORD (_verify) may be tried again
+        os.unlink(os.path.join(root, "refused", f"{key}.txt"))
+    except FileNotFoundError:
+        pass
     count = 0
     base = os.path.join(root, "entries", key)
     try:

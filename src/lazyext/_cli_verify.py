@@ -26,7 +26,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from lazyext import _cache
     from lazyext._errors import ConfigError
     from lazyext._installer import clean_uv_cache
-    from lazyext._verify import linked_damage, quarantine, verify
+    from lazyext._verify import linked_damage, quarantine, refusal, verify
 
     config = load_config(args)
     root = _cache.ensure_root(config.settings.cache_dir)
@@ -41,8 +41,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.names and plan.name not in args.names:
             continue
         entry = _cache.find_entry(root, plan.key, config.platform)
-        if entry is None:
-            results[plan.name] = {"state": "missing", "path": "", "problems": []}
+        if entry is None:  # never published, perhaps refused (lazyext._verify.refusal)
+            refused = refusal(root, plan.key)
+            state = "refused" if refused else "missing"
+            results[plan.name] = {"state": state, "path": "", "problems": refused}
             continue
         problems = verify(entry)
         if problems and args.repair:

@@ -31,7 +31,7 @@ AFTER = 0.5  # seconds before the line appears
 EVERY = 1.0  # seconds between updates on a terminal
 
 _write_lock = _thread.allocate_lock()
-_active = 0  # lines shown now; only a lone one is updated in place
+_open: installing | None = None  # whose line is the last one written, without newline
 
 
 def enabled() -> bool:
@@ -75,36 +75,45 @@ class installing:  # a statement: `with installing(...)`
         self._finished.release()
 
     def _watch(self, done: _thread.LockType, tty: bool, after: float, started: float) -> None:
-        global _active
         try:
             if done.acquire(timeout=after):
                 return  # quick: nothing to say
             if not tty:
                 _log.info("%s ...", self.text)
             else:
-                with _write_lock:
-                    _active += 1
-                    _write(f"lazyext: {self.text} ...", newline=_active > 1)
+                self._line(f"lazyext: {self.text} ...", final=False)
             while not done.acquire(timeout=EVERY):
-                if tty and _active == 1:
-                    seconds = time.monotonic() - started
-                    _write(f"\r\033[Klazyext: {self.text} ... {int(seconds)} s", newline=False)
+                if tty:
+                    seconds = int(time.monotonic() - started)
+                    self._line(f"lazyext: {self.text} ... {seconds} s", final=False)
             took = time.monotonic() - started
             if self.failed:
                 final = f"{self.text}: failed after {took:.1f} s"
             else:
                 final = self.text.replace("installing", "installed", 1) + f" in {took:.1f} s"
-            if not tty:
+            if tty:
+                self._line(f"lazyext: {final}", final=True)
+            else:
                 _log.info("%s", final)
-                return
-            with _write_lock:
-                prefix = "\r\033[K" if _active == 1 else ""
-                _active -= 1
-                _write(f"{prefix}lazyext: {final}", newline=True)
         except Exception:  # progress must never break an install
             pass
         finally:
             self._finished.release()
+
+    def _line(self, text: str, *, final: bool) -> None:
+        """Write this install's line: in place while it is the open (last) line, on a
+        line of its own when another install's line was written since."""
+        global _open
+        with _write_lock:
+            if _open is self:
+                _write(f"\r\033[K{text}", newline=final)
+            elif _open is None:
+                _write(text, newline=final)
+            elif final or text.endswith("..."):
+                _write(f"\n{text}", newline=final)  # close the other line first
+            else:
+                return  # an update while another line is open: skip it
+            _open = None if final else self
 
 
 def _after() -> float:

@@ -64,6 +64,7 @@ def provision(
             recalled = _recalled_failure(plan, name)
             if recalled is None:
                 try:
+                    _verify.raise_if_refused(root, plan, name, refresh)
                     entry = _install_and_publish(plan, settings, platform, root, name, refresh)
                 except InstallError as error:
                     # Remembered before the lock is released, for the threads queued on it;

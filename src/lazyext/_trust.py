@@ -66,7 +66,14 @@ def ensure_dir(path: str, *, what: str) -> str:
     while not os.path.lexists(existing):
         existing, name = os.path.split(existing)
         missing.append(name)
-    base = _walk(existing, what, False) if _POSIX else os.path.realpath(existing)
+    try:
+        base = _walk(existing, what, False) if _POSIX else os.path.realpath(existing)
+    except FileNotFoundError as error:  # a link on the way points nowhere
+        raise UnsafeCacheError(
+            f"cannot use the {what} {path!r}: {error.filename!r} on the way does not exist "
+            "(a symlink to nothing?); fix or remove the link, or choose another directory",
+            path=str(error.filename or path),
+        ) from error
     if missing and _POSIX:
         _check_parent(base, os.lstat(base), what, path, False)
     for name in reversed(missing):

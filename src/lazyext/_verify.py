@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import _csv  # csv's C half: the error class without the module (cold path stays light)
 import os
+import stat
 from collections.abc import Iterator
 
 from lazyext._bytecode import derived
 from lazyext._cache import Entry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from lazyext._config import Plan
 
 #: Written by uv next to the wheel's files, listed in no RECORD.
 _UNLISTED_OK = frozenset({".lock"})
@@ -43,24 +48,65 @@ def require_verified(target: str, *, requirement: str, cache_key: str) -> None:
     from lazyext._errors import InstallError
 
     _remember_refusal(target, cache_key, problems)
-    shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
     raise InstallError(
         f"refusing to publish {requirement}: its files do not match the RECORD of its "
-        f"wheel ({shown}); the wheel was altered or built broken: rebuild or re-download "
-        "it (a reinstall would give the same files)",
+        f"wheel ({_summary(problems)}); the wheel was altered or built broken: rebuild "
+        "or re-download it (a reinstall would give the same files)",
         spec=requirement,
         cache_key=cache_key,
         security=True,
     )
 
 
-def refusal(root: str, cache_key: str) -> list[str]:
-    """The problems of the last staged install of ``cache_key`` refused, if any."""
+#: How long a refused wheel is not installed again (a fixed release may follow; an
+#: explicit refresh, ``lazyext invalidate`` or this much time lets uv try again).
+REFUSAL_SECONDS = 3600.0
+
+
+def _summary(problems: list[str], shown: int = 5) -> str:
+    return "; ".join(problems[:shown]) + ("; ..." if len(problems) > shown else "")
+
+
+def refusal(root: str, cache_key: str, max_age: float | None = None) -> list[str]:
+    """The problems of the last staged install of ``cache_key`` refused (younger than
+    ``max_age`` seconds, if given), if any."""
+    import time
+
+    path = refusal_path(root, cache_key)
     try:
-        with open(os.path.join(root, "refused", f"{cache_key}.txt"), encoding="utf-8") as handle:
+        if max_age is not None and not 0 <= time.time() - os.stat(path).st_mtime < max_age:
+            return []
+        with open(path, encoding="utf-8") as handle:
             return handle.read().splitlines()
     except OSError:
         return []
+
+
+def refusal_path(root: str, cache_key: str) -> str:
+    return os.path.join(root, "refused", f"{cache_key}.txt")
+
+
+def raise_if_refused(root: str, plan: Plan, name: str | None, refresh: bool) -> None:
+    """Refuse to run uv again for a wheel refused moments ago: it is the same wheel
+    (``verify --repair`` and every import would reinstall it forever). A refresh
+    looks for a new release: it tries."""
+    if refresh:
+        return
+    requirement, cache_key = plan.requirement, plan.key
+    problems = refusal(root, cache_key, REFUSAL_SECONDS)
+    if not problems:
+        return
+    from lazyext._errors import InstallError
+
+    raise InstallError(
+        f"not installing {requirement} again: its wheel contradicted its own RECORD less "
+        f"than {REFUSAL_SECONDS / 3600:.0f} h ago ({_summary(problems)}); `lazyext refresh` or "
+        "`lazyext invalidate` tries again once a fixed wheel is published",
+        name=name,
+        spec=requirement,
+        cache_key=cache_key,
+        security=True,
+    )
 
 
 def _remember_refusal(target: str, cache_key: str, problems: list[str]) -> None:
@@ -69,7 +115,8 @@ def _remember_refusal(target: str, cache_key: str, problems: list[str]) -> None:
     # <root>/staging/<name>/target -> <root>
     root = os.path.dirname(os.path.dirname(os.path.dirname(target)))
     try:
-        path = os.path.join(private_dir(root, "refused"), f"{cache_key}.txt")
+        private_dir(root, "refused")
+        path = refusal_path(root, cache_key)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write("\n".join(problems) + "\n")
     except OSError:
@@ -138,24 +185,41 @@ def _rows(path: str) -> list[tuple[str, str, str]]:
     return rows
 
 
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
 def _check_file(target: str, relative: str, digest: str, size: str) -> str | None:
-    path = os.path.join(target, relative)
     if not digest:
         return None  # RECORD itself, and files installers list without a hash
-    if os.path.islink(path) or not os.path.isfile(path):
+    # One open (a symlink or a FIFO is refused without following or blocking), one
+    # fstat and plain reads: this runs for every file of an install before it is
+    # published (~1,500 files for a large package).
+    try:
+        descriptor = os.open(os.path.join(target, relative), _OPEN_FLAGS)
+    except OSError:
         return f"{relative}: missing"
-    if size.isdigit() and os.path.getsize(path) != int(size):
-        return f"{relative}: size {os.path.getsize(path)}, expected {size}"
-    import binascii  # base64 imports re: kept off the cold path, which verifies
-    import hashlib
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return f"{relative}: missing"
+        if size.isdigit() and info.st_size != int(size):
+            return f"{relative}: size {info.st_size}, expected {size}"
+        algorithm, _, expected = digest.partition("=")
+        if algorithm not in {"sha256", "sha384", "sha512"}:
+            return f"{relative}: unsupported hash {algorithm!r} in RECORD"
+        import binascii  # base64 imports re: kept off the cold path, which verifies
+        import hashlib
 
-    algorithm, _, expected = digest.partition("=")
-    if algorithm not in {"sha256", "sha384", "sha512"}:
-        return f"{relative}: unsupported hash {algorithm!r} in RECORD"
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+        hasher = hashlib.new(algorithm)
+        while block := os.read(descriptor, 1 << 20):
             hasher.update(block)
+    finally:
+        os.close(descriptor)
     encoded = binascii.b2a_base64(hasher.digest(), newline=False).rstrip(b"=").decode()
     actual = encoded.replace("+", "-").replace("/", "_")  # urlsafe, as RECORD spells it
     if actual != expected:
@@ -165,10 +229,12 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
 
 def _unlisted(target: str, listed: set[str]) -> list[str]:
     found = []
+    skip = len(target.rstrip(os.sep)) + 1  # relative paths by slicing, not relpath
     for base, directories, files in os.walk(target):
         directories.sort()
+        inside = base[skip:]
         for name in sorted(files):
-            relative = os.path.relpath(os.path.join(base, name), target)
+            relative = os.path.join(inside, name) if inside else name
             if relative in listed or relative in _UNLISTED_OK or derived(relative, listed):
                 continue
             found.append(relative)

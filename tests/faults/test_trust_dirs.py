@@ -311,3 +311,14 @@ def test_an_extension_name_too_long_for_a_file_name_is_a_config_error(
     extension = lazyext.Extension(name="n" * 300, package="alpha", modules=("alpha",))
     with pytest.raises(lazyext.ConfigError, match=r"extension name.*at most 200"):
         lazyext.activate([extension], **options)
+
+
+def test_a_cache_dir_that_is_a_dangling_link_is_a_lazyext_error(
+    tmp_path: Path, options: dict[str, Any]
+) -> None:
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nowhere", target_is_directory=True)
+    lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **{**options, "cache_dir": link})
+    with pytest.raises(lazyext.UnsafeCacheError, match="does not exist"):
+        _import("tinyyaml")
+    assert not (tmp_path / "nowhere").exists()

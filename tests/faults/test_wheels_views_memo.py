@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import lazyext
-from faults.kit import generations, run
+from faults.kit import CountingUv, generations, run
 from lazyext import _view
 
 from support import Wheelhouse
@@ -151,17 +151,42 @@ def _tamper(wheel: Path, member: str, data: bytes) -> None:
 
 
 def test_a_wheel_whose_files_contradict_its_record_is_never_published(
-    tmp_path: Path, cache_dir: Path
+    tmp_path: Path, cache_dir: Path, shim: CountingUv
 ) -> None:
     house = Wheelhouse(tmp_path / "record-wheels")
     wheel = house.build("tampered", "1.0", {"tampered/__init__.py": "NAME = 'honest'\n"})
     _tamper(wheel, "tampered/__init__.py", b"NAME = 'changed after signing'\n")
-    for _attempt in range(2):  # verify --repair's loop: a reinstall is refused again
-        with pytest.raises(lazyext.InstallError, match="do not match the RECORD") as caught:
-            lazyext.ensure("tampered", **house.options(cache_dir))
-        assert caught.value.security is True
-        assert "tampered/__init__.py" in str(caught.value)
-        assert generations(cache_dir) == []
-        importlib.invalidate_caches()  # forget the remembered failure: try uv again
-    (refused,) = (cache_dir / "refused").iterdir()
-    assert "tampered/__init__.py" in refused.read_text(encoding="utf-8")
+    options = house.options(cache_dir)
+    with pytest.raises(lazyext.InstallError, match="do not match the RECORD") as caught:
+        lazyext.ensure("tampered", **options)
+    assert caught.value.security is True
+    assert "tampered/__init__.py" in str(caught.value)
+    assert generations(cache_dir) == []
+    # Remembered: the next attempts (an import, verify --repair's reinstall) do not
+    # install the same wheel again, even after the in-process failure memory is gone.
+    importlib.invalidate_caches()
+    with pytest.raises(lazyext.InstallError, match="not installing tampered again") as again:
+        lazyext.ensure("tampered", **options)
+    assert again.value.security is True
+    assert len(shim.runs()) == 1
+    Path("lazyext.toml").write_text(
+        house.toml() + '[[extensions]]\nname = "tampered"\npackage = "tampered"\n',
+        encoding="utf-8",
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "lazyext", "verify", "--repair"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode != 0
+    assert "refused" in shown.stdout
+    assert "tampered/__init__.py" in shown.stdout
+    assert len(shim.runs()) == 1
+    # `lazyext invalidate` lets uv try again (a fixed wheel may have been published).
+    lazyext.invalidate("tampered", **options)
+    importlib.invalidate_caches()
+    with pytest.raises(lazyext.InstallError, match="do not match the RECORD"):
+        lazyext.ensure("tampered", **options)
+    assert len(shim.runs()) == 2

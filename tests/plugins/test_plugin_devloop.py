@@ -135,7 +135,7 @@ def test_an_editable_renamed_package_passes_the_trial_import_in_a_child(
 def test_editable_installs_keep_the_trust_checks(manager: PluginManager, sources: Path) -> None:
     folder = write_folder(sources, "shared_edit")
     folder.chmod(0o777)
-    with pytest.raises(ManifestError, match="writable by its group or others"):
+    with pytest.raises(ManifestError, match="writable by"):
         manager.install(folder, editable=True)
     folder.chmod(0o755)
     (folder / "run.py").chmod(0o666)

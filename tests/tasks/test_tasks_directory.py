@@ -90,9 +90,13 @@ def test_the_directory_can_be_given_to_the_manager(tmp_path: Path) -> None:
 
 def test_an_unsafe_or_shadowed_directory_is_refused(jobs: Path) -> None:
     jobs.chmod(0o777)
-    with pytest.raises(lazyext.ConfigError, match="writable by its group or others"):
+    with pytest.raises(lazyext.UnsafeCacheError, match="writable by"):
         TaskManager().start()
     jobs.chmod(0o755)
+    (jobs / "nightly_jobs.py").chmod(0o666)
+    with pytest.raises(lazyext.ConfigError, match="writable by its group or others"):
+        TaskManager().start()
+    (jobs / "nightly_jobs.py").chmod(0o644)
     (jobs / "json.py").write_text("X = 1\n")
     with pytest.raises(lazyext.ConfigError, match="is hidden by the module 'json'"):
         TaskManager().start()

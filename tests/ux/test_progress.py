@@ -95,3 +95,29 @@ def test_nothing_for_a_warm_import(wheelhouse: Wheelhouse, cache_dir: Path, tmp_
     again = _in_pty(code, _env(cache_dir), tmp_path)
     assert "VALUE 42" in again
     assert "installing" not in again
+
+
+def test_parallel_installs_keep_one_line_each(
+    wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "lazyext.toml"
+    config.write_text(
+        wheelhouse.toml()
+        + '[[extensions]]\nname = "tinyyaml"\npackage = "TinyYaml>=6"\n'
+        + '[[extensions]]\nname = "alpha"\npackage = "alpha"\n'
+        + '[[extensions]]\nname = "pthpkg"\npackage = "pthpkg"\n',
+        encoding="utf-8",
+    )
+    code = "import sys\nfrom lazyext import cli\nsys.exit(cli.main(['warm']))\n"
+    output = _in_pty(code, _env(cache_dir), tmp_path)
+    screen = output.replace("\r\n", "\n").replace("\x1b[K", "")
+    lines = [line.split("\r")[-1] for line in screen.split("\n")]
+    progress = [line for line in lines if "lazyext:" in line]
+    assert all(line.count("lazyext:") == 1 for line in progress), progress
+    finished = sorted(line.split(" in ")[0] for line in progress if "installed" in line)
+    assert finished == [
+        "lazyext: installed TinyYaml>=6 for extension 'tinyyaml'",
+        "lazyext: installed alpha for extension 'alpha'",
+        "lazyext: installed pthpkg for extension 'pthpkg'",
+    ]
+    assert "3 of 3 ready" in output

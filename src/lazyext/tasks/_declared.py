@@ -20,8 +20,8 @@ function of it marked with :func:`task` is stored as the task ``"<module>:<funct
 A definition that changed in the code replaces the stored one (its history is kept);
 an unchanged one is left alone, so restarts do not disturb the schedule. Removing a
 decorator does not remove the stored task: ``lazyext tasks remove ID`` does. Whoever
-can write to the directory chooses what runs: it and its modules must be this user's
-(or root's) and writable by no one else.
+can write to the directory chooses what runs: it passes :mod:`lazyext._trust`'s rule,
+and its modules must be this user's (or root's) and writable by no one else.
 """
 
 from __future__ import annotations
@@ -128,8 +128,11 @@ def _modules(directory: str) -> list[str]:
         raise ConfigError(
             f"[tasks] directory {directory!r}: {error.strerror or error}", source=directory
         ) from error
+    from lazyext import _trust
+
+    _trust.check_dir(directory, what="[tasks] directory", root_owned_ok=True)
     stems = [n[:-3] for n in names if n.endswith(".py") and not n.startswith(("_", "."))]
-    problems = [_unsafe(directory)] + [_unsafe(os.path.join(directory, f"{s}.py")) for s in stems]
+    problems = [_unsafe(os.path.join(directory, f"{stem}.py")) for stem in stems]
     problems += [f"{stem}.py: not a module name" for stem in stems if not stem.isidentifier()]
     found = [problem for problem in problems if problem]
     if found:
