@@ -159,9 +159,13 @@ def test_a_read_only_image_cache_serves_start_up_without_uv(public: Path) -> Non
     assert len(shim.runs()) == 1
 
 
-def _system_python_works_as(uid: int) -> bool:
+def _system_python_works_as(uid: int, public: Path) -> bool:
     if not os.path.exists("/usr/bin/python3"):
         return False
+    # Every directory above the test's own must let others through.
+    for parent in public.parents:
+        if not os.stat(parent).st_mode & 0o001:
+            return False
     site = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
     version = tuple(sys.version_info[:2])
     code = f"import sys, lazyext, packaging; sys.exit(sys.version_info[:2] != {version!r})"
@@ -174,8 +178,8 @@ def _system_python_works_as(uid: int) -> bool:
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
 def test_an_image_built_as_root_serves_uid_1000(public: Path) -> None:
-    if not _system_python_works_as(1000):
-        pytest.skip("uid 1000 cannot run a Python with this checkout (unreadable paths)")
+    if not _system_python_works_as(1000, public):
+        pytest.skip("uid 1000 cannot run a Python with this checkout or reach /tmp")
     config, layer = build(public)
     before = tree(layer)
     assert {info[1] for info in before.values()} == {0}  # all root's
