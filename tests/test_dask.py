@@ -114,3 +114,32 @@ def test_a_worker_that_cannot_prepare_is_reported_to_the_client(
         assert entry["worker"] == address
         assert entry["ready"] == ["fleetpkg"]
         assert set(entry["failed"]) == {"missing"}
+
+
+@pytest.mark.slow
+def test_a_shipped_archive_is_unpacked_once_per_host_and_serves_every_worker(
+    client: Any, fleet_wheels: Wheelhouse, tmp_path: Path
+) -> None:
+    from lazyext import _load, _pack
+    from lazyext._api import warm
+
+    options = {"find_links": [str(fleet_wheels.path)], "no_index": True}
+    built = _load.load({"fleetpkg": "fleetpkg"}, {"cache_dir": str(tmp_path / "built"), **options})
+    assert all(isinstance(result, Path) for result in warm(config=built).values())
+    archive = tmp_path / "env.tar.gz"
+    _pack.pack(built, str(archive))
+    shim = CountingUv(tmp_path / "shim")
+    client.run(use_shim, str(shim.path))
+    cache = tmp_path / "workers"
+    client.register_plugin(
+        LazyextPlugin(
+            {"fleetpkg": "fleetpkg"}, pack=archive.read_bytes(), cache_dir=str(cache), **options
+        )
+    )
+    for address in client.scheduler_info()["workers"]:
+        file, _pid = client.submit(imported, "fleetpkg", workers=[address], pure=False).result()
+        assert file.startswith(str(cache))
+    assert shim.runs() == []  # nothing installed: the archive served every worker
+    assert len(generations(cache)) == 1  # one copy for the host
+    unpacked = [entry["unpacked"] for entry in report(client).values()]
+    assert sorted(len(keys) for keys in unpacked) == [0, 1]
