@@ -52,6 +52,10 @@ def client(tmp_path: Path) -> Iterator[Any]:
         yield connected
 
 
+def installs(shim: CountingUv) -> list[str]:
+    return [line for line in shim.runs() if " install " in line]
+
+
 def generations(cache: Path) -> list[Path]:
     return sorted(cache.glob("entries/*/*/g*"))
 
@@ -80,7 +84,7 @@ def test_every_worker_imports_a_new_extension_with_one_install_per_host(
     }
     assert len({pid for _file, pid in found.values()}) == 2  # two worker processes
     assert all(file.startswith(str(cache_dir)) for file, _pid in found.values())
-    assert len(shim.runs()) == 1  # one install for the host
+    assert len(installs(shim)) == 1  # one install for the host
     assert len(generations(cache_dir)) == 1
     reports = report(client)
     assert all(entry["ready"] == ["fleetpkg"] for entry in reports.values())
@@ -91,7 +95,7 @@ def test_every_worker_imports_a_new_extension_with_one_install_per_host(
     file, _pid = client.submit(imported, "fleetpkg", workers=[late], pure=False).result()
     assert file.startswith(str(cache_dir))
     assert len(generations(cache_dir)) == 1
-    assert len(shim.runs()) == 1
+    assert len(installs(shim)) == 1
 
 
 @pytest.mark.slow
@@ -139,7 +143,7 @@ def test_a_shipped_archive_is_unpacked_once_per_host_and_serves_every_worker(
     for address in client.scheduler_info()["workers"]:
         file, _pid = client.submit(imported, "fleetpkg", workers=[address], pure=False).result()
         assert file.startswith(str(cache))
-    assert shim.runs() == []  # nothing installed: the archive served every worker
+    assert installs(shim) == []  # nothing installed: the archive served every worker
     assert len(generations(cache)) == 1  # one copy for the host
     unpacked = [entry["unpacked"] for entry in report(client).values()]
     assert sorted(len(keys) for keys in unpacked) == [0, 1]

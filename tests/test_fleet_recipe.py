@@ -42,10 +42,12 @@ enabled = {alpha}
 """
 
 RUN = """
-import lazyext
+import lazyext, os
 lazyext.activate()
 import tinyyaml, pthpkg
 print("BASE", tinyyaml.load(""), pthpkg.WHERE, tinyyaml.__file__)
+log = {log!r}
+print("UV", len(open(log).read().splitlines()) if os.path.exists(log) else 0)
 import alpha
 print("NEW", alpha.NAME, alpha.__file__)
 """
@@ -131,7 +133,7 @@ def run(config: Path, layer: Path, private: Path, shim: CountingUv, **user: int)
         env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(site)])
         env["HOME"] = env["UV_CACHE_DIR"] = str(private.parent / "home")
     result = subprocess.run(
-        [python, "-c", shim.patch_code() + RUN],
+        [python, "-c", shim.patch_code() + RUN.format(log=str(shim.log))],
         env=env,
         capture_output=True,
         text=True,
@@ -147,16 +149,19 @@ def test_a_read_only_image_cache_serves_start_up_without_uv(public: Path) -> Non
     before = tree(layer)
     private = public / "private"
     shim = CountingUv(public / "shim")
-    base, new = run(config, layer, private, shim)
+    base, uv_runs, new = run(config, layer, private, shim)
     assert base.split()[:3] == ["BASE", "42", "pth"]
     assert base.split()[3].startswith(str(layer) + os.sep)
+    assert uv_runs == "UV 0"  # start-up ran no uv
     assert new.split()[:2] == ["NEW", "alpha"]
     assert new.split()[2].startswith(str(private) + os.sep)  # landed in the private layer
-    assert len(shim.runs()) == 1  # alpha only: start-up ran no uv
+    installs = [line for line in shim.runs() if " install " in line]
+    assert len(installs) == 1  # alpha's
     assert tree(layer) == before  # nothing written into the image's cache
     # The next process: everything cached, no uv at all.
-    run(config, layer, private, shim)
-    assert len(shim.runs()) == 1
+    runs = len(shim.runs())
+    assert run(config, layer, private, shim)[1] == f"UV {runs}"
+    assert len(shim.runs()) == runs
 
 
 def _system_python_works_as(uid: int, public: Path) -> bool:
@@ -189,8 +194,9 @@ def test_an_image_built_as_root_serves_uid_1000(public: Path) -> None:
         os.chown(mine, 1000, 1000)
     shim = CountingUv(public / "shim")
     os.chmod(public / "shim", 0o777)  # the shim's log, written by uid 1000
-    base, new = run(config, layer, private, shim, user=1000, group=1000)
+    base, uv_runs, new = run(config, layer, private, shim, user=1000, group=1000)
     assert base.split()[3].startswith(str(layer) + os.sep)
+    assert uv_runs == "UV 0"
     assert new.split()[2].startswith(str(private) + os.sep)
-    assert len(shim.runs()) == 1
+    assert len([line for line in shim.runs() if " install " in line]) == 1
     assert tree(layer) == before
