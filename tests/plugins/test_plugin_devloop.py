@@ -164,6 +164,11 @@ def test_editable_from_the_command_line(
     argv = ["plugins", "install", "--editable", str(folder), "--directory", str(plugins_dir)]
     assert main(argv) == 0
     assert f"in {os.path.realpath(folder)}" in capsys.readouterr().out
+    assert main(["plugins", "info", "cli_edit", "--directory", str(plugins_dir)]) == 0
+    assert "(editable: runs from this folder)" in capsys.readouterr().out
+    info = ["plugins", "info", "cli_edit", "--json", "--directory", str(plugins_dir)]
+    assert main(info) == 0
+    assert json.loads(capsys.readouterr().out)["editable"] is True
 
 
 # -- the seed's reloader and loader operations ----------------------------------------------
