@@ -13,7 +13,13 @@ import pytest
 from plugkit import RUN, events, plugin_files, tree_of, write_folder, write_tree, write_zip
 
 from lazyext.cli import main
-from lazyext.plugins import ManifestError, PluginEnableError, PluginError, PluginManager
+from lazyext.plugins import (
+    ManifestError,
+    PluginEnableError,
+    PluginError,
+    PluginManager,
+    Validation,
+)
 from lazyext.plugins._reload import Watcher
 
 
@@ -50,6 +56,7 @@ def test_validate_reports_every_problem_and_runs_nothing(
         },
     )
     result = manager.validate(sources / "broken")
+    assert isinstance(result, Validation)
     assert not result.ok
     text = "\n".join(result.problems)
     for expected in ("colour: unknown manifest key", "version:", "dependencies:", "run.py"):
