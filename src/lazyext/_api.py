@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 
 from lazyext._config import Config, Extension, Plan
 from lazyext._errors import ConfigError
@@ -158,13 +159,35 @@ def ensure(
         raise ConfigError(f"{plan.requirement!r} does not apply to this interpreter (marker)")
     from pathlib import Path
 
-    if config is runtime.config:
-        return Path(runtime.provision_and_activate(plan).target)
-    from lazyext._provision import provision
+    if config is runtime.config and runtime.config.plan_for(plan.name) is plan:
+        entries = runtime.provision_and_activate(plan)
+        return Path(entries[0].target) if entries else _host_location(runtime, plan)
+    from lazyext._provision import install
 
-    entry = provision(plan, config.settings, config.platform)
-    runtime.activate_entry(entry)
-    return Path(entry.target)
+    installed = install(plan, config)
+    for entry in installed.entries:
+        runtime.activate_entry(entry)
+    targets = installed.targets
+    return Path(targets[0]) if targets else _host_location(runtime, plan)
+
+
+def _host_location(runtime: Runtime, plan: Plan) -> Path:
+    """Where the host serves ``plan``'s distribution from (nothing of the cache's)."""
+    from pathlib import Path
+
+    env = runtime.environment()
+    locked = env.dist(plan.dist) if env is not None else None
+    return Path(locked.host if locked is not None and locked.host else sys.prefix)
+
+
+def closure_keys(config: Config, plan: Plan) -> list[str]:
+    """The cache keys of the distributions ``plan`` needs, per the stored environment."""
+    from lazyext import _cache, _environment
+
+    root = _cache.ensure_root(config.settings.cache_dir)
+    env = _environment.load(root, config.env_key, config.platform)
+    closure = env.closure_of(plan.key) if env is not None else None
+    return [locked.key for locked in closure or () if locked.key]
 
 
 def invalidate(
@@ -189,10 +212,13 @@ def invalidate(
     plan = plan_for(requirement, config)
     root = _cache.ensure_root(config.settings.cache_dir)
     forget_failures()
+    keys = closure_keys(config, plan)
     with _lock:
         if _runtime is not None:
             _runtime.forget(plan.key)
-    return _cache.invalidate_key(root, plan.key)
+            for key in keys:
+                _runtime.forget(key)
+    return sum(_cache.invalidate_key(root, key) for key in [plan.key, *keys])
 
 
 def warm(
@@ -204,7 +230,7 @@ def warm(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from lazyext._provision import provision
+    from lazyext._provision import install
 
     config = config or _config_for({})
     wanted = list(names)
@@ -223,10 +249,15 @@ def warm(
 
     def one(plan: Plan) -> BaseException | Path:
         try:
-            return Path(provision(plan, config.settings, config.platform, refresh=refresh).target)
+            targets = install(plan, config).targets
+            return Path(targets[0]) if targets else Path(sys.prefix)
         except Exception as error:
             return error
 
+    if refresh and plans:
+        from lazyext._provision import environment
+
+        environment(config, refresh=True)  # once for all: one environment
     workers = max(1, min(config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
         results = list(pool.map(one, plans))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
 #: Bumped whenever the compiled form or the key recipe changes.
-SCHEMA: Final = 1
+SCHEMA: Final = 2
 
 
 @record
@@ -67,6 +67,7 @@ class Settings:
     retries: int = 2
     failure_ttl: float = 30.0
     parallel: int = 4
+    lock: str | None = None  # a pylock.toml that pins the environment (absolute path)
 
     def install_fingerprint(self) -> tuple[Any, ...]:
         """The settings that change what an install produces (they enter the key)."""
@@ -76,6 +77,7 @@ class Settings:
             self.find_links,
             self.no_index,
             self.allow_sdist,
+            self.lock,
         )
 
 
@@ -108,6 +110,7 @@ class Config:
     platform: str  # wheel tag of this interpreter: the cache's per-platform directory
     source: str = "<defaults>"
     tables: Mapping[str, Mapping[str, Any]] = EMPTY
+    env_key: str = ""  # the content address of the resolved environment (see _environment)
 
     def plan_for(self, name_or_requirement: str) -> Plan | None:
         for plan in self.plans:

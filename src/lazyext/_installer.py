@@ -127,6 +127,7 @@ def build_argv(
     *,
     requirements_file: str | None = None,
     offline: bool | None = None,
+    no_deps: bool = False,
 ) -> list[str]:
     argv = [
         uv,
@@ -157,6 +158,9 @@ def build_argv(
     if not settings.allow_sdist:
         # Building an sdist runs arbitrary code at import time; wheels only by default.
         argv.append("--no-build")
+    if no_deps:
+        # A locked closure: every distribution is listed, at its version, with hashes.
+        argv.append("--no-deps")
     if requirements_file is not None:
         argv += ["--require-hashes", "-r", os.path.abspath(requirements_file)]
     else:
@@ -173,21 +177,31 @@ def install(
     hashes: Sequence[str] = (),
     cache_key: str = "",
     offline_first: bool = True,
+    locked: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> None:
     """Install ``requirement`` into ``target``, retrying transient failures only.
 
     ``offline_first``: try uv's cache alone (``--offline``) before the index, see
     :func:`_from_uv_cache`; a refresh passes ``False`` to see new releases.
+    ``locked``: install exactly these ``(requirement, hashes)`` pairs, without their
+    dependencies (a closure from the lock); ``requirement`` then only names them.
     """
     uv = uv_binary()
     requirements_file = None
-    if hashes:
+    lines = [(spec, hashes) for spec, hashes in locked] or (
+        [(requirement, hashes)] if hashes else []
+    )
+    if lines:
         requirements_file = os.path.join(os.path.dirname(target), "requirements.txt")
-        flags = " ".join(f"--hash={value}" for value in hashes)
-        # The requirement was validated (no newlines or options); hashes are hex.
+        # Requirements were validated (no newlines or options); hashes are hex.
         with open(requirements_file, "w", encoding="utf-8") as handle:
-            handle.write(f"{requirement} {flags}\n")
-    argv = build_argv(uv, requirement, target, settings, requirements_file=requirements_file)
+            for spec, pins in lines:
+                flags = " ".join(f"--hash={value}" for value in pins)
+                handle.write(f"{spec} {flags}\n")
+    no_deps = bool(locked)
+    argv = build_argv(
+        uv, requirement, target, settings, requirements_file=requirements_file, no_deps=no_deps
+    )
     env = uv_environment(settings)
     attempts = 1 + max(0, settings.retries)
     # install-timeout bounds the whole install, retries and backoff included: it is the
@@ -196,7 +210,13 @@ def install(
     deadline = None if limit is None else time.monotonic() + limit
     if offline_first and _may_use_network(settings):
         offline = build_argv(
-            uv, requirement, target, settings, requirements_file=requirements_file, offline=True
+            uv,
+            requirement,
+            target,
+            settings,
+            requirements_file=requirements_file,
+            offline=True,
+            no_deps=no_deps,
         )
         if _from_uv_cache(offline, env, settings, requirement, name, cache_key, limit):
             return

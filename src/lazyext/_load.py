@@ -221,11 +221,11 @@ def _encode(config: Config) -> tuple[Any, ...]:
     }
     # marshal refuses what it cannot represent (datetimes in arguments, say): probe now.
     marshal.dumps((settings, plans, tables))
-    return (settings, plans, config.platform, config.source, tables)
+    return (settings, plans, config.platform, config.source, tables, config.env_key)
 
 
 def _decode(data: tuple[Any, ...]) -> Config:
-    raw_settings, raw_plans, platform, source, tables = data
+    raw_settings, raw_plans, platform, source, tables, env_key = data
     settings = Settings(**dict(zip(fields_of(Settings), raw_settings, strict=True)))
     plans = []
     for name, package, modules, enabled, arguments, hashes, *rest in raw_plans:
@@ -233,5 +233,10 @@ def _decode(data: tuple[Any, ...]) -> Config:
         requirement, dist, specifier, key, marker_ok = rest
         plans.append(Plan(extension, requirement, dist, specifier, key, marker_ok))
     return Config(
-        settings=settings, plans=tuple(plans), platform=platform, source=source, tables=tables
+        settings=settings,
+        plans=tuple(plans),
+        platform=platform,
+        source=source,
+        tables=tables,
+        env_key=str(env_key),
     )

@@ -24,7 +24,7 @@ _BOOL_SETTINGS: Final = frozenset(
 )
 _NUMBER_SETTINGS: Final = frozenset({"ttl-hours", "install-timeout", "lock-timeout", "failure-ttl"})
 _INT_SETTINGS: Final = frozenset({"retries", "parallel"})
-_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url"})
+_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "lock"})
 _LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls"})
 #: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
 _TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
@@ -89,12 +89,14 @@ def parse_table(
     extensions = _extensions_from_table(table.get("extensions", []), problems)
     plans = _plans(extensions, settings, problems)
     problems.raise_if_any()
-    return Config(
-        settings=settings,
-        plans=plans,
-        platform=_keys.platform_tag(),
-        source=source,
-        tables=tables,
+    return _keyed(
+        Config(
+            settings=settings,
+            plans=plans,
+            platform=_keys.platform_tag(),
+            source=source,
+            tables=tables,
+        )
     )
 
 
@@ -117,9 +119,23 @@ def parse_objects(
     settings = _settings({}, Path.cwd(), overrides, problems)
     plans = _plans(extensions, settings, problems)
     problems.raise_if_any()
-    return Config(
-        settings=settings, plans=plans, platform=_keys.platform_tag(), source=problems.source
+    return _keyed(
+        Config(
+            settings=settings, plans=plans, platform=_keys.platform_tag(), source=problems.source
+        )
     )
+
+
+def _keyed(config: Config) -> Config:
+    """``config`` with the key of its environment (computed once, kept in the memo)."""
+    from lazyext._record import replace
+
+    plans = [
+        (plan.key, plan.requirement)
+        for plan in config.plans
+        if plan.extension.package is not None and plan.extension.enabled and plan.marker_ok
+    ]
+    return replace(config, env_key=_keys.environment_key(plans, config.settings, config.platform))
 
 
 def _settings(
@@ -149,8 +165,9 @@ def _settings(
 
 def _resolve_paths(values: dict[str, Any], base: Path, problems: _Problems) -> None:
     """Make ``cache_dir`` and local ``find_links`` absolute against ``base`` (idempotent)."""
-    if values.get("cache_dir"):
-        values["cache_dir"] = str(_absolute(values["cache_dir"], base))
+    for key in ("cache_dir", "lock"):
+        if values.get(key):
+            values[key] = str(_absolute(values[key], base))
     links = []
     for link in values.get("find_links", ()):
         try:

@@ -63,6 +63,14 @@ def _records(target: str) -> Iterator[str]:
                 yield record
 
 
+def record_paths(path: str) -> list[str]:
+    """The paths a ``RECORD`` file lists (relative to the install root)."""
+    try:
+        return [row[0] for row in _rows(path)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
 def _rows(path: str) -> list[tuple[str, str, str]]:
     with open(path, encoding="utf-8", newline="") as handle:
         return [
