@@ -25,10 +25,11 @@ def register(sub: Any) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from lazyext import _cache
     from lazyext._errors import ConfigError
+    from lazyext._status import closure_entries, main_entry
     from lazyext._verify import quarantine, verify
 
     config = load_config(args)
-    root = _cache.ensure_root(config.settings.cache_dir)
+    _cache.ensure_root(config.settings.cache_dir)  # refuses an unsafe cache
     plans = [p for p in config.plans if p.extension.package is not None and p.marker_ok]
     unknown = sorted(set(args.names) - {plan.name for plan in plans})
     if unknown:
@@ -37,15 +38,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for plan in plans:
         if args.names and plan.name not in args.names:
             continue
-        entry = _cache.find_entry(root, plan.key, config.platform)
-        if entry is None:
+        entries = closure_entries(config, plan)
+        if entries is None:
             results[plan.name] = {"state": "missing", "path": "", "problems": []}
             continue
-        problems = verify(entry)
-        if problems and args.repair:
-            quarantine(entry)
+        problems = []
+        for entry in entries:  # every distribution of the closure
+            damage = verify(entry)
+            if damage and args.repair:
+                quarantine(entry)
+            problems += damage
         state = "ok" if not problems else "repaired" if args.repair else "damaged"
-        results[plan.name] = {"state": state, "path": entry.path, "problems": problems}
+        main = main_entry(config, plan)
+        path = main.path if main is not None else entries[0].path if entries else ""
+        results[plan.name] = {"state": state, "path": path, "problems": problems}
     damaged = [name for name, result in results.items() if result["problems"]]
     if args.json:
         print_json(results)

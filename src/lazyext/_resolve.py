@@ -21,9 +21,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Final
 
-from lazyext import _cache, _environment, _lockfile, _log
+from lazyext import _cache, _lockfile, _log
 from lazyext._environment import Environment, Locked
-from lazyext._errors import InstallError, LockFileError, ResolutionError
+from lazyext._errors import InstallError, ResolutionError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -342,8 +342,8 @@ def _parse_annotations(text: str) -> dict[str, list[str]]:
         if not marker or line.startswith("#"):
             continue
         child = _lockfile.normalize(re.split(r"[=@ \[;]", requirement.strip(), maxsplit=1)[0])
-        for parent in via.split(","):
-            parent = parent.strip()
+        for item in via.split(","):
+            parent = item.strip()
             if parent and not parent.startswith("-"):
                 name = _lockfile.normalize(parent.split("[")[0].split()[0])
                 graph.setdefault(name, []).append(child)

@@ -21,6 +21,7 @@ EXIT_USAGE = 2
 
 #: Modules that add subcommands: each has ``register(subparsers)``.
 _COMMAND_MODULES = (
+    "lazyext._cli_lock",
     "lazyext._cli_plugins",
     "lazyext._cli_tasks",
     "lazyext._cli_verify",
@@ -148,40 +149,9 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def status_rows(config: Any) -> list[dict[str, Any]]:
-    from lazyext import _cache
-    from lazyext._host import satisfies
+    from lazyext._status import extension_rows
 
-    root = _cache.ensure_root(config.settings.cache_dir)
-    rows = []
-    for plan in config.plans:
-        row: dict[str, Any] = {
-            "name": plan.name,
-            "requirement": plan.requirement or "(built-in)",
-            "modules": list(plan.extension.modules),
-            "enabled": plan.extension.enabled,
-            "key": plan.key,
-            "state": "built-in",
-            "version": "",
-            "size": 0,
-            "path": "",
-            "installed_at": None,
-        }
-        if plan.extension.package is not None:
-            entry = _cache.find_entry(root, plan.key, config.platform)
-            if not plan.marker_ok:
-                row["state"] = "not-applicable"
-            elif entry is not None:
-                row["state"] = "expired" if entry.expired() else "installed"
-                row["version"] = entry.version_of(plan.dist) or ""
-                row["size"] = _cache.dir_size(entry.path)
-                row["path"] = str(entry.target)
-                row["installed_at"] = entry.installed_at
-            elif satisfies(plan.dist, plan.specifier):
-                row["state"] = "host"
-            else:
-                row["state"] = "missing"
-        rows.append(row)
-    return rows
+    return extension_rows(config)
 
 
 def _human_size(size: int) -> str:
@@ -194,22 +164,35 @@ def _human_size(size: int) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from lazyext._status import distribution_rows, environment_summary
+
     config = load_config(args)
     rows = status_rows(config)
+    dists = distribution_rows(config)
+    summary = environment_summary(config)
     if args.json:
         print_json(
             {
                 "source": config.source,
                 "cache_dir": str(config.settings.cache_dir),
                 "platform": config.platform,
+                "environment": summary,
                 "extensions": rows,
+                "distributions": dists,
             }
         )
         return EXIT_OK
     print(f"config: {config.source}\ncache:  {config.settings.cache_dir} ({config.platform})")
+    lock = summary["lock"] or summary.get("pylock", "not resolved yet (lazyext lock)")
+    print(f"environment: {summary['state']}, lock {lock}")
     for row in rows:
         row["size"] = _human_size(row["size"]) if row["size"] else ""
     print_table(rows, ("name", "state", "version", "size", "requirement"))
+    if dists:
+        print()
+        for dist in dists:
+            dist["pulled_in_by"] = ", ".join(dist["pulled_in_by"])
+        print_table(dists, ("name", "version", "state", "pulled_in_by"))
     return EXIT_OK
 
 
@@ -241,13 +224,13 @@ def cmd_warm(args: argparse.Namespace) -> int:
 
 def cmd_invalidate(args: argparse.Namespace) -> int:
     from lazyext import _cache
-    from lazyext._api import plan_for
+    from lazyext._api import closure_keys, plan_for
 
     config = load_config(args)
     root = _cache.ensure_root(config.settings.cache_dir)
     for name in args.names:
         plan = plan_for(name, config)
-        count = _cache.invalidate_key(root, plan.key)
+        count = sum(_cache.invalidate_key(root, key) for key in closure_keys(config, plan))
         print(f"{name}: {count} install(s) invalidated")
     return EXIT_OK
 

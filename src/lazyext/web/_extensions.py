@@ -69,6 +69,11 @@ def add_routes(api: APIRouter, service: Service) -> None:
                     f"no configured extension named {name!r} (built-in ones have no install)",
                     "list the extensions with GET /extensions",
                 )
+            from lazyext._api import closure_keys
+
             root = _cache.ensure_root(config.settings.cache_dir)
             forget_failures()
-            return Invalidated(name=name, invalidated=_cache.invalidate_key(root, plan.key))
+            keys = closure_keys(config, plan)
+            return Invalidated(
+                name=name, invalidated=sum(_cache.invalidate_key(root, key) for key in keys)
+            )
