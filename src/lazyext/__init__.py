@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from lazyext._api import activate, deactivate, ensure, invalidate
 from lazyext._config import Extension
-from lazyext._errors import ConfigError, InstallError, LazyextError, LockTimeout, UnsafeCacheError
+from lazyext._errors import (
+    ConfigError,
+    InstallError,
+    LazyextError,
+    LockFileError,
+    LockTimeout,
+    ResolutionError,
+    UnsafeCacheError,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,8 +33,10 @@ __all__ = [
     "Extension",
     "InstallError",
     "LazyextError",
+    "LockFileError",
     "LockTimeout",
     "PluginManager",
+    "ResolutionError",
     "TaskManager",
     "UnsafeCacheError",
     "activate",

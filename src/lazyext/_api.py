@@ -42,6 +42,7 @@ def _overrides(
     find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     no_index: bool | None,
     ttl_hours: float | None,
+    lock: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     if isinstance(find_links, (str, os.PathLike)):
         find_links = [find_links]
@@ -53,6 +54,7 @@ def _overrides(
         "find_links": links,
         "no_index": no_index,
         "ttl_hours": ttl_hours,
+        "lock": os.fspath(lock) if lock is not None else None,
     }
 
 
@@ -65,6 +67,7 @@ def activate(
     find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     no_index: bool | None = None,
     ttl_hours: float | None = None,
+    lock: str | os.PathLike[str] | None = None,
 ) -> Config:
     """Install lazyext's import hook for ``config``; idempotent.
 
@@ -73,10 +76,13 @@ def activate(
     top-level import name to requirement, or a sequence of :class:`Extension`. Keyword
     options override the file and the environment. Raises :class:`ConfigError` for
     any invalid input, before anything is installed. Returns the loaded config.
+
+    ``lock`` names a ``pylock.toml`` (``lazyext lock`` writes one): every process then
+    installs exactly its versions and hashes.
     """
     global _runtime
     loaded = load(
-        config, _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours)
+        config, _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours, lock)
     )
     with _lock:
         if _runtime is None:

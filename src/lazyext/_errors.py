@@ -6,7 +6,7 @@ so existing ``except`` clauses keep working::
     LazyextError(Exception)
     ├── ConfigError(LazyextError, ValueError)      bad config or requirement; raised
     │   │                                          before any subprocess starts
-    │   └── LockFileError                          a lock file that cannot be used
+    │   └── LockFileError(.., ImportError)         a lock file that cannot be used
     │                                              (stale, foreign, edited, damaged)
     ├── InstallError(LazyextError, ImportError)    uv failed, timed out or was killed
     │   └── ResolutionError                        the extensions (and the host) cannot
@@ -90,8 +90,11 @@ class InstallError(LazyextError, ImportError):
         return (_rebuild, (type(self), self.args, state))
 
 
-class LockFileError(ConfigError):
-    """A lock file does not match the config, the interpreter or itself."""
+class LockFileError(ConfigError, ImportError):
+    """A lock file does not match the config, the interpreter or itself.
+
+    Found when an import first needs the lock, so it is also an :class:`ImportError`.
+    """
 
 
 class ResolutionError(InstallError):
