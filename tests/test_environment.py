@@ -394,3 +394,48 @@ def test_a_stored_environment_serves_without_uv(
     appone = importlib.import_module("appone")
     assert appone.shareddep.VERSION == "3.0"
     assert shim.runs() == [] and shim.compiles() == []
+
+
+def _project(tmp_path: Path, house: Wheelhouse, policy: str) -> Path:
+    project = tmp_path / f"project-{policy}"
+    project.mkdir()
+    (project / "lazyext.toml").write_text(
+        house.toml()
+        + f'ttl-hours = 1e-9\nexpired = "{policy}"\n'
+        + '[[extensions]]\nname = "appone"\npackage = "appone"\n'
+    )
+    return project
+
+
+SHOW = "import lazyext; lazyext.activate(); import appone; print(appone.shareddep.VERSION)"
+
+
+@pytest.mark.parametrize(
+    ("policy", "first", "later"),
+    [("refresh-in-background", "1.0", "2.0"), ("reinstall", "2.0", "2.0"), ("serve", "1.0", "1.0")],
+)
+def test_an_expired_environment_per_policy(
+    house: Wheelhouse, tmp_path: Path, policy: str, first: str, later: str
+) -> None:
+    house.build("shareddep", "1.0", {"shareddep/__init__.py": "VERSION = '1.0'\n"})
+    house.build(
+        "appone", "1.0", {"appone/__init__.py": "import shareddep\n"}, requires=("shareddep>=1",)
+    )
+    project = _project(tmp_path, house, policy)
+    assert run_python(SHOW, cwd=project).stdout.strip() == "1.0"
+    house.build("shareddep", "2.0", {"shareddep/__init__.py": "VERSION = '2.0'\n"})
+    # Expired now: served at once (or, for "reinstall", replaced before use).
+    done = run_python(
+        SHOW + "\nimport threading\n"  # let a background refresh finish before exiting
+        "for thread in threading.enumerate():\n"
+        "    if thread.name == 'lazyext-refresh': thread.join(120)\n",
+        cwd=project,
+    )
+    assert done.stdout.strip().splitlines()[0] == first, done.stderr
+    assert run_python(SHOW, cwd=project).stdout.strip() == later
+
+
+def test_expired_setting_is_checked(tmp_path: Path) -> None:
+    (tmp_path / "lazyext.toml").write_text('expired = "sometimes"\n')
+    with pytest.raises(lazyext.ConfigError, match="expired: expected one of refresh-in-background"):
+        lazyext.activate(tmp_path / "lazyext.toml")

@@ -68,6 +68,7 @@ class Settings:
     failure_ttl: float = 30.0
     parallel: int = 4
     lock: str | None = None  # a pylock.toml that pins the environment (absolute path)
+    expired: str = "refresh-in-background"  # or "reinstall" (block) or "serve" (never)
 
     def install_fingerprint(self) -> tuple[Any, ...]:
         """The settings that change what an install produces (they enter the key)."""

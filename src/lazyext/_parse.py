@@ -24,7 +24,9 @@ _BOOL_SETTINGS: Final = frozenset(
 )
 _NUMBER_SETTINGS: Final = frozenset({"ttl-hours", "install-timeout", "lock-timeout", "failure-ttl"})
 _INT_SETTINGS: Final = frozenset({"retries", "parallel"})
-_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "lock"})
+_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "lock", "expired"})
+#: What the first use of an expired environment does (README: TTL).
+EXPIRED_POLICIES: Final = ("refresh-in-background", "reinstall", "serve")
 _LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls"})
 #: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
 _TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
@@ -231,6 +233,9 @@ def _check_setting(key: str, given: object, problems: _Problems) -> Any:
         return None
     if key == "index-url":
         return _check_url_setting(key, str(value), problems)
+    if key == "expired" and value not in EXPIRED_POLICIES:
+        problems.add(key, f"expected one of {', '.join(EXPIRED_POLICIES)}, got {value!r}")
+        return None
     return float(value) if key in _NUMBER_SETTINGS else value
 
 

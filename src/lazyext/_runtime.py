@@ -14,6 +14,7 @@ import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
 from lazyext import _cache, _finder
+from lazyext._errors import InstallError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class Runtime:
         self.host_served: dict[str, bool] = {}  # key -> the host's install satisfies it
         self._env: Environment | None = None  # the config's environment, once read
         self._published_entries: dict[str, Entry] = {}  # dist key -> entry (metadata)
+        self._stale = False  # the environment expired (TTL)
+        self._refreshing = False  # a background refresh was started
         self.added_paths: list[str] = []
         # generation path -> (thread running its .pth lines, lock released when done)
         self._activating: dict[str, tuple[int, Any]] = {}
@@ -120,6 +123,8 @@ class Runtime:
             if self._served_by_host(plan, fullname):
                 return None
             entries = self.cached_closure(plan)
+            if self._stale and self.settings.expired == "reinstall":
+                entries = None  # the seed's TTL: an expired install is replaced before use
             if entries is None or any(e.pth and e.key not in self.active for e in entries):
                 # Cold (or .pth files to run): the loader does it outside the global lock.
                 # Not claimed to be a package: the loader gives the spec the installed
@@ -181,7 +186,45 @@ class Runtime:
             if env is not None and lock and env.source != _environment.lock_identity(lock):
                 env = None  # the lock file changed: the loader reads it again
             self._env = env
+            if env is not None and env.expired() and not self.settings.offline:
+                self._stale = True
+                if self.settings.expired == "refresh-in-background":
+                    self._refresh_in_background()
         return env
+
+    def _refresh_in_background(self) -> None:
+        """Stale-while-revalidate: serve the expired environment now, resolve it again
+        in one background thread (other processes wait on the key's lock and then find
+        the fresh one), install the new closures of what this process uses."""
+        if self._refreshing:
+            return
+        self._refreshing = True
+        config = self.config
+
+        def refresh() -> None:
+            from lazyext import _log
+            from lazyext._provision import environment, install
+
+            try:
+                environment(config, refresh=True)
+                with self._lock:
+                    keys = set(self.installed)
+                for plan in config.plans:
+                    if plan.key in keys:
+                        install(plan, config)
+                _log.info("refreshed the expired environment of %s", config.source)
+            except Exception as error:  # a background thread: log, never raise
+                from lazyext import _guards
+
+                _log.warning("refreshing the expired environment failed: %s", error)
+                if isinstance(error, InstallError):
+                    _guards.remember_failure(config.env_key, error, self.settings.failure_ttl)
+
+        import threading
+
+        # A daemon: a short script never waits at exit for the network; what it did not
+        # finish, the next process (or the maintenance task) does.
+        threading.Thread(target=refresh, name="lazyext-refresh", daemon=True).start()
 
     def cached_closure(self, plan: Plan) -> list[Entry] | None:
         """The published entries of ``plan``'s closure, or ``None`` if any is missing."""
@@ -219,6 +262,8 @@ class Runtime:
     ) -> list[Entry]:
         """Install ``plan``'s closure if needed and make it serve this process."""
         entries = None if refresh else self.cached_closure(plan)
+        if self._stale and self.settings.expired == "reinstall":
+            refresh, entries, self._stale = True, None, False
         if entries is None:
             from lazyext._provision import install
 
