@@ -103,6 +103,19 @@ def _isolated(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) 
         _guards.forget_failures()
 
 
+@pytest.fixture(params=["fcntl", "filelock"])
+def lock_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a lock test against both implementations of the per-key lock (issue 11), in
+    this process and in the child processes it starts."""
+    from lazyext import _locks
+
+    if request.param == "fcntl" and os.name != "posix":
+        pytest.skip("the fcntl lock is POSIX-only")
+    monkeypatch.setattr(_locks, "BACKEND", request.param)
+    monkeypatch.setenv("LAZYEXT_LOCK_BACKEND", request.param)
+    return str(request.param)
+
+
 _SYSTEM = tuple({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 
 

@@ -35,7 +35,7 @@ class UvShim:
             "#!/bin/sh\n"
             'if [ "$2" = "compile" ]; then\n'
             f'  printf "%s\\n" "$*" >> {shlex.quote(str(self.compile_log))}\n'
-            f"  exec {real} \"$@\"\n"
+            f'  exec {real} "$@"\n'
             "fi\n"
             f'printf "%s\\n" "$*" >> {shlex.quote(str(self.log))}\n'
             f"env > {shlex.quote(str(self.env_dir))}/$$.env\n"

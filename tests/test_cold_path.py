@@ -1,5 +1,5 @@
-"""The first import of an uncached extension: offline-first resolution, the filelock
-key lock, and what that path imports (tuned by the benchmarks, see benchmarks/README.md).
+"""The first import of an uncached extension: offline-first resolution, the per-key
+lock, and what that path imports (tuned by the benchmarks, see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -111,13 +111,15 @@ def test_first_import_of_an_uncached_extension_stays_light(
     wheelhouse: Wheelhouse, cache_dir: Path
 ) -> None:
     code = f"""
-        import sys, lazyext
+        import os, sys, lazyext
         lazyext.activate({{"alpha": "alpha"}}, find_links=[{str(wheelhouse.path)!r}],
                          no_index=True)
         import alpha
-        # (subprocess itself brings re, through locale; filelock, the required lock
-        # implementation, brings logging, typing, pathlib and fnmatch.)
+        # (subprocess itself brings re, through locale. The per-key lock is fcntl's on
+        # POSIX: filelock would bring logging, typing, inspect and pathlib, 35-40 ms.)
         heavy = ("packaging", "shutil", "platformdirs", "tomllib", "sqlite3", "apscheduler")
+        if os.name == "posix":
+            heavy += ("filelock", "typing", "logging", "inspect", "pathlib", "compileall")
         print(alpha.NAME, sorted(m for m in heavy if m in sys.modules))
     """
     run_python(code)  # the first process compiles the config; the next is the common case
@@ -157,7 +159,7 @@ def _release(child: subprocess.Popen[str]) -> None:
     assert child.returncode == 0
 
 
-def test_key_lock_and_gc_try_lock_exclude_each_other(tmp_path: Path) -> None:
+def test_key_lock_and_gc_try_lock_exclude_each_other(tmp_path: Path, lock_backend: str) -> None:
     root = tmp_path / "cache"
     root.mkdir(mode=0o700)
     child = _holder(root)
@@ -175,7 +177,9 @@ def test_key_lock_and_gc_try_lock_exclude_each_other(tmp_path: Path) -> None:
         assert free is True
 
 
-def test_a_lock_file_unlinked_while_waiting_is_locked_anew(tmp_path: Path) -> None:
+def test_a_lock_file_unlinked_while_waiting_is_locked_anew(
+    tmp_path: Path, lock_backend: str
+) -> None:
     root = tmp_path / "cache"
     root.mkdir(mode=0o700)
     child = _holder(root, "unlink")

@@ -230,6 +230,16 @@ def test_uv_index_variables_become_settings(monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
+def test_link_mode_setting(tmp_path: Path) -> None:
+    assert lazyext.activate({}).settings.link_mode is None  # uv's default
+    path = write(tmp_path / "lazyext.toml", 'link-mode = "copy"\n')
+    assert lazyext.activate(path).settings.link_mode == "copy"
+    # Not part of the key: the same files, only how they reach the target differs.
+    assert lazyext.activate(path).settings.install_fingerprint() == (
+        lazyext.activate({}).settings.install_fingerprint()
+    )
+
+
 # -- validation: every problem of a file, with its location ------------------------------
 
 SETTING_PROBLEMS = [
@@ -242,6 +252,9 @@ SETTING_PROBLEMS = [
     ('find-links = ["w\\nx"]', "find-links: find-links entry 'w\\nx' contains"),
     ('index-url = "--evil"', "index-url: '--evil' looks like a command-line option"),
     ('index-url = "https://x\\nevil"', "index-url: index-url 'https://x\\nevil' contains"),
+    ('link-mode = "symlink"', "link-mode: symlinks into uv's cache would make"),
+    ('link-mode = "reflink"', "link-mode: unknown link mode 'reflink'; use one of clone"),
+    ("link-mode = 1", "link-mode: expected a string"),
     ("bogus = 1", "bogus: unknown setting"),
     ("[web2]\nx = 1", "web2: unknown setting"),
 ]
@@ -519,10 +532,11 @@ def test_the_memo_is_private_and_one_others_could_write_is_not_trusted(
     tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A root made by hand under umask 022 (others may read and enter it) passes the
-    # checks; the memo in it holds index URLs (credentials too) and is used unverified.
+    # checks; the memo in it holds index URLs and is used unverified. (A config with
+    # credentials is never memoized: tests/ux/test_secrets.py.)
     cache_dir.mkdir()
     os.chmod(cache_dir, 0o755)
-    path = write(tmp_path / "lazyext.toml", 'index-url = "https://u:secret@example.org/simple"\n')
+    path = write(tmp_path / "lazyext.toml", 'index-url = "https://example.org/simple"\n')
     umask = os.umask(0)
     try:
         first = _load.load(path, {})

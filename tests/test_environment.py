@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import importlib
-import importlib.metadata as metadata
 import json
 import os
 import pkgutil
 import subprocess
 import sys
 import textwrap
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 import lazyext
+from fake_uv import UvShim
 from lazyext import _installer
 from lazyext._api import warm
 
-from fake_uv import UvShim
 from support import Wheelhouse, run_python
 
 
@@ -84,7 +84,8 @@ def test_incompatible_extensions_fail_before_anything_is_installed(
     with pytest.raises(lazyext.ResolutionError) as caught:
         import apptwo  # noqa: F401
     message = str(caught.value)
-    assert "apptwo" in message and "appnew" in message
+    assert "apptwo" in message
+    assert "appnew" in message
     assert "cannot be installed together" in message
     assert "shareddep" in message  # uv's explanation is carried along
     assert isinstance(caught.value, ImportError)
@@ -300,7 +301,8 @@ def test_lock_pins_every_process_until_lock_upgrade(house: Wheelhouse, tmp_path:
     done = cli("lock", cwd=project)
     assert done.returncode == 0, done.stderr
     text = (project / "pylock.toml").read_text()
-    assert 'name = "shareddep"' in text and 'dependencies = [{ name = "shareddep" }]' in text
+    assert 'name = "shareddep"' in text
+    assert 'dependencies = [{ name = "shareddep" }]' in text
     assert 'add `lock = "pylock.toml"`' in done.stdout
     write_config(project, house, {"appone": "appone"}, lock=True)
     # A newer release appears; the lock keeps every process on 1.0.
@@ -393,7 +395,8 @@ def test_a_stored_environment_serves_without_uv(
     lazyext.activate({"appone": "appone"}, **house.options(cache_dir))
     appone = importlib.import_module("appone")
     assert appone.shareddep.VERSION == "3.0"
-    assert shim.runs() == [] and shim.compiles() == []
+    assert shim.runs() == []
+    assert shim.compiles() == []
 
 
 def _project(tmp_path: Path, house: Wheelhouse, policy: str) -> Path:

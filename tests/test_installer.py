@@ -58,7 +58,10 @@ def test_argv_shape(tmp_path: Path) -> None:
     target = argv[argv.index("--target") + 1]
     assert os.path.isabs(target)
     assert target == os.path.abspath("rel/target")
-    assert "--compile-bytecode" in argv
+    # Bytecode is the interpreter's business on import (issue 11), and uv's default
+    # link mode applies unless link-mode is set.
+    assert "--compile-bytecode" not in argv
+    assert not any(arg.startswith("--link-mode") for arg in argv)
     assert "--no-build" in argv
     # The requirement is the one positional, after "--".
     assert argv[-2:] == ["--", "pyyaml>=6"]
@@ -349,3 +352,10 @@ def test_a_chatty_uv_does_not_deadlock_and_keeps_only_the_tail(
     lines = caught.value.stderr_tail.splitlines()
     assert len(lines) == 40
     assert lines[-1] == "line 19999 of noise noise noise"
+
+
+@pytest.mark.parametrize("mode", ["copy", "hardlink", "clone"])
+def test_argv_link_mode_setting(mode: str) -> None:
+    argv = _installer.build_argv("uv", "a", "/t", Settings(cache_dir="/c", link_mode=mode))
+    assert f"--link-mode={mode}" in argv
+    assert argv.index(f"--link-mode={mode}") < argv.index("--")

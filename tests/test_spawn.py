@@ -208,7 +208,7 @@ print("STATUS=" + str(status))
 
 
 def test_a_fork_while_another_thread_holds_lazyexts_locks(
-    wheelhouse: Wheelhouse, cache_dir: Path
+    wheelhouse: Wheelhouse, cache_dir: Path, lock_backend: str
 ) -> None:
     # A lock held by a thread that does not exist in the child is never released there:
     # the child's activate() and imports must not wait for it (FAULTS D52).

@@ -8,9 +8,10 @@ content-addressed cache and returns the module; later processes find it cached.
 from __future__ import annotations
 
 from lazyext._api import activate, deactivate, ensure, invalidate
-from lazyext._config import Extension
+from lazyext._config import Config, Extension
 from lazyext._errors import (
     ConfigError,
+    DistributionNotFound,
     InstallError,
     LazyextError,
     LockFileError,
@@ -29,7 +30,9 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Config",
     "ConfigError",
+    "DistributionNotFound",
     "Extension",
     "InstallError",
     "LazyextError",

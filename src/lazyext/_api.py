@@ -71,8 +71,10 @@ def activate(
 ) -> Config:
     """Install lazyext's import hook for ``config``; idempotent.
 
-    ``config`` is ``None`` (discover ``$LAZYEXT_CONFIG``, ``./lazyext.toml``,
-    ``[tool.lazyext]`` in ``./pyproject.toml``), a path to a TOML file, a mapping of
+    ``config`` is ``None`` (``$LAZYEXT_CONFIG``, else the first ``lazyext.toml`` or
+    ``pyproject.toml`` with ``[tool.lazyext]`` from the working directory up, then from
+    the main script's directory up, stopping at a ``.git``; none found: the defaults,
+    and a warning naming where it looked), a path to a TOML file, a mapping of
     top-level import name to requirement, or a sequence of :class:`Extension`. Keyword
     options override the file and the environment. Raises :class:`ConfigError` for
     any invalid input, before anything is installed. Returns the loaded config.
@@ -84,6 +86,11 @@ def activate(
     loaded = load(
         config, _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours, lock)
     )
+    if config is None and loaded.source == "<defaults>":
+        from lazyext import _log
+        from lazyext._load import not_found_message
+
+        _log.warning("%s", not_found_message())
     with _lock:
         if _runtime is None:
             _runtime = Runtime(loaded)
@@ -228,11 +235,17 @@ def invalidate(
 
 
 def warm(
-    names: Iterable[str] = (), config: Config | None = None, *, refresh: bool = False
+    names: Iterable[str] = (),
+    config: Config | None = None,
+    *,
+    refresh: bool = False,
+    compile: bool = True,
 ) -> dict[str, BaseException | Path]:
     """Install the given (default: all enabled) extensions of ``config`` in parallel.
 
-    Returns ``{extension name: target path or the exception it raised}``.
+    ``compile``: write their bytecode ahead of time (:mod:`lazyext._bytecode`), for
+    read-only deployments and ``PYTHONDONTWRITEBYTECODE``. Returns ``{extension name:
+    target path or the exception it raised}``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -255,7 +268,13 @@ def warm(
 
     def one(plan: Plan) -> BaseException | Path:
         try:
-            targets = install(plan, config).targets
+            installed = install(plan, config)
+            if compile:
+                from lazyext._bytecode import compile_target
+
+                for entry in installed.entries:
+                    compile_target(entry.target)
+            targets = installed.targets
             return Path(targets[0]) if targets else Path(sys.prefix)
         except Exception as error:
             return error

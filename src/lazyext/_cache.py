@@ -30,7 +30,10 @@ from lazyext._record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, Final
+
+    from lazyext._config import Settings
 
 ENTRY_SCHEMA: Final = 1
 _META: Final = "entry.marshal"
@@ -153,26 +156,53 @@ def platform_dir(root: str, key: str, platform: str) -> str:
     return os.path.join(root, "entries", key, platform)
 
 
-def find_entry(root: str, key: str, platform: str) -> Entry | None:
-    """The newest valid generation of ``key`` for ``platform``, or ``None``."""
-    directory = platform_dir(root, key, platform)
+def find_entry(
+    root: str, key: str, platform: str, settings: Settings | None = None
+) -> Entry | None:
+    """The newest valid generation of ``key`` for ``platform``, or ``None``.
+
+    With ``settings``, its read-only layers (``cache-read``, see :mod:`lazyext._layers`)
+    are searched first: the first layer that has the key serves it, unless the writable
+    ``root`` holds a newer generation (a refresh or reinstall after an invalidation).
+    """
+    best = newest_entry(root, key, platform)
+    if settings is not None and settings.cache_read:
+        from lazyext import _layers
+
+        for layer in settings.cache_read:
+            found = _layers.find(layer, key, platform, trust_group=settings.trust_group)
+            if found is not None:
+                return (
+                    best if best is not None and best.installed_at > found.installed_at else found
+                )
+    return best
+
+
+def generation_names(directory: str) -> list[str]:
+    """The generation directory names in ``directory``, newest first."""
     try:
-        generations = sorted(
+        return sorted(
             (name for name in os.listdir(directory) if name.startswith("g")), reverse=True
         )
     except OSError:
-        return None
-    for generation in generations:
-        entry = read_entry(os.path.join(directory, generation))
+        return []
+
+
+def newest_entry(
+    root: str, key: str, platform: str, *, foreign: Callable[[str], bool] | None = None
+) -> Entry | None:
+    directory = platform_dir(root, key, platform)
+    for generation in generation_names(directory):
+        entry = read_entry(os.path.join(directory, generation), foreign=foreign)
         if entry is not None:
             return entry
     return None
 
 
-def read_entry(path: str) -> Entry | None:
+def read_entry(path: str, *, foreign: Callable[[str], bool] | None = None) -> Entry | None:
     """Read one generation; anything damaged, foreign or invalidated reads as ``None``."""
     try:
-        if _is_foreign(path) or os.path.lexists(os.path.join(path, INVALIDATED)):
+        if (foreign or _is_foreign)(path) or os.path.lexists(os.path.join(path, INVALIDATED)):
             return None
         with open(os.path.join(path, _META), "rb") as handle:
             data = marshal.loads(handle.read())  # load(file) reads piecemeal: slower
@@ -329,8 +359,13 @@ def iter_generations(root: str) -> list[tuple[str, str, str]]:
 USE_RESOLUTION: Final = 86400.0
 
 
-def note_use(path: str) -> None:
-    """Record that generation ``path`` is in use (gc evicts long-unused ones)."""
+def note_use(path: str, root: str) -> None:
+    """Record that generation ``path`` is in use (gc evicts long-unused ones).
+
+    Only inside the writable ``root``: a read-only layer is never written to.
+    """
+    if not path.startswith(root.rstrip(os.sep) + os.sep):
+        return
     try:
         if time.time() - os.stat(path).st_mtime > USE_RESOLUTION:
             os.utime(path)

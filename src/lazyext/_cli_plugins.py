@@ -48,7 +48,13 @@ def register(sub: Any) -> None:
     install = verb("install", cmd_install, "install or upgrade from a folder, zip or requirement")
     install.add_argument("source", metavar="SOURCE", help="folder, .zip/.whl, or requirement")
     install.add_argument("--enable", action="store_true", help="enable it after installing")
+    install.add_argument(
+        "--editable", action="store_true", help="run from the folder itself (edits are reloaded)"
+    )
     install.add_argument("--json", action="store_true", help="machine-readable output")
+    validate = verb("validate", cmd_validate, "check a plugin folder or zip; runs none of it")
+    validate.add_argument("source", metavar="PATH", help="folder or .zip/.whl")
+    validate.add_argument("--json", action="store_true", help="machine-readable output")
     for name, handler, text in (
         ("enable", cmd_enable, "import and run on_enable; recorded as enabled"),
         ("disable", cmd_disable, "recorded as disabled; running applications unload it"),
@@ -151,7 +157,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     def action(manager: PluginManager) -> int:
         try:
-            info = manager.install(args.source, enable=args.enable)
+            info = manager.install(args.source, enable=args.enable, editable=args.editable)
         except PluginEnableError as error:
             print(f"lazyext: {error}", file=sys.stderr)
             return EXIT_FAILURE
@@ -160,6 +166,25 @@ def cmd_install(args: argparse.Namespace) -> int:
         else:
             print(f"installed {info.id} {info.version} ({info.status}) in {info.path}")
         return EXIT_OK
+
+    return _run(args, action)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Exit 0 when the plugin would install, 2 (bad input) with every problem if not."""
+
+    def action(manager: PluginManager) -> int:
+        result = manager.validate(args.source)
+        if args.json:
+            print_json(result.as_dict())
+        elif result.ok and result.manifest is not None:
+            manifest = result.manifest
+            print(f"ok: {manifest.id} {manifest.version}, imported as {manifest.package}")
+        else:
+            print(f"{result.source}: {len(result.problems)} problem(s):", file=sys.stderr)
+            for problem in result.problems:
+                print(f"  - {problem}", file=sys.stderr)
+        return EXIT_OK if result.ok else EXIT_USAGE
 
     return _run(args, action)
 

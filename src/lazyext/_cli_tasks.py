@@ -10,12 +10,15 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lazyext._errors import ConfigError
 from lazyext.cli import EXIT_FAILURE, EXIT_OK, load_config, print_json, print_table
 
 if TYPE_CHECKING:
+    import logging
+
     from lazyext.tasks import Task, TaskManager
 
 
@@ -144,17 +147,27 @@ def cmd_add(args: argparse.Namespace) -> int:
             raise ConfigError(f"--kwargs is not JSON: {error}") from error
         if not isinstance(kwargs, dict):
             raise ConfigError("--kwargs must be a JSON object")
-    task = _manager(args).add_task(
-        args.func,
-        trigger,
-        id=args.id,
-        name=args.name,
-        max_retries=args.max_retries,
-        timeout=args.timeout,
-        kwargs=kwargs,
-        replace_existing=args.replace,
-        **trigger_args,
-    )
+    from lazyext.tasks import TaskExistsError
+
+    try:
+        task = _manager(args).add_task(
+            args.func,
+            trigger,
+            id=args.id,
+            name=args.name,
+            max_retries=args.max_retries,
+            timeout=args.timeout,
+            kwargs=kwargs,
+            replace_existing=args.replace,
+            **trigger_args,
+        )
+    except TaskExistsError as error:
+        # The API's advice (replace_existing=True) means nothing on a command line.
+        raise TaskExistsError(
+            f"a task with id {error.task_id!r} exists already; add --replace to replace its "
+            f"definition (its run history is kept), or choose another --id",
+            task_id=error.task_id,
+        ) from None
     return _print_task(args, task, "added")
 
 
@@ -226,19 +239,42 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         number: signal.signal(number, request_stop) for number in (signal.SIGINT, signal.SIGTERM)
     }
     manager = _manager(args, maintenance=not args.no_maintenance)
+    logger, restore_logging = _service_logging(getattr(args, "verbose", 0))
     try:
         manager.start()
         role = "running the stored tasks" if manager.is_leader else "standing by (another runs)"
-        print(f"lazyext scheduler: pid {os.getpid()}, {role}; Ctrl-C stops", file=sys.stderr)
-        sys.stderr.flush()
+        logger.info("lazyext scheduler: pid %d, %s; Ctrl-C stops", os.getpid(), role)
         while not stop.wait(1.0):
             pass
     finally:
         manager.shutdown(wait=False)
         for number, handler in previous.items():
             signal.signal(number, handler)
-    print("lazyext scheduler: stopped", file=sys.stderr)
+        logger.info("lazyext scheduler: stopped")
+        restore_logging()
     return EXIT_OK
+
+
+def _service_logging(verbosity: int) -> tuple[logging.Logger, Callable[[], None]]:
+    """A long-running process logs what it does with a timestamp, level and logger name
+    (``lazyext.tasks``, ``lazyext.plugins``, ...) on stderr, INFO and up (``-vv``: DEBUG).
+    Returns the scheduler's logger and the undo."""
+    import logging
+
+    root = logging.getLogger("lazyext")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    before = (root.level, root.propagate)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+    root.propagate = False  # not twice through the CLI's plain "lazyext: ..." handler
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(before[0])
+        root.propagate = before[1]
+
+    return logging.getLogger("lazyext.tasks"), restore
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:

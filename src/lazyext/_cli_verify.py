@@ -25,8 +25,9 @@ def register(sub: Any) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from lazyext import _cache
     from lazyext._errors import ConfigError
+    from lazyext._installer import clean_uv_cache
     from lazyext._status import closure_entries, main_entry
-    from lazyext._verify import quarantine, verify
+    from lazyext._verify import linked_damage, quarantine, verify
 
     config = load_config(args)
     _cache.ensure_root(config.settings.cache_dir)  # refuses an unsafe cache
@@ -46,6 +47,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for entry in entries:  # every distribution of the closure
             damage = verify(entry)
             if damage and args.repair:
+                linked = linked_damage(entry)
+                if linked:  # hard-linked from uv's cache, damaged there too: unpack afresh
+                    clean_uv_cache(linked, config.settings)
+                    damage.append(f"removed from uv's cache: {', '.join(linked)}")
                 quarantine(entry)
             problems += damage
         state = "ok" if not problems else "repaired" if args.repair else "damaged"

@@ -14,7 +14,7 @@ from lazyext._record import EMPTY, fields_of, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from typing import Any, Final
 
 #: Bumped whenever the compiled form or the key recipe changes.
@@ -33,10 +33,11 @@ class Extension:
 
     name: str
     package: str | None = None
-    modules: tuple[str, ...] = ()
+    # Any sequence of strings (or one string) is accepted; a tuple is kept.
+    modules: Sequence[str] = ()
     enabled: bool = True
     arguments: Mapping[str, Any] = EMPTY
-    hashes: tuple[str, ...] = ()
+    hashes: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         # Accept lists from callers, keep tuples inside: the record must stay hashable
@@ -69,13 +70,19 @@ class Settings:
     parallel: int = 4
     lock: str | None = None  # a pylock.toml that pins the environment (absolute path)
     expired: str = "refresh-in-background"  # or "reinstall" (block) or "serve" (never)
+    cache_read: tuple[str, ...] = ()  # read-only layers searched first (see _layers)
+    trust_group: bool = False  # layers may be group-writable (a Kubernetes fsGroup)
+    link_mode: str | None = None  # None: uv's default; else one of LINK_MODES (_parse)
 
     def install_fingerprint(self) -> tuple[Any, ...]:
-        """The settings that change what an install produces (they enter the key)."""
+        """The settings that change what an install produces (they enter the key);
+        URLs without their credentials (who may read an index does not change it)."""
+        from lazyext._secrets import strip_credentials as bare
+
         return (
-            self.index_url,
-            self.extra_index_urls,
-            self.find_links,
+            bare(self.index_url) if self.index_url else None,
+            tuple(bare(url) for url in self.extra_index_urls),
+            tuple(bare(link) for link in self.find_links),
             self.no_index,
             self.allow_sdist,
             self.lock,

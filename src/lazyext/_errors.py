@@ -9,8 +9,12 @@ so existing ``except`` clauses keep working::
     │   └── LockFileError(.., ImportError)         a lock file that cannot be used
     │                                              (stale, foreign, edited, damaged)
     ├── InstallError(LazyextError, ImportError)    uv failed, timed out or was killed
-    │   └── ResolutionError                        the extensions (and the host) cannot
-    │                                              share one environment
+    │   ├── ResolutionError                        the extensions (and the host) cannot
+    │   │                                          share one environment
+    │   └── DistributionNotFound(InstallError, ModuleNotFoundError)
+    │                                              no such distribution or version on
+    │                                              the index (or in uv's cache offline):
+    │                                              ``pytest.importorskip`` skips it
     ├── LockTimeout(LazyextError, TimeoutError)    another process holds a cache key
     └── UnsafeCacheError(LazyextError, PermissionError)
                                                    cache directory fails the
@@ -116,6 +120,23 @@ class ResolutionError(InstallError):
         super().__init__(message, **kwargs)
         self.extensions = extensions
         self.host = host
+
+
+class DistributionNotFound(InstallError, ModuleNotFoundError):
+    """The requirement names a distribution or version the index does not have (or, in
+    offline mode, that uv's cache does not have): the module is simply not available,
+    so this is also a :class:`ModuleNotFoundError` (``except ModuleNotFoundError`` and
+    ``pytest.importorskip`` treat it as a missing module). Other install failures
+    (network, hashes, timeouts) are plain :class:`InstallError` errors.
+    """
+
+
+def without_internal_frames(error: BaseException) -> BaseException:
+    """``error`` with lazyext's own frames dropped from its traceback, for errors that
+    reach user code through an ``import``: the user sees where they imported and what
+    went wrong; ``__cause__`` (uv's failure, an ``OSError``) stays chained."""
+    error.__traceback__ = None
+    return error
 
 
 class LockTimeout(LazyextError, TimeoutError):

@@ -26,7 +26,7 @@ import os
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
-from lazyext._errors import InstallError
+from lazyext._errors import InstallError, LazyextError, without_internal_frames
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -113,7 +113,10 @@ class ProvisionLoader:
         self.real: Any = None  # the installed module's loader, once create_module ran
 
     def _provision(self, spec: ModuleSpec) -> ModuleSpec:
-        entries = self.runtime.provision_and_activate(self.plan, name=spec.name)
+        try:
+            entries = self.runtime.provision_and_activate(self.plan, name=spec.name)
+        except LazyextError as error:
+            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
         real = real_spec(spec.name, entries)
         adopt(spec, real)
         self.real = real.loader

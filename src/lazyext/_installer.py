@@ -16,14 +16,15 @@ import os
 import sys
 import time
 
-from lazyext import _log
+from lazyext import _log, _secrets
 from lazyext._config import Settings
-from lazyext._errors import InstallError
+from lazyext._errors import DistributionNotFound, InstallError
 
 # The first import of an uncached extension comes here: logging, re and typing (~15 ms
 # together) are not imported on that path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Sequence
     from typing import Final
 
@@ -52,6 +53,12 @@ _TRANSIENT: Final = (
     r"500 internal|temporarily unavailable|network is unreachable|broken pipe"
 )
 _SECURITY: Final = r"(?i)hash mismatch|hashes? (do not|don't) match"
+#: The distribution or version does not exist where uv looked: a missing module.
+_MISSING: Final = (
+    r"(?i)\b(?P<dist>\S+) was not found in the (?P<where>package registry|provided package "
+    r"locations|cache)|there is no version of (?P<nover>[\w.-]+)|"
+    r"only (?P<only>[\w.-]+?)[<>=!~ ].* (is|are) available and you require"
+)
 
 
 _uv_lock = _thread.allocate_lock()
@@ -114,6 +121,7 @@ def uv_environment(settings: Settings) -> dict[str, str]:
         if not name.startswith("UV_") or name in _PASS_UV
     }
     env["UV_NO_PROGRESS"] = "1"
+    env.update(_secrets.uv_environment(settings))
     env.pop("VIRTUAL_ENV", None)
     env.pop("CONDA_PREFIX", None)
     return env
@@ -138,20 +146,22 @@ def build_argv(
         sys.executable,
         "--target",
         os.path.abspath(target),
-        "--compile-bytecode",
-        # Copies, not hardlinks into uv's cache: a file edited in any environment that
-        # shares uv's cache (or in uv's cache itself) would otherwise change published
-        # generations too, and a reinstall after damage would link the same damaged file.
-        "--link-mode=copy",
+        # No --compile-bytecode: the interpreter writes .pyc files as it imports (as in
+        # site-packages); `lazyext warm` and refresh compile ahead (lazyext._bytecode).
         "--quiet",
     ]
+    if settings.link_mode is not None:
+        # Unset: uv's default (clone where the filesystem can, hard links otherwise);
+        # README "Link mode" says what hard links into uv's cache mean for verify.
+        argv.append(f"--link-mode={settings.link_mode}")
     if offline if offline is not None else settings.offline:
         argv.append("--offline")
-    if settings.index_url:
+    # URLs with credentials go to uv through its environment (_secrets.uv_environment).
+    if settings.index_url and _secrets.in_argv([settings.index_url]):
         argv += ["--index-url", settings.index_url]
-    for url in settings.extra_index_urls:
+    for url in settings.extra_index_urls if _secrets.in_argv(settings.extra_index_urls) else ():
         argv += ["--extra-index-url", url]
-    for link in settings.find_links:
+    for link in settings.find_links if _secrets.in_argv(settings.find_links) else ():
         argv += ["--find-links", link]
     if settings.no_index:
         argv.append("--no-index")
@@ -326,7 +336,7 @@ def _run_once(
             name=name,
             spec=requirement,
             returncode=None,
-            stderr_tail=_tail(output),
+            stderr_tail=_tail(output, settings),
             cache_key=cache_key,
             transient=True,
         ) from error
@@ -339,7 +349,36 @@ def _run_once(
         _kill_group(process)
     _log.debug("uv exited %s after %.3f s", process.returncode, time.monotonic() - started)
     if process.returncode != 0:
-        raise _failure(process.returncode, _tail(output), requirement, name, cache_key, settings)
+        raise _failure(
+            process.returncode, _tail(output, settings), requirement, name, cache_key, settings
+        )
+
+
+def clean_uv_cache(dists: Sequence[str], settings: Settings) -> None:
+    """Remove ``dists`` from uv's cache (``uv cache clean``), so that the next install
+    unpacks their wheels afresh instead of linking files a damage reached through a
+    hard link (README: Link mode). Raises InstallError if uv fails."""
+    import subprocess
+
+    argv = [uv_binary(), "cache", "clean", "--no-config", "--quiet", "--", *dists]
+    limit = settings.install_timeout if settings.install_timeout > 0 else None
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=uv_environment(settings),
+            timeout=limit,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise InstallError(f"uv cache clean {' '.join(dists)} failed: {error}") from error
+    if done.returncode != 0:
+        raise InstallError(
+            f"uv cache clean {' '.join(dists)} exited with status {done.returncode}",
+            returncode=done.returncode,
+            stderr_tail=_tail(done.stderr, settings),
+        )
 
 
 def _kill_group(process: object) -> None:
@@ -354,11 +393,11 @@ def _kill_group(process: object) -> None:
         pass
 
 
-def _tail(output: bytes | None) -> str:
+def _tail(output: bytes | None, settings: Settings) -> str:
     if not output:
         return ""
     lines = output.decode("utf-8", "replace").splitlines()
-    return "\n".join(lines[-_TAIL_LINES:])
+    return _secrets.redact("\n".join(lines[-_TAIL_LINES:]), _secrets.secret_urls(settings))
 
 
 def _failure(
@@ -381,6 +420,8 @@ def _failure(
             else "; set offline = true (LAZYEXT_OFFLINE=1) to use cached wheels only"
         )
         what = f"uv could not reach the package index{hint}"
+    elif (missing := re.search(_MISSING, tail)) is not None:
+        return _missing(missing, returncode, tail, requirement, name, key)
     elif settings.offline and ("offline" in lowered or "network was disabled" in lowered):
         what = "it is not in uv's cache and offline mode is on; go online once or add find-links"
     elif not settings.allow_sdist and "building from source is disabled" in lowered:
@@ -404,4 +445,34 @@ def _failure(
         cache_key=key,
         transient=transient,
         security=security,
+    )
+
+
+def _missing(
+    found: re.Match[str],
+    returncode: int,
+    tail: str,
+    requirement: str,
+    name: str | None,
+    key: str,
+) -> DistributionNotFound:
+    dist = found.group("dist") or found.group("nover") or found.group("only")
+    if found.group("where") == "cache":
+        where = "uv's cache (offline mode is on; go online once, or add find-links)"
+    elif found.group("dist"):
+        doing = f"`import {name}`" if name else "an import"
+        where = (
+            f"the index; the name {doing} uses is not always the distribution's name "
+            "(`import yaml` comes from PyYAML): set the extension's package to the "
+            "distribution that provides the module"
+        )
+    else:
+        where = "the index in a version that satisfies the requirement"
+    return DistributionNotFound(
+        f"cannot install {requirement}: {dist} is not available from {where}",
+        name=name,
+        spec=requirement,
+        returncode=returncode,
+        stderr_tail=tail,
+        cache_key=key,
     )

@@ -34,7 +34,9 @@ _MEMO_NAME: Final = "compiled.marshal"
 _MEMO_LIMIT: Final = 64
 _ENV_INPUTS: Final = (
     "LAZYEXT_CACHE_DIR",
+    "LAZYEXT_CACHE_READ",
     "LAZYEXT_OFFLINE",
+    "UV_OFFLINE",
     "UV_DEFAULT_INDEX",
     "UV_INDEX_URL",
     "UV_EXTRA_INDEX_URL",
@@ -84,18 +86,78 @@ def _config_path(config: ConfigSource) -> str | None:
 
 
 def discover() -> str | None:
-    """``$LAZYEXT_CONFIG``, then ``./lazyext.toml``, then ``./pyproject.toml``."""
+    """``$LAZYEXT_CONFIG``; else the first ``lazyext.toml``, or ``pyproject.toml`` with a
+    ``[tool.lazyext]`` table, walking up from the working directory, then from the main
+    script's directory; a walk stops at a repository root (``.git``) or ``/``.
+
+    A few ``stat`` calls per directory: this runs on every ``activate()`` (warm path).
+    """
     named = os.environ.get("LAZYEXT_CONFIG")
     if named:
         path = os.path.abspath(os.path.expanduser(named))
         if not os.path.isfile(path):
             raise ConfigError(f"LAZYEXT_CONFIG names {path!r}, which does not exist")
         return path
-    for name in ("lazyext.toml", "pyproject.toml"):
-        candidate = os.path.join(os.getcwd(), name)
-        if os.path.isfile(candidate):
-            return candidate
+    for start in search_starts():
+        found = _walk_up(start)[0]
+        if found is not None:
+            return found
     return None
+
+
+def search_starts() -> list[str]:
+    """Where discovery starts: the working directory, then the main script's directory
+    (unless the script is an installed tool's, under the interpreter's prefix)."""
+    starts = [os.getcwd()]
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if isinstance(script, str) and script:
+        directory = os.path.dirname(os.path.abspath(script))
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix}
+        installed = any(directory.startswith(os.path.join(p, "")) for p in prefixes)
+        if directory not in starts and not installed:
+            starts.append(directory)
+    return starts
+
+
+def _walk_up(directory: str) -> tuple[str | None, str]:
+    """The config file found from ``directory`` up, and the last directory looked in."""
+    while True:
+        candidate = os.path.join(directory, "lazyext.toml")
+        if os.path.isfile(candidate):
+            return candidate, directory
+        candidate = os.path.join(directory, "pyproject.toml")
+        if os.path.isfile(candidate) and _has_lazyext_table(candidate):
+            return candidate, directory
+        parent = os.path.dirname(directory)
+        if parent == directory or os.path.exists(os.path.join(directory, ".git")):
+            return None, directory
+        directory = parent
+
+
+def _has_lazyext_table(pyproject: str) -> bool:
+    """Cheap test (no TOML parser on the warm path): does the file mention a
+    ``tool.lazyext`` table (``[tool.lazyext]``, ``[[tool.lazyext.extensions]]``, or
+    ``lazyext`` under ``[tool]``)?"""
+    try:
+        with open(pyproject, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return False
+    return b"tool.lazyext" in data or (b"[tool]" in data and b"lazyext" in data)
+
+
+def not_found_message() -> str:
+    """What discovery looked at, for the warning of ``activate()`` without a config."""
+    walks = []
+    for start in search_starts():
+        last = _walk_up(start)[1]
+        walks.append(f"{start}" if last == start else f"{start} up to {last}")
+    return (
+        "no lazyext config found: looked for lazyext.toml, or pyproject.toml with a "
+        f"[tool.lazyext] table, in {' and in '.join(walks)}; running with the defaults "
+        "(no extensions). Pass the config to activate(), or set LAZYEXT_CONFIG"
+    )
 
 
 def _identity(config: ConfigSource, path: str | None) -> object:
@@ -165,6 +227,10 @@ def _read_memo(memo_file: str) -> dict[str, Any]:
 
 def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: Config) -> None:
     """Best effort: a lost update only costs the next process one parse."""
+    from lazyext._secrets import secret_urls
+
+    if secret_urls(config.settings):
+        return  # never on disk: a config with credentials is parsed in every process
     try:
         encoded = _encode(config)
         # Only a root that passed the safety checks holds a memo: a memo is trusted
@@ -201,10 +267,10 @@ def _encode(config: Config) -> tuple[Any, ...]:
         (
             plan.extension.name,
             plan.extension.package,
-            plan.extension.modules,
+            tuple(plan.extension.modules),
             plan.extension.enabled,
             dict(plan.extension.arguments),
-            plan.extension.hashes,
+            tuple(plan.extension.hashes),
             plan.requirement,
             plan.dist,
             plan.specifier,

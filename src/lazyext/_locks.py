@@ -1,17 +1,25 @@
-"""Per-key locks: a thread lock inside the process, a ``filelock`` across processes.
+"""Per-key locks: a thread lock inside the process, a file lock across processes.
 
-Always a finite timeout; never a silent fallback to a weaker lock: filelock's default
-falls back to a soft (marker-file) lock where ``flock`` is unavailable, which on a
-network filesystem gives two processes the "same" lock. filelock (>= 3.20.3) opens
-lock files without following symlinks. Importing it costs an uncached first import
-15-40 ms (benchmarks B4 and B6); that price buys one audited lock implementation for
-every platform instead of a hand-rolled ``flock`` loop.
+Two implementations of the file lock, with the same semantics (a finite timeout, the
+holder recorded, lock files opened without following symlinks and created 0600, fork
+safety, never a silent fallback to a weaker lock):
+
+- ``fcntl``: on POSIX, the per-key *install* lock (:func:`key_lock`), on the cold path
+  of every first import, takes ``flock`` directly. Importing filelock costs 35-40 ms
+  (asyncio or typing, logging, inspect, secrets), which every waiter of benchmark B6
+  paid; ``fcntl`` costs nothing.
+- ``filelock`` (>= 3.20.3) everywhere else: other platforms, and every lock off the
+  cold path (gc's :func:`try_key_lock`). Both take ``flock`` on the same file, so they
+  exclude each other.
+
+``tests/test_locks.py`` runs one suite against both (``BACKEND``).
 """
 
 from __future__ import annotations
 
 import _thread
 import os
+import time
 from contextlib import contextmanager
 
 from lazyext._errors import LockTimeout, UnsafeCacheError
@@ -25,9 +33,18 @@ if TYPE_CHECKING:
 #: Longest sleep between two tries of a held lock: a waiter notices a release within
 #: this (benchmarks/README.md, B6).
 POLL_MAX = 0.01
+#: The implementation of :func:`key_lock`'s file lock: ``"fcntl"`` (POSIX) or
+#: ``"filelock"``; ``LAZYEXT_LOCK_BACKEND=filelock`` picks filelock on POSIX too.
+BACKEND = (
+    "fcntl"
+    if os.name == "posix" and os.environ.get("LAZYEXT_LOCK_BACKEND") != "filelock"
+    else "filelock"
+)
 
 _guard = _thread.allocate_lock()
 _thread_locks: dict[str, _thread.LockType] = {}
+#: Descriptors of the fcntl locks this process holds (closed in a forked child).
+_held_fds: set[int] = set()
 
 
 def _reset_after_fork() -> None:
@@ -35,6 +52,15 @@ def _reset_after_fork() -> None:
     global _guard, _thread_locks
     _guard = _thread.allocate_lock()
     _thread_locks = {}
+    # The child shares the parent's flock through the inherited descriptors: closing
+    # them here (not unlocking: that would release the parent's lock) keeps a child
+    # that outlives its parent from holding the key forever.
+    for descriptor in list(_held_fds):
+        try:
+            os.close(descriptor)
+        except OSError:
+            pass
+    _held_fds.clear()
 
 
 if hasattr(os, "register_at_fork"):
@@ -61,7 +87,7 @@ def key_lock(root: str, key: str, timeout: float) -> Iterator[None]:
     if not local.acquire(timeout=timeout if timeout >= 0 else -1):
         raise _timeout(path, timeout, "another thread of this process")
     try:
-        with _file_lock(path, timeout):
+        with _flock(path, timeout) if BACKEND == "fcntl" else _file_lock(path, timeout):
             _note_holder(path)
             yield
     finally:
@@ -70,8 +96,6 @@ def key_lock(root: str, key: str, timeout: float) -> Iterator[None]:
 
 def _note_holder(path: str) -> None:
     """Record who holds the lock, so that a waiter that times out can name it."""
-    import time
-
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     try:
         descriptor = os.open(f"{path}.holder", flags, 0o600)
@@ -82,8 +106,6 @@ def _note_holder(path: str) -> None:
 
 
 def _holder(path: str) -> str:
-    import time
-
     try:
         with open(f"{path}.holder", encoding="utf-8") as handle:
             pid_text, since_text = handle.read().split()[:2]
@@ -124,6 +146,87 @@ def try_key_lock(root: str, key: str) -> Iterator[bool]:
 
 
 @contextmanager
+def _flock(path: str, timeout: float) -> Iterator[None]:
+    """``flock`` on ``path``, polled until ``timeout`` (the fcntl implementation)."""
+    import fcntl
+
+    _private_locks_dir(path)
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        descriptor = _open_lock_file(path)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+        except OSError as error:
+            os.close(descriptor)
+            raise _no_flock(path, error) from error
+        else:
+            if _still_at(path, descriptor):
+                break
+            os.close(descriptor)  # unlinked or replaced meanwhile: lock the file there now
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            raise _timeout(path, timeout, _holder(path))
+        left = POLL_MAX if deadline is None else max(0.0, deadline - time.monotonic())
+        time.sleep(min(pause, POLL_MAX, left))
+        pause *= 2
+    _held_fds.add(descriptor)
+    owner = os.getpid()
+    try:
+        yield
+    finally:
+        if os.getpid() == owner:  # a forked child neither holds nor releases it
+            _held_fds.discard(descriptor)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_UN)
+            finally:
+                os.close(descriptor)
+
+
+def _open_lock_file(path: str) -> int:
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except OSError as error:
+        raise _unusable(path, error) from error
+    import stat
+
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise UnsafeCacheError(
+            f"refusing the lock file {path!r}: it is not a regular file; remove it",
+            path=str(path),
+        )
+    return descriptor
+
+
+def _still_at(path: str, descriptor: int) -> bool:
+    """Whether the locked file is still the one at ``path`` (a holder may unlink it)."""
+    try:
+        there = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    held = os.fstat(descriptor)
+    return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _no_flock(path: str, error: Exception) -> UnsafeCacheError:
+    return UnsafeCacheError(
+        f"cannot lock {path!r} ({error}): the cache must be on a local filesystem "
+        "that supports flock; set LAZYEXT_CACHE_DIR to one",
+        path=os.path.dirname(path),
+    )
+
+
+def _private_locks_dir(path: str) -> None:
+    from lazyext._cache import private_dir
+
+    private_dir(os.path.dirname(os.path.dirname(path)), os.path.basename(os.path.dirname(path)))
+
+
+@contextmanager
 def _file_lock(path: str, timeout: float) -> Iterator[None]:
     import filelock
 
@@ -154,17 +257,11 @@ def _unusable(path: str, error: OSError) -> OSError:
 def _make(path: str) -> filelock.BaseFileLock:
     import filelock
 
-    from lazyext._cache import private_dir
-
-    private_dir(os.path.dirname(os.path.dirname(path)), os.path.basename(os.path.dirname(path)))
+    _private_locks_dir(path)
     try:
         return filelock.FileLock(path, mode=0o600, fallback_to_soft=False)
     except (NotImplementedError, OSError) as error:
-        raise UnsafeCacheError(
-            f"cannot lock {path!r} ({error}): the cache must be on a local filesystem "
-            "that supports flock; set LAZYEXT_CACHE_DIR to one",
-            path=os.path.dirname(path),
-        ) from error
+        raise _no_flock(path, error) from error
 
 
 def _timeout(path: str, timeout: float, holder: str) -> LockTimeout:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,14 +20,16 @@ from lazyext._errors import ConfigError
 
 _EXTENSION_KEYS: Final = frozenset({"name", "package", "modules", "enabled", "arguments", "hashes"})
 _BOOL_SETTINGS: Final = frozenset(
-    {"offline", "no-index", "allow-sdist", "allow-direct-urls", "strict-pth"}
+    {"offline", "no-index", "allow-sdist", "allow-direct-urls", "strict-pth", "trust-group"}
 )
 _NUMBER_SETTINGS: Final = frozenset({"ttl-hours", "install-timeout", "lock-timeout", "failure-ttl"})
 _INT_SETTINGS: Final = frozenset({"retries", "parallel"})
-_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "lock", "expired"})
+_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "link-mode", "lock", "expired"})
+#: uv's link modes lazyext allows (README: Link mode); unset means uv's default.
+LINK_MODES: Final = ("clone", "copy", "hardlink")
 #: What the first use of an expired environment does (README: TTL).
 EXPIRED_POLICIES: Final = ("refresh-in-background", "reinstall", "serve")
-_LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls"})
+_LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls", "cache-read"})
 #: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
 _TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
 
@@ -85,8 +87,18 @@ def parse_table(
             continue
         if key in _TABLES and isinstance(value, dict):
             tables[key] = value
+        elif key == "tool" and isinstance(value, dict) and "lazyext" in value:
+            problems.add(
+                key,
+                "a [tool.lazyext] table is read from pyproject.toml only; in this file write "
+                "its settings at the top level (cache-dir = ..., [[extensions]]), or move the "
+                "table to pyproject.toml",
+            )
         else:
-            problems.add(key, "unknown setting (see README: Configuration)")
+            known = (*SETTING_KEYS, "extensions", *_TABLES)
+            problems.add(
+                key, f"unknown setting{_did_you_mean(key, known)} (see README: Configuration)"
+            )
     settings = _settings(raw_settings, base, overrides, problems)
     extensions = _extensions_from_table(table.get("extensions", []), problems)
     plans = _plans(extensions, settings, problems)
@@ -177,6 +189,8 @@ def _resolve_paths(values: dict[str, Any], base: Path, problems: _Problems) -> N
         except ConfigError as error:
             problems.add("find-links", str(error))
     values["find_links"] = tuple(links)
+    if values.get("cache_read"):
+        values["cache_read"] = tuple(str(_absolute(layer, base)) for layer in values["cache_read"])
 
 
 def _apply_environment(values: dict[str, Any]) -> None:
@@ -184,7 +198,14 @@ def _apply_environment(values: dict[str, Any]) -> None:
     cache = os.environ.get("LAZYEXT_CACHE_DIR")
     if cache:
         values["cache_dir"] = cache
+    layers = os.environ.get("LAZYEXT_CACHE_READ")
+    if layers:
+        values["cache_read"] = tuple(layer for layer in layers.split(os.pathsep) if layer)
+    # uv's own UV_OFFLINE is honoured (never silently dropped on the way to uv);
+    # LAZYEXT_OFFLINE, lazyext's own, wins when both are set.
     offline = env_flag("LAZYEXT_OFFLINE")
+    if offline is None:
+        offline = env_flag("UV_OFFLINE") or None
     if offline is not None:
         values["offline"] = offline
     # uv's own index variables are not passed to uv (lazyext builds its environment on
@@ -200,7 +221,7 @@ def _apply_environment(values: dict[str, Any]) -> None:
 def _check_setting(key: str, given: object, problems: _Problems) -> Any:
     value: Any = given
     if key not in SETTING_KEYS:
-        problems.add(key, "unknown setting")
+        problems.add(key, f"unknown setting{_did_you_mean(key, SETTING_KEYS)}")
         return None
     expected: type | tuple[type, ...]
     if key in _BOOL_SETTINGS:
@@ -236,7 +257,22 @@ def _check_setting(key: str, given: object, problems: _Problems) -> Any:
     if key == "expired" and value not in EXPIRED_POLICIES:
         problems.add(key, f"expected one of {', '.join(EXPIRED_POLICIES)}, got {value!r}")
         return None
+    if key == "link-mode":
+        return _check_link_mode(str(value), problems)
     return float(value) if key in _NUMBER_SETTINGS else value
+
+
+def _check_link_mode(value: str, problems: _Problems) -> str | None:
+    if value in LINK_MODES:
+        return value
+    why = (
+        "symlinks into uv's cache would make every install change with that cache "
+        "(uv cache clean, or another environment's edit, breaks or rewrites it)"
+        if value == "symlink"
+        else f"unknown link mode {value!r}"
+    )
+    problems.add("link-mode", f"{why}; use one of {', '.join(LINK_MODES)}, or leave it unset")
+    return None
 
 
 def _check_url_setting(key: str, value: str, problems: _Problems) -> str | None:
@@ -249,6 +285,18 @@ def _check_url_setting(key: str, value: str, problems: _Problems) -> str | None:
         problems.add(key, f"{value!r} looks like a command-line option")
         return None
     return value
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'cache-dir'?"`` for a near miss (``cache_dir``, ``pacakge``)."""
+    import difflib
+
+    spelled = key.replace("_", "-").lower()
+    candidates = {name.replace("_", "-").lower(): name for name in known}
+    if spelled in candidates and candidates[spelled] != key:
+        return f"; did you mean {candidates[spelled]!r}?"
+    close = difflib.get_close_matches(spelled, list(candidates), n=1, cutoff=0.7)
+    return f"; did you mean {candidates[close[0]]!r}?" if close else ""
 
 
 def _describe(expected: type | tuple[type, ...]) -> str:
@@ -299,7 +347,7 @@ def _extension_from_item(
     before = len(problems.items)
     for key in item:
         if key not in _EXTENSION_KEYS:
-            problems.add(f"{where}: {key}", "unknown key")
+            problems.add(f"{where}: {key}", f"unknown key{_did_you_mean(key, _EXTENSION_KEYS)}")
     name = item.get("name")
     if not isinstance(name, str):
         problems.add(f"{where}: name", "required, a string")
@@ -390,7 +438,10 @@ def check_table(
     for key, value in table.items():
         expected = types.get(key)
         if expected is None:
-            problems.append(f"{key}: unknown setting (known: {', '.join(sorted(types))})")
+            problems.append(
+                f"{key}: unknown setting{_did_you_mean(key, types)} "
+                f"(known: {', '.join(sorted(types))})"
+            )
         elif not isinstance(value, expected) or (bool not in expected and isinstance(value, bool)):
             problems.append(f"{key}: expected {expected[0].__name__}, got {value!r}")
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:

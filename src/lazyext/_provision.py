@@ -232,7 +232,9 @@ def install(
     )
 
 
-def cached_closure(root: str, env: Environment, plan_key: str) -> list[Entry] | None:
+def cached_closure(
+    root: str, env: Environment, plan_key: str, settings: Settings | None = None
+) -> list[Entry] | None:
     """The published entries of a plan's closure, or ``None`` if any is missing."""
     closure = env.closure_of(plan_key)
     if closure is None:
@@ -241,7 +243,7 @@ def cached_closure(root: str, env: Environment, plan_key: str) -> list[Entry] | 
     for locked in closure:
         if locked.host:
             continue
-        entry = _cache.find_entry(root, locked.key, env.platform)
+        entry = _cache.find_entry(root, locked.key, env.platform, settings)
         if entry is None:
             return None
         entries.append(entry)
@@ -259,7 +261,7 @@ def install_closure(
     """Publish every distribution of ``closure`` that is not yet in the cache."""
     root = _cache.ensure_root(settings.cache_dir)
     wanted = [locked for locked in closure if not locked.host]
-    found = {d.key: _cache.find_entry(root, d.key, env.platform) for d in wanted}
+    found = {d.key: _cache.find_entry(root, d.key, env.platform, settings) for d in wanted}
     missing = [d for d in wanted if found[d.key] is None]
     if missing:
         recalled = _recalled_failure(plan, name)
@@ -287,7 +289,7 @@ def _install_missing(
             lock = key_lock(root, key, settings.lock_timeout)
             lock.__enter__()
             held.append(lock)
-        published = {d.key: _cache.find_entry(root, d.key, env.platform) for d in missing}
+        published = {d.key: _cache.find_entry(root, d.key, env.platform, settings) for d in missing}
         still = [d for d in missing if published[d.key] is None]
         if still:
             recalled = _recalled_failure(plan, name)
@@ -323,7 +325,7 @@ def _recalled_failure(plan: Plan, name: str | None) -> InstallError | None:
     if found is None:
         return None
     error, remaining = found
-    return InstallError(
+    return type(error)(
         f"{error.args[0] if error.args else error} (failed moments ago; not retried for "
         f"{remaining:.0f} s; importlib.invalidate_caches() retries now)",
         name=name or error.name,

@@ -99,6 +99,9 @@ def _build(cls: type[T]) -> type[T]:
         return (new_cls, tuple(getattr(self, name) for name in names))
 
     namespace.update(
+        # inspect.signature() and help() show the real parameters, built on first use
+        # (inspect is not imported on lazyext's import path).
+        __signature__=_Signature(names, defaults),
         __init__=__init__,
         __repr__=__repr__,
         __eq__=__eq__,
@@ -112,6 +115,32 @@ def _build(cls: type[T]) -> type[T]:
     new_cls.__qualname__ = cls.__qualname__
     result: type[T] = new_cls
     return result
+
+
+class _Signature:
+    """``cls.__signature__``: the fields as keyword-or-positional parameters."""
+
+    def __init__(self, names: tuple[str, ...], defaults: dict[str, Any]) -> None:
+        self.names = names
+        self.defaults = defaults
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        import inspect
+
+        hints = getattr(owner, "__annotations__", {}) if owner is not None else {}
+        empty = inspect.Parameter.empty
+        return inspect.Signature(
+            [
+                inspect.Parameter(
+                    name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=self.defaults.get(name, empty),
+                    annotation=hints.get(name, empty),
+                )
+                for name in self.names
+            ],
+            return_annotation=None,
+        )
 
 
 def _hashable(value: object) -> object:

@@ -191,14 +191,19 @@ def _run(argv: list[str], settings: Settings) -> tuple[int, str]:
 
     _log.debug("uv argv: %s", argv)
     limit = settings.install_timeout if settings.install_timeout > 0 else None
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=uv_environment(settings),
-        start_new_session=True,
-    )
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=uv_environment(settings),
+            start_new_session=True,
+        )
+    except OSError as error:
+        raise InstallError(
+            f"cannot run uv ({error}); reinstall the uv package: pip install --force-reinstall uv"
+        ) from error
     try:
         output, _ = process.communicate(timeout=limit)
     except subprocess.TimeoutExpired:

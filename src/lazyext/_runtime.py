@@ -238,7 +238,7 @@ class Runtime:
             if locked.host:
                 continue
             entry = self.active.get(locked.key) or _cache.find_entry(
-                root, locked.key, self.config.platform
+                root, locked.key, self.config.platform, self.settings
             )
             if entry is None:
                 return None
@@ -319,7 +319,7 @@ class Runtime:
                 running.release()
             return
         try:
-            _cache.note_use(entry.path)
+            _cache.note_use(entry.path, self.settings.cache_dir)
             if entry.pth:
                 from lazyext import _pth
 
@@ -396,7 +396,7 @@ class Runtime:
         found = self._published_entries.get(key)
         if found is None:
             root = _cache.ensure_root(self.settings.cache_dir)
-            found = _cache.find_entry(root, key, self.config.platform)
+            found = _cache.find_entry(root, key, self.config.platform, self.settings)
             if found is not None:
                 self._published_entries[key] = found
         return found

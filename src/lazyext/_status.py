@@ -33,7 +33,7 @@ def closure_entries(
     if env is None:
         return None
     root = _cache.ensure_root(config.settings.cache_dir)
-    return cached_closure(root, env, plan.key)
+    return cached_closure(root, env, plan.key, config.settings)
 
 
 def main_entry(config: Config, plan: Plan, env: Environment | None = None) -> Entry | None:
@@ -112,7 +112,11 @@ def distribution_rows(config: Config) -> list[dict[str, Any]]:
     names = {plan.key: plan.name for plan in config.plans}
     rows = []
     for locked in env.dists:
-        entry = None if locked.host else _cache.find_entry(root, locked.key, env.platform)
+        entry = (
+            None
+            if locked.host
+            else _cache.find_entry(root, locked.key, env.platform, config.settings)
+        )
         rows.append(
             {
                 "name": locked.name,

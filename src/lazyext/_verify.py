@@ -3,7 +3,8 @@
 Every wheel lists its files with their sha256 and size in ``*.dist-info/RECORD``; uv
 keeps that list (adding its own ``INSTALLER``/``REQUESTED`` lines). A file deleted,
 truncated or changed after the install, a ``RECORD`` gone missing, or a file that no
-``RECORD`` lists (a planted ``.pth`` or module) is a problem. Hashing a whole install
+``RECORD`` lists (a planted ``.pth`` or module) is a problem; ``__pycache__`` is
+derived data (:mod:`lazyext._bytecode`). Hashing a whole install
 costs time in proportion to its size, so this runs on demand (``lazyext verify``) and
 when an import finds a configured module missing from its install; never on the warm
 path.
@@ -17,6 +18,7 @@ import hashlib
 import os
 from collections.abc import Iterator
 
+from lazyext._bytecode import derived
 from lazyext._cache import Entry
 
 #: Written by uv next to the wheel's files, listed in no RECORD.
@@ -107,19 +109,35 @@ def _unlisted(target: str, listed: set[str]) -> list[str]:
         directories.sort()
         for name in sorted(files):
             relative = os.path.relpath(os.path.join(base, name), target)
-            if relative in listed or relative in _UNLISTED_OK or _compiled(relative, listed):
+            if relative in listed or relative in _UNLISTED_OK or derived(relative, listed):
                 continue
             found.append(relative)
     return found
 
 
-def _compiled(relative: str, listed: set[str]) -> bool:
-    """``pkg/__pycache__/mod.cpython-311.pyc`` compiled from a listed ``pkg/mod.py``."""
-    directory, name = os.path.split(relative)
-    if os.path.basename(directory) != "__pycache__" or not name.endswith(".pyc"):
-        return False
-    source = os.path.join(os.path.dirname(directory), name.split(".", 1)[0] + ".py")
-    return source in listed
+def linked_damage(entry: Entry) -> list[str]:
+    """Distributions of ``entry`` with a changed file that is hard-linked (``st_nlink``
+    > 1): with uv's default link mode that file is also in uv's cache, so the damage
+    is there too and a reinstall would link it again (README: Link mode)."""
+    target = entry.target
+    found = []
+    for record in sorted(_records(target)):
+        try:
+            rows = _rows(os.path.join(target, record))
+        except (OSError, UnicodeDecodeError, csv.Error):
+            continue
+        for path, digest, size in rows:
+            relative = os.path.normpath(path)
+            if relative.startswith(("..", os.sep)) or os.path.isabs(path):
+                continue
+            try:
+                linked = os.lstat(os.path.join(target, relative)).st_nlink > 1
+            except OSError:
+                continue
+            if linked and _check_file(target, relative, digest, size) is not None:
+                found.append(os.path.dirname(record)[: -len(".dist-info")].rpartition("-")[0])
+                break
+    return found
 
 
 def quarantine(entry: Entry) -> None:

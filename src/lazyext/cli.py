@@ -22,6 +22,7 @@ EXIT_USAGE = 2
 #: Modules that add subcommands: each has ``register(subparsers)``.
 _COMMAND_MODULES = (
     "lazyext._cli_lock",
+    "lazyext._cli_pack",
     "lazyext._cli_plugins",
     "lazyext._cli_tasks",
     "lazyext._cli_verify",
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     warm = sub.add_parser("warm", help="install configured extensions now, in parallel")
     warm.add_argument("names", nargs="*", metavar="NAME", help="extensions (default: all)")
     warm.add_argument("--refresh", action="store_true", help="reinstall even if cached")
+    warm.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_false",
+        help="skip writing bytecode ahead (the interpreter then writes it on first import)",
+    )
     warm.add_argument("--json", action="store_true", help="machine-readable output")
     warm.set_defaults(handler=cmd_warm)
 
@@ -201,7 +208,7 @@ def cmd_warm(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     started = time.monotonic()
-    results = warm(args.names, config, refresh=args.refresh)
+    results = warm(args.names, config, refresh=args.refresh, compile=args.compile)
     elapsed = time.monotonic() - started
     failed = {name: r for name, r in results.items() if isinstance(r, BaseException)}
     if args.json:

@@ -285,7 +285,8 @@ def test_a_file_that_is_not_utf8(watched: SpawnAudit, cache_dir: Path) -> None:
 
 
 def test_a_pyproject_whose_tool_is_not_a_table(watched: SpawnAudit, cache_dir: Path) -> None:
-    (Path.cwd() / "pyproject.toml").write_text('tool = "lazyext"\n', encoding="utf-8")
+    # (A pyproject.toml that does not mention tool.lazyext is passed over by discovery.)
+    (Path.cwd() / "pyproject.toml").write_text('[tool]\nlazyext = "x"\n', encoding="utf-8")
     with pytest.raises(lazyext.ConfigError, match="must be a table"):
         lazyext.activate(cache_dir=cache_dir)
 

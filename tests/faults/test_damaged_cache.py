@@ -285,7 +285,7 @@ with _locks.key_lock(root, {key!r}, 5):
 
 
 def test_stale_lock_of_a_dead_process_is_not_held(
-    config: Path, cache_dir: Path, shim: CountingUv
+    config: Path, cache_dir: Path, shim: CountingUv, lock_backend: str
 ) -> None:
     key = _key("tinyyaml")
     done = run(_HOLD.format(root=str(cache_dir), key=key, die=True))
@@ -298,7 +298,7 @@ def test_stale_lock_of_a_dead_process_is_not_held(
 
 
 def test_lock_held_longer_than_the_timeout(
-    config: Path, cache_dir: Path, house: Wheelhouse, shim: CountingUv
+    config: Path, cache_dir: Path, house: Wheelhouse, shim: CountingUv, lock_backend: str
 ) -> None:
     config.write_text(CONFIG.format(links=house.path, lock_timeout=1), encoding="utf-8")
     key = _key("tinyyaml")
@@ -323,7 +323,7 @@ def test_lock_held_longer_than_the_timeout(
 
 
 def test_lock_held_by_another_thread_longer_than_the_timeout(
-    config: Path, cache_dir: Path, house: Wheelhouse
+    config: Path, cache_dir: Path, house: Wheelhouse, lock_backend: str
 ) -> None:
     config.write_text(CONFIG.format(links=house.path, lock_timeout=1), encoding="utf-8")
     key = _key("tinyyaml")

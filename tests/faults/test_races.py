@@ -51,7 +51,7 @@ def _wait_for(predicate: Any, what: str, timeout: float = 60.0) -> None:
 
 
 def test_processes_and_threads_race_for_one_cold_extension(
-    house: Wheelhouse, cache_dir: Path, tmp_path: Path, shim: CountingUv
+    house: Wheelhouse, cache_dir: Path, tmp_path: Path, shim: CountingUv, lock_backend: str
 ) -> None:
     # uv takes a while, so every racer arrives while the install is in progress.
     shim.set_before("sleep 0.5")

@@ -133,7 +133,7 @@ def test_a_symlinked_key_directory_is_neither_used_nor_written(
 
 
 def test_a_symlink_planted_at_the_lock_file_is_refused(
-    options: dict[str, Any], cache_dir: Path, elsewhere: Path, shim: CountingUv
+    options: dict[str, Any], cache_dir: Path, elsewhere: Path, shim: CountingUv, lock_backend: str
 ) -> None:
     config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options)
     plan = config.plan_for("tinyyaml")

@@ -79,7 +79,8 @@ def test_plugin_toml_manifest_and_custom_entry(manager: PluginManager, sources: 
         {
             "tomlplug/__init__.py": "raise RuntimeError('never imported to read the manifest')\n",
             "tomlplug/plugin.toml": (
-                'id = "toml-plug"\nversion = "0.3.post1"\ndescription = "from toml"\n'
+                'id = "toml-plug"\npackage = "tomlplug"\nversion = "0.3.post1"\n'
+                'description = "from toml"\n'
                 'entry = "impl:Thing"\n'
             ),
             "tomlplug/impl.py": "class Thing:\n    def on_enable(self):\n        self.on = True\n",
@@ -265,11 +266,12 @@ def test_validate_in_subprocess_survives_crash_and_hang(
 
 
 def test_names_cannot_collide_or_shadow(manager: PluginManager, sources: Path) -> None:
-    manager.install(write_folder(sources / "a", "shared_name", plugin_id="first"))
+    # Folders that hold the package: it keeps its name whatever the id.
+    manager.install(write_folder(sources / "a", "shared_name", plugin_id="first").parent)
     with pytest.raises(ManifestError, match="already ships shared_name"):
-        manager.install(write_folder(sources / "b", "shared_name", plugin_id="second"))
+        manager.install(write_folder(sources / "b", "shared_name", plugin_id="second").parent)
     with pytest.raises(ManifestError, match="would hide installed module"):
-        manager.install(write_folder(sources / "c", "pytest", plugin_id="not-pytest"))
+        manager.install(write_folder(sources / "c", "pytest", plugin_id="not-pytest").parent)
     assert [info.id for info in manager.list()] == ["first"]
 
 

@@ -134,7 +134,10 @@ class FakeClock:
         return self.now
 
 
-def test_changes_are_debounced(manager: PluginManager, sources: Path, log: Path) -> None:
+def test_changes_are_debounced(
+    make_manager: Callable[..., PluginManager], sources: Path, log: Path
+) -> None:
+    manager = make_manager(hot_reload=True)  # not started: this test polls by hand
     info = manager.install(write_folder(sources, "deb"), enable=True)
     clock = FakeClock()
     watcher = Watcher(manager, interval=1.0, debounce=5.0, clock=clock)

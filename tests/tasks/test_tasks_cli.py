@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -113,7 +114,12 @@ def test_the_foreground_scheduler_runs_stored_tasks_and_stops_cleanly(
     )
     try:
         assert scheduler.stderr is not None
-        assert "running the stored tasks" in scheduler.stderr.readline()
+        first = scheduler.stderr.readline()
+        while "lazyext scheduler:" not in first:
+            first = scheduler.stderr.readline()
+        # A service's log: timestamp, level, logger name (issue 14).
+        assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO lazyext\.tasks: ", first)
+        assert "running the stored tasks" in first
         assert run_json(capsys, "tasks", "list")["runner"]["pid"] == scheduler.pid  # type: ignore[index]
         # Added by another process while the scheduler runs: picked up at the next tick.
         kwargs = json.dumps({"path": str(out)})
@@ -125,7 +131,8 @@ def test_the_foreground_scheduler_runs_stored_tasks_and_stops_cleanly(
         scheduler.send_signal(signum)
         assert scheduler.wait(30) == 0
         rest = scheduler.stderr.read()
-        assert "lazyext scheduler: stopped" in rest
+        assert "INFO lazyext.tasks: lazyext scheduler: stopped" in rest
+        assert re.search(r" INFO lazyext\.tasks: task taskfuncs:record: ok after 1 attempt", rest)
         assert "Traceback" not in rest
     finally:
         if scheduler.poll() is None:

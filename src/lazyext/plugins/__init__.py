@@ -6,6 +6,7 @@ light. See :class:`PluginManager` and the README's "Plugins" section.
 
 from __future__ import annotations
 
+from lazyext.plugins._base import Plugin
 from lazyext.plugins._errors import (
     ManifestError,
     PluginEnableError,
@@ -21,6 +22,7 @@ from lazyext.plugins._store import PluginInfo, SnapshotInfo
 __all__ = [
     "Manifest",
     "ManifestError",
+    "Plugin",
     "PluginEnableError",
     "PluginError",
     "PluginInfo",

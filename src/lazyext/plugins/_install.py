@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from lazyext.plugins import _files, _manifest
 from lazyext.plugins._archive import DirTree, Limits, Tree
+from lazyext.plugins._editable import check_folder, is_editable, run_root
 from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._sources import open_source, provision_dependencies
@@ -33,12 +34,16 @@ def install(
     *,
     enable: bool,
     source_name: str | None = None,
+    editable: bool = False,
 ) -> PluginInfo:
     """Install (or upgrade to) the plugin in ``source``; see the module docstring.
 
     ``source_name`` is recorded as the plugin's source instead of ``source`` (a
-    temporary copy of an upload, say, which is gone once installed)."""
+    temporary copy of an upload, say, which is gone once installed). ``editable``:
+    record the folder itself instead of a copy (see :mod:`._editable`)."""
     limits = Limits(max_bytes=manager.settings.max_archive_bytes)
+    if editable and not os.path.isdir(os.path.expanduser(os.fspath(source))):
+        raise ManifestError(f"{os.fspath(source)}: an editable install needs a folder")
     opened = open_source(source, manager.config, limits)
     try:
         manifest, copy = _manifest.read(
@@ -53,13 +58,18 @@ def install(
             manager.running.check_names(manifest, *([existing.path] if existing else []))
             manager.running.refuse_if_extension(manifest.id)
             provision_dependencies(manifest.dependencies, manager.config)
-            path = _publish(manager, manifest.id, opened.tree, copy, "versions", manifest.version)
+            if editable:
+                check_folder(opened.label, copy)
+                path = run_root(os.path.realpath(opened.label), copy, manifest.package)
+            else:
+                version = manifest.version
+                path = _publish(manager, manifest.id, opened.tree, copy, "versions", version)
             try:
                 label = opened.label if source_name is None else source_name
                 return _commit(manager, manifest, path, label, existing, enable)
             except BaseException:
                 row = manager.store.get(manifest.id)
-                if row is None or row.path != path:  # not installed as a failed plugin
+                if not editable and (row is None or row.path != path):  # not a failed plugin
                     _files.remove(manager.root, path)
                 raise
     finally:
@@ -261,9 +271,12 @@ def uninstall(manager: PluginManager, plugin_id: str) -> PluginInfo:
         manager.running.unload(plugin_id)
         manager.running.finder.disown(plugin_id)
         snapshot_paths = manager.store.delete(plugin_id)
-        for path in [info.path, *snapshot_paths]:
+        # An editable plugin's folder is the author's: forgotten, never deleted.
+        own = not is_editable(manager.root, info.path)
+        for path in [*([info.path] if own else []), *snapshot_paths]:
             _files.remove(manager.root, path)
-        for directory in {os.path.join(manager.root, plugin_id), _plugin_dir(info.path, plugin_id)}:
+        mine = _plugin_dir(info.path, plugin_id) if own else None
+        for directory in {os.path.join(manager.root, plugin_id), mine}:
             if directory is not None:
                 _files.remove(manager.root, directory)
         return info

@@ -35,6 +35,7 @@ class Owner:
     plugin_id: str
     root: str
     loadable: bool
+    package: str = ""
 
 
 class PluginFinder:
@@ -56,6 +57,13 @@ class PluginFinder:
                 f"(lazyext plugins enable {owner.plugin_id})",
                 name=fullname,
             )
+        init = os.path.join(owner.root, "__init__.py")
+        if fullname == owner.package and os.path.isfile(init):
+            # An editable plugin whose folder is the package itself, under another name
+            # ("my_plugin_v2/" imported as my_plugin): its submodules follow __path__.
+            from importlib.util import spec_from_file_location
+
+            return spec_from_file_location(fullname, init, submodule_search_locations=[owner.root])
         return importlib.machinery.PathFinder.find_spec(fullname, [owner.root])
 
     def invalidate_caches(self) -> None:
@@ -66,7 +74,7 @@ class PluginFinder:
             for name in [n for n, o in self.owned.items() if o.plugin_id == manifest.id]:
                 del self.owned[name]
             for name in manifest.modules:
-                self.owned[name] = Owner(manifest.id, root, loadable)
+                self.owned[name] = Owner(manifest.id, root, loadable, manifest.package)
 
     def disown(self, plugin_id: str) -> None:
         with self._lock:

@@ -13,11 +13,12 @@ import builtins
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from lazyext._config import Config, default_data_root
 from lazyext.plugins import _files, _loader
+from lazyext.plugins._aliases import SeedNames
 from lazyext.plugins._errors import (
     PluginEnableError,
     PluginError,
@@ -29,10 +30,16 @@ from lazyext.plugins._running import Running
 from lazyext.plugins._settings import PluginSettings, plugin_settings
 from lazyext.plugins._store import DISABLED, ENABLED, FAILED, PluginInfo, SnapshotInfo, Store
 
-logger = logging.getLogger("lazyext")
+if TYPE_CHECKING:
+    from lazyext.plugins._validate import Validation
+
+logger = logging.getLogger("lazyext.plugins")
+
+#: ``callback(plugin_id, error)`` after a hot reload; ``error`` is None on success.
+ChangeCallback = Callable[[str, "PluginError | None"], None]
 
 
-class PluginManager:
+class PluginManager(SeedNames):
     """Install, enable, disable, reload, snapshot and restore plugins.
 
     ``config`` is what :func:`lazyext.activate` takes (or a loaded config); its
@@ -73,6 +80,8 @@ class PluginManager:
         self._lock = threading.RLock()
         self.running = Running(self.config, self.settings, self.store)
         self._watcher: Any = None
+        self._watch: dict[str, bool] = {}  # per-plugin choice over the hot-reload setting
+        self._on_change: dict[str, builtins.list[ChangeCallback]] = {}
         for info in self.store.all():
             self.running.own_disabled(info)
         _loader.install_finder(self.running.finder)
@@ -113,14 +122,26 @@ class PluginManager:
         *,
         enable: bool = False,
         source_name: str | None = None,
+        editable: bool = False,
     ) -> PluginInfo:
         """Install from a folder, a zip/wheel or a requirement (see :mod:`._install`).
 
         ``source_name``: what to record as the plugin's ``source`` instead of
-        ``source`` (for a temporary file, say: the name it was uploaded as)."""
+        ``source`` (for a temporary file, say: the name it was uploaded as).
+        ``editable``: run from the folder itself, not a copy, so :meth:`reload` and hot
+        reload pick up its edits (see :mod:`._editable`)."""
         from lazyext.plugins import _install
 
-        return _install.install(self, source, enable=enable, source_name=source_name)
+        return _install.install(
+            self, source, enable=enable, source_name=source_name, editable=editable
+        )
+
+    def validate(self, source: str | os.PathLike[str]) -> Validation:
+        """Check a plugin folder or zip as :meth:`install` would, as a dry run: no
+        plugin code runs, nothing is written; every problem is reported."""
+        from lazyext.plugins._validate import validate
+
+        return validate(self, source)
 
     def uninstall(self, plugin_id: str) -> PluginInfo:
         """Disable, unload, and remove the plugin's files, state and snapshots."""
@@ -206,14 +227,48 @@ class PluginManager:
         """
         _files.clean_leftovers(self.root)
         errors = self.sync(load=self.settings.auto_enable)
-        if self.settings.hot_reload and self._watcher is None:
+        if self.settings.hot_reload or any(self._watch.values()):
+            self._start_watcher()
+        return errors
+
+    def _start_watcher(self) -> None:
+        with self._lock:
+            if self._watcher is not None:
+                return
             from lazyext.plugins._reload import Watcher
 
             self._watcher = Watcher(
                 self, self.settings.reload_interval, self.settings.reload_debounce
             )
             self._watcher.start()
-        return errors
+
+    # -- the seed's reloader: per-plugin watching ---------------------------------
+
+    def watch(self, plugin_id: str) -> None:
+        """Hot-reload this plugin when its files change, whatever ``hot-reload`` says
+        (starts the polling thread, which also follows the shared state)."""
+        self.store.require(plugin_id)
+        self._watch[plugin_id] = True
+        self._start_watcher()
+
+    def unwatch(self, plugin_id: str) -> None:
+        """Stop hot-reloading this plugin (also when ``hot-reload = true``)."""
+        self._watch[plugin_id] = False
+
+    def watching(self, plugin_id: str) -> bool:
+        return self._watch.get(plugin_id, self.settings.hot_reload)
+
+    def on_change(self, plugin_id: str, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback(plugin_id, error)`` after each hot reload of the plugin
+        (``error`` is ``None`` when the new version runs). Returns the undo."""
+        callbacks = self._on_change.setdefault(plugin_id, [])
+        callbacks.append(callback)
+
+        def undo() -> None:
+            if callback in callbacks:
+                callbacks.remove(callback)
+
+        return undo
 
     def sync(self, *, load: bool = True) -> dict[str, PluginError]:
         """Follow the shared state: unload what was disabled or uninstalled elsewhere,
@@ -266,6 +321,7 @@ class PluginManager:
         A version that fails to import or enable is recorded as ``last_error`` while
         the previous version keeps running.
         """
+        failure: PluginError | None = None
         with self._lock:
             loaded = self.running.loaded.get(plugin_id)
             if loaded is None:
@@ -274,14 +330,21 @@ class PluginManager:
                 with self._plugin_lock(plugin_id):
                     self._swap_recording(plugin_id, loaded.info)
             except RestartRequired as error:
+                failure = error
                 self._record(plugin_id, last_error=f"hot reload skipped: {error}")
             except PluginNotFound:
                 return
             except PluginError as error:
+                failure = error
                 logger.warning("plugin %s: hot reload failed: %s", plugin_id, error)
             else:
                 self._record(plugin_id, status=ENABLED, last_error=None)
                 logger.info("plugin %s: reloaded after a change of its files", plugin_id)
+        for callback in list(self._on_change.get(plugin_id, ())):
+            try:
+                callback(plugin_id, failure)
+            except Exception:  # one callback must not stop the others or hot reload
+                logger.exception("plugin %s: an on_change callback raised", plugin_id)
 
     def close(self) -> None:
         """Stop hot reload and disable every plugin in this process (``on_disable``);

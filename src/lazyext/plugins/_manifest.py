@@ -10,14 +10,20 @@ Where it comes from, first match wins:
 
 Keys: ``id``, ``name``, ``version`` (PEP 440), ``description``, ``author``,
 ``dependencies`` (PEP 508, checked exactly like extension requirements: no options,
-paths or URLs), ``entry`` (default ``run:Plugin``, relative to the package). Every
-problem is collected and reported at once.
+paths or URLs), ``entry`` (default ``run:Plugin``, relative to the package),
+``package`` (the import name). Every problem is collected and reported at once.
+
+The import name never depends on what the source folder is called: a source that is
+the package itself (its ``__init__.py`` at the top) is imported as ``package``, else as
+its id with ``-`` and ``.`` made ``_`` (``my-plugin`` -> ``my_plugin``); a source that
+holds the package (a folder, zip or wheel) keeps that package's name.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.machinery
+import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -94,7 +100,7 @@ def read(
     problems: list[str] = []
     if "__init__.py" in relative:
         raw = _raw_from_package(tree, relative, "")
-        package = _package_name(folder_name, raw, tree.label)
+        package = _package_name(folder_name, raw, tree.label, problems)
         copy = {path: f"{package}/{rel}" for rel, path in relative.items()}
     else:
         copy = {path: rel for rel, path in relative.items() if not _is_metadata(rel)}
@@ -162,7 +168,11 @@ def _raw_from_root(
             f"PLUGIN_INFO), found {found}",
             source=tree.label,
         )
-    return _raw_from_package(tree, relative, candidates[0] + "/"), candidates[0]
+    raw = _raw_from_package(tree, relative, candidates[0] + "/")
+    named = raw.pop("package", candidates[0])
+    if named != candidates[0]:
+        problems.append(f"package: {named!r}, but the package's folder is {candidates[0]!r}")
+    return raw, candidates[0]
 
 
 def _packages(relative: Mapping[str, str]) -> list[str]:
@@ -226,15 +236,31 @@ def _plugin_info(tree: Tree, path: str) -> dict[str, Any] | None:
     return info
 
 
-def _package_name(folder_name: str | None, raw: Mapping[str, Any], label: str) -> str:
+def package_for_id(plugin_id: object) -> str:
+    """The import name of a plugin whose source is its package itself: its id with
+    ``-`` and ``.`` made ``_`` (``""`` if that is no identifier)."""
+    guess = str(plugin_id or "").replace("-", "_").replace(".", "_")
+    return guess if guess.isidentifier() and not keyword.iskeyword(guess) else ""
+
+
+def _package_name(
+    folder_name: str | None, raw: dict[str, Any], label: str, problems: list[str]
+) -> str:
+    # The manifest, not the folder: installing from "my_plugin_v2/" or a checkout named
+    # "my-plugin-main/" must not change what the plugin is imported as.
+    named = raw.pop("package", None)
+    if named is not None:
+        if isinstance(named, str) and named.isidentifier() and not keyword.iskeyword(named):
+            return named
+        problems.append(f"package: {named!r} is not a Python identifier")
+    by_id = package_for_id(raw.get("id"))
+    if by_id:
+        return by_id
     if folder_name is not None and folder_name.isidentifier():
         return folder_name
-    guess = str(raw.get("id", "")).replace("-", "_").replace(".", "_")
-    if guess.isidentifier():
-        return guess
     raise ManifestError(
-        f"{label}: cannot name the package: {folder_name or raw.get('id')!r} is not a Python "
-        "identifier; put the package in a folder of that name",
+        f"{label}: cannot name the package: neither the id {raw.get('id')!r} nor the folder "
+        f"{folder_name!r} is a Python identifier; give the plugin an id like 'my_plugin'",
         source=label,
     )
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lazyext.plugins._manager import PluginManager
 
-logger = logging.getLogger("lazyext")
+logger = logging.getLogger("lazyext.plugins")
 
 Signature = tuple[tuple[str, int, int], ...]
 
@@ -83,7 +83,11 @@ class Watcher:
         for plugin_id, error in self.manager.sync(load=self.manager.settings.auto_enable).items():
             logger.warning("plugin %s: %s", plugin_id, error)
         now = self.clock()
-        roots = {i: (root, files) for i, root, files in self.manager.loaded_roots()}
+        roots = {
+            i: (root, files)
+            for i, root, files in self.manager.loaded_roots()
+            if self.manager.watching(i)
+        }
         for plugin_id in set(self._seen) - set(roots):
             self._forget(plugin_id)
         reloaded = []

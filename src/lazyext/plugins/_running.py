@@ -20,6 +20,7 @@ from typing import Any
 from lazyext._config import Config
 from lazyext._errors import LazyextError
 from lazyext.plugins import _loader
+from lazyext.plugins._editable import check_folder, is_editable
 from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._reload import Signature, signature
@@ -27,7 +28,7 @@ from lazyext.plugins._settings import PluginSettings
 from lazyext.plugins._sources import provision_dependencies
 from lazyext.plugins._store import PluginInfo, Store
 
-logger = logging.getLogger("lazyext")
+logger = logging.getLogger("lazyext.plugins")
 
 
 @dataclass(slots=True)
@@ -87,7 +88,16 @@ class Running:
             )
 
     def prepare(self, info: PluginInfo) -> None:
-        """Dependencies through the cache, then (optionally) a trial import in a child."""
+        """Dependencies through the cache, then (optionally) a trial import in a child.
+
+        An editable plugin's folder is checked again first: it is not lazyext's."""
+        if is_editable(self.settings.directory, info.path):
+            try:
+                check_folder(info.path)
+            except ManifestError as error:
+                raise PluginEnableError(
+                    str(error), plugin_id=info.id, error=str(error).splitlines()[0]
+                ) from error
         try:
             paths = provision_dependencies(info.manifest.dependencies, self.config)
         except LazyextError as error:

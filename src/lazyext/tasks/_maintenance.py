@@ -222,6 +222,7 @@ def refresh_expired(
     ``warm``.
     """
     from lazyext import _status
+    from lazyext._bytecode import compile_target
     from lazyext._provision import environment, install
 
     now = time.time() if now is None else now
@@ -252,6 +253,8 @@ def refresh_expired(
         except LazyextError as error:
             report["failed"][plan.name] = str(error)
         else:
+            for entry in fresh.entries:
+                compile_target(entry.target)  # ahead of the imports (lazyext._bytecode)
             main = fresh.main
             report["refreshed"][plan.name] = main.path if main is not None else ""
     return report

@@ -100,10 +100,10 @@ class TaskManager:
 
     def add_task(
         self,
-        func_or_path: str | Callable[..., object],
+        func: str | Callable[..., object],
         trigger: str = "interval",
-        *,
         id: str | None = None,
+        *,
         name: str | None = None,
         max_retries: int = 3,
         timeout: float | None = None,
@@ -114,22 +114,24 @@ class TaskManager:
     ) -> Task:
         """Add a task; ``ConfigError`` for anything invalid, before it is stored.
 
-        ``func_or_path`` is ``"package.module:function"`` (stored: survives restarts,
-        runs in the leader process) or a callable (in memory: runs in this process,
-        gone with it; ``persist=True`` stores a module-level function by its path).
+        ``func`` (APScheduler's name; positional or keyword) is
+        ``"package.module:function"`` (stored: survives restarts, runs in the leader
+        process) or a callable (in memory: runs in this process, gone with it;
+        ``persist=True`` stores a module-level function by its path). ``id`` may be
+        given by position too, as in ``add_task(func, "interval", "cleanup", minutes=30)``.
         ``trigger`` is ``interval``, ``cron`` or ``date`` with APScheduler 3's
         arguments (``seconds=30``, ``hour=3``, ``run_date=...``). A failing run is
         retried ``max_retries`` times with doubling backoff; a run longer than
         ``timeout`` seconds is abandoned and recorded as timed out.
         """
-        func, path = self._function(func_or_path, persist)
-        task_id = id or path or _spec.describe_callable(func).split(" ")[0]
+        function, path = self._function(func, persist)
+        task_id = id or path or _spec.describe_callable(function).split(" ")[0]
         _spec.check_options(task_id, max_retries, timeout, kwargs, stored=path is not None)
         args = _spec.normalize_trigger(trigger, trigger_args)
         task = Task(
             id=task_id,
             name=name or task_id,
-            func=path or _spec.describe_callable(func),
+            func=path or _spec.describe_callable(function),
             trigger=trigger,
             trigger_args=args,
             kwargs=dict(kwargs or {}),
@@ -138,7 +140,7 @@ class TaskManager:
             persistent=path is not None,
             next_run=_spec.next_fire(trigger, args, self._clock.time()),
         )
-        return self._add(task, func, replace_existing=replace_existing)
+        return self._add(task, function, replace_existing=replace_existing)
 
     def _add(self, task: Task, func: Callable[..., object], *, replace_existing: bool) -> Task:
         with self._lock:
@@ -215,7 +217,7 @@ class TaskManager:
         """Run the task again from its trigger's next time (missed runs are not made up)."""
         with self._lock:
             task = self._find(task_id)
-            next_run = _spec.next_fire(task.trigger, task.trigger_args, self._clock.time())
+            next_run = _spec.next_run_after(task, self._clock.time())
             resumed = self._store(task.persistent).set_enabled(task_id, True, next_run)
             self._sync(resumed)
             return self.get_task(task_id)
@@ -365,7 +367,7 @@ class TaskManager:
             return
         self._unschedule(task.id)
         self._scheduled[task.id] = (task.persistent, task.revision)
-        if not task.enabled or (task.trigger == "date" and task.run_count > 0):
+        if not task.enabled or _spec.is_spent(task):
             return  # paused, or a one-off that has run
         scheduler = self._scheduler
         if scheduler is not None:

@@ -245,6 +245,17 @@ def next_fire(trigger: str, args: Mapping[str, Any], now: float) -> float | None
     return None if fire is None else float(fire.timestamp())
 
 
+def is_spent(task: Task) -> bool:
+    """A one-off (``date``) task that has run: it never fires again."""
+    return task.trigger == "date" and task.run_count > 0
+
+
+def next_run_after(task: Task, now: float) -> float | None:
+    """When ``task`` runs next if scheduled at ``now``: ``None`` once it is spent
+    (a date trigger alone would answer its date again, now in the past)."""
+    return None if is_spent(task) else next_fire(task.trigger, task.trigger_args, now)
+
+
 def check_options(
     task_id: str,
     max_retries: int,

@@ -1,0 +1,100 @@
+"""Editable plugins: run from the author's folder, so edits are what ``reload`` and
+hot reload pick up.
+
+``install(path, editable=True)`` checks the folder like any install (manifest, syntax,
+names, dependencies) but copies nothing: the state row points at the folder itself.
+Whoever can write to that folder chooses what the plugin runs, so it must pass the
+rule lazyext applies to its own directories, at install and again before every
+import of it (enable, reload, hot reload): the folder, each folder and file the plugin
+ships, and every parent up to ``/`` are owned by this user (or root) and writable by
+no one else; a world-writable parent (``/tmp``) only with the sticky bit, owned by
+root. Uninstalling an editable plugin forgets it and never deletes the folder.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Mapping
+
+from lazyext.plugins._errors import ManifestError
+
+
+def is_editable(root: str, path: str) -> bool:
+    """Is ``path`` (a plugin's recorded path) outside the managed directory ``root``?"""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return not (real == real_root or real.startswith(real_root + os.sep))
+
+
+def check_folder(folder: str, files: Iterable[str] | None = None) -> str:
+    """Refuse a folder others could write to (see the module docstring); its real path.
+
+    ``files`` are paths relative to the folder (``/``-separated) checked as well, with
+    the folders between; ``None``: every file under it (hidden folders and bytecode
+    caches aside)."""
+    real = os.path.realpath(folder)
+    if not hasattr(os, "geteuid"):
+        return real
+    if files is None:
+        from lazyext.plugins._reload import signature
+
+        files = [path.replace(os.sep, "/") for path, _mtime, _size in signature(real)]
+    me = os.geteuid()
+    problems: list[str] = []
+    parent = os.path.dirname(real)
+    while True:
+        _check(parent, me, problems, parent=True)
+        if parent == os.path.dirname(parent):
+            break
+        parent = os.path.dirname(parent)
+    inside = {real}
+    for relative in files:
+        parts = relative.split("/")
+        inside.update(os.path.join(real, *parts[:i]) for i in range(1, len(parts) + 1))
+    for path in sorted(inside):
+        _check(path, me, problems, parent=False)
+    if problems:
+        raise ManifestError(
+            f"{folder}: an editable plugin runs from this folder, but others could change "
+            f"what it runs: {'; '.join(problems[:5])}"
+            + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+            + "; fix the owner or permissions (chmod go-w), or install a copy instead",
+            problems=tuple(problems),
+            source=folder,
+        )
+    return real
+
+
+def _check(path: str, me: int, problems: list[str], *, parent: bool) -> None:
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        problems.append(f"{path}: {error.strerror or error}")
+        return
+    if info.st_uid not in (me, 0):
+        problems.append(f"{path} is owned by uid {info.st_uid}")
+    writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    sticky_tmp = parent and info.st_mode & stat.S_ISVTX and info.st_uid == 0
+    if writable and not sticky_tmp:
+        problems.append(f"{path} is writable by its group or others")
+
+
+def run_root(folder: str, copy: Mapping[str, str], package: str) -> str:
+    """The directory the plugin's names are imported from when it runs in ``folder``.
+
+    ``copy`` maps the folder's files to where an install would put them: the folder is
+    the package itself (its files go under ``<package>/``), or it holds the plugin's
+    top-level names (perhaps inside one wrapper folder, which is then the root)."""
+    pairs = list(copy.items())
+    if all(dest == f"{package}/{src}" for src, dest in pairs):
+        return folder
+    bases = {src[: len(src) - len(dest)] for src, dest in pairs if src.endswith(dest)}
+    if len(bases) == 1 and all(src.endswith(dest) for src, dest in pairs):
+        base = bases.pop().strip("/")
+        return os.path.join(folder, *base.split("/")) if base else folder
+    raise ManifestError(
+        f"{folder}: this folder's layout is not the one the plugin is imported with; "
+        "install a copy instead (without --editable)",
+        source=folder,
+    )
