@@ -77,3 +77,16 @@ class UvShim:
             "import lazyext._installer as _lazyext_installer\n"
             f"_lazyext_installer.uv_binary = lambda: {str(self.path)!r}\n"
         )
+
+
+def failing_install_of(dist: str) -> str:
+    """Shell for a shim's ``before``: an install run whose locked requirements name ``dist``
+    fails (status 1, not transient); resolutions and other installs are untouched."""
+    pattern = shlex.quote(f"^{dist}[=@ ]")
+    return (
+        'eval "requirements=\\${$#}"\n'
+        f'if grep -qi {pattern} "$requirements" 2>/dev/null; then\n'
+        f'  echo "error: the wheel of {dist} is broken" >&2\n'
+        "  exit 1\n"
+        "fi"
+    )

@@ -86,3 +86,30 @@ def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0) -> None:
         },
         requires=("tinydep>=1",),
     )
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def published(cache_dir: Path) -> dict[str, list[Path]]:
+    """The published generations of each distribution, oldest first, by the normalized
+    name of the ``.dist-info`` inside (one cache entry per distribution)."""
+    found: dict[str, list[Path]] = {}
+    for generation in sorted((cache_dir / "entries").glob("*/*/g*"), key=lambda p: p.name):
+        for info in sorted((generation / "target").glob("*.dist-info")):
+            dist = info.name.removesuffix(".dist-info").rpartition("-")[0]
+            found.setdefault(_normal(dist), []).append(generation)
+    return found
+
+
+def publications(cache_dir: Path) -> dict[str, int]:
+    """How many times each distribution was published (1: installed once)."""
+    return {dist: len(generations) for dist, generations in published(cache_dir).items()}
+
+
+def entry_of(cache_dir: Path, dist: str) -> Path:
+    """The newest published generation of distribution ``dist`` (its cache entry)."""
+    generations = published(cache_dir).get(_normal(dist))
+    assert generations, f"{dist} is not published in {cache_dir}"
+    return generations[-1]

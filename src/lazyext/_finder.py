@@ -113,17 +113,17 @@ class ProvisionLoader:
         self.real: Any = None  # the installed module's loader, once create_module ran
 
     def _provision(self, spec: ModuleSpec) -> ModuleSpec:
-        try:
-            entries = self.runtime.provision_and_activate(self.plan, name=spec.name)
-        except LazyextError as error:
-            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
+        entries = self.runtime.provision_and_activate(self.plan, name=spec.name)
         real = real_spec(spec.name, entries)
         adopt(spec, real)
         self.real = real.loader
         return real
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        real = self._provision(spec)
+        try:
+            real = self._provision(spec)
+        except LazyextError as error:
+            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
         create = getattr(real.loader, "create_module", None)
         module: ModuleType | None = create(spec) if create is not None else None
         return module

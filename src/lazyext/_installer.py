@@ -156,18 +156,7 @@ def build_argv(
         argv.append(f"--link-mode={settings.link_mode}")
     if offline if offline is not None else settings.offline:
         argv.append("--offline")
-    # URLs with credentials go to uv through its environment (_secrets.uv_environment).
-    if settings.index_url and _secrets.in_argv([settings.index_url]):
-        argv += ["--index-url", settings.index_url]
-    for url in settings.extra_index_urls if _secrets.in_argv(settings.extra_index_urls) else ():
-        argv += ["--extra-index-url", url]
-    for link in settings.find_links if _secrets.in_argv(settings.find_links) else ():
-        argv += ["--find-links", link]
-    if settings.no_index:
-        argv.append("--no-index")
-    if not settings.allow_sdist:
-        # Building an sdist runs arbitrary code at import time; wheels only by default.
-        argv.append("--no-build")
+    argv += index_flags(settings)
     if no_deps:
         # A locked closure: every distribution is listed, at its version, with hashes.
         argv.append("--no-deps")
@@ -176,6 +165,24 @@ def build_argv(
     else:
         argv += ["--", requirement]
     return argv
+
+
+def index_flags(settings: Settings) -> list[str]:
+    """uv's flags for lazyext's index settings (installs and resolutions alike)."""
+    flags: list[str] = []
+    # URLs with credentials go to uv through its environment (_secrets.uv_environment).
+    if settings.index_url and _secrets.in_argv([settings.index_url]):
+        flags += ["--index-url", settings.index_url]
+    for url in settings.extra_index_urls if _secrets.in_argv(settings.extra_index_urls) else ():
+        flags += ["--extra-index-url", url]
+    for link in settings.find_links if _secrets.in_argv(settings.find_links) else ():
+        flags += ["--find-links", link]
+    if settings.no_index:
+        flags.append("--no-index")
+    if not settings.allow_sdist:
+        # Building an sdist runs arbitrary code at import time; wheels only by default.
+        flags.append("--no-build")
+    return flags
 
 
 def install(

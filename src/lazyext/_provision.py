@@ -74,12 +74,15 @@ def single_config(plan: Plan, settings: Settings, platform: str) -> Config:
     return Config(settings=settings, plans=(plan,), platform=platform, env_key=key)
 
 
-def environment(config: Config, *, refresh: bool = False, upgrade: bool = False) -> Environment:
+def environment(
+    config: Config, *, refresh: bool = False, upgrade: bool = False, name: str | None = None
+) -> Environment:
     """The config's environment: the stored one, or resolved now under its key's lock.
 
     ``refresh`` resolves again (online, newest releases preferred unless the config has a
     lock file, whose versions never change); the old environment keeps serving until the
-    new one is stored.
+    new one is stored. A failed resolution is remembered like a failed install; ``name``
+    is the import that needed it.
     """
     root = _cache.ensure_root(config.settings.cache_dir)
     if not refresh:
@@ -87,6 +90,9 @@ def environment(config: Config, *, refresh: bool = False, upgrade: bool = False)
         if env is not None:
             return env
     started = time.time()
+    recalled = _recalled_failure(config.env_key, name)
+    if recalled is not None:
+        raise recalled
     _guards.enter()
     try:
         from lazyext._locks import key_lock
@@ -95,7 +101,17 @@ def environment(config: Config, *, refresh: bool = False, upgrade: bool = False)
             env = stored_environment(config, root)
             if env is not None and (not refresh or env.created_at >= started):
                 return env  # another thread or process resolved it meanwhile
-            return _resolve_and_store(config, root, env, upgrade=upgrade or refresh)
+            recalled = _recalled_failure(config.env_key, name)
+            if recalled is not None:
+                raise recalled
+            try:
+                return _resolve_and_store(config, root, env, upgrade=upgrade or refresh)
+            except InstallError as error:
+                if error.name is None:
+                    error.name = name
+                # Remembered before the lock is released, for the threads queued on it.
+                _guards.remember_failure(config.env_key, error, config.settings.failure_ttl)
+                raise
     except OSError as error:
         if isinstance(error, LazyextError):
             raise
@@ -155,14 +171,19 @@ def _check_hashes(env: Environment, plans: list[Plan]) -> None:
             )
 
 
+def joined_key(config: Config, env_key: str, plan: Plan) -> str:
+    """The key of the environment of ``plan`` (not in the config) joining ``env_key``."""
+    from lazyext._keys import environment_key
+
+    return environment_key(
+        [(plan.key, plan.requirement), ("joins", env_key)], config.settings, config.platform
+    )
+
+
 def extended(config: Config, env: Environment, plan: Plan) -> Environment:
     """An environment for ``plan`` (not in the config) that joins ``env``: its locked
     versions are constraints, so what ``plan`` needs fits the process's namespace."""
-    from lazyext._keys import environment_key
-
-    key = environment_key(
-        [(plan.key, plan.requirement), ("joins", env.key)], config.settings, config.platform
-    )
+    key = joined_key(config, env.key, plan)
     joined = replace(config, plans=(plan,), env_key=key)
     root = _cache.ensure_root(config.settings.cache_dir)
     stored = _environment.load(root, key, config.platform)
@@ -218,7 +239,7 @@ def install(
 ) -> Installed:
     """Make ``plan``'s closure installed: resolve the environment if needed, install what
     is missing. ``refresh`` resolves the environment again first."""
-    env = environment(config, refresh=refresh)
+    env = environment(config, refresh=refresh, name=name)
     closure = env.closure_of(plan.key)
     if closure is None:
         env = extended(config, env, plan)
@@ -264,7 +285,7 @@ def install_closure(
     found = {d.key: _cache.find_entry(root, d.key, env.platform, settings) for d in wanted}
     missing = [d for d in wanted if found[d.key] is None]
     if missing:
-        recalled = _recalled_failure(plan, name)
+        recalled = _recalled_failure(plan.key, name)
         if recalled is not None:
             raise recalled
         found.update(_install_missing(env, missing, settings, root, plan, name))
@@ -292,7 +313,7 @@ def _install_missing(
         published = {d.key: _cache.find_entry(root, d.key, env.platform, settings) for d in missing}
         still = [d for d in missing if published[d.key] is None]
         if still:
-            recalled = _recalled_failure(plan, name)
+            recalled = _recalled_failure(plan.key, name)
             if recalled is not None:
                 raise recalled
             try:
@@ -320,8 +341,8 @@ def _cache_failure(root: str, what: str, error: OSError) -> InstallError:
     )
 
 
-def _recalled_failure(plan: Plan, name: str | None) -> InstallError | None:
-    found = _guards.recent_failure(plan.key)
+def _recalled_failure(key: str, name: str | None) -> InstallError | None:
+    found = _guards.recent_failure(key)
     if found is None:
         return None
     error, remaining = found

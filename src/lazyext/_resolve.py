@@ -19,18 +19,16 @@ import os
 import re
 import sys
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from lazyext import _cache, _lockfile, _log
 from lazyext._environment import Environment, Locked
-from lazyext._errors import InstallError, ResolutionError
+from lazyext._errors import DistributionNotFound, InstallError, ResolutionError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from lazyext._config import Config, Plan, Settings
-
-_TIMEOUT_LINES: Final = 60
 
 
 def environment_plans(config: Config) -> list[Plan]:
@@ -84,6 +82,29 @@ def resolve(
     were unless ``upgrade``. ``constraints`` pin distributions of an environment that
     ``plans`` must join (``ensure`` of a requirement outside the config).
     """
+    try:
+        return _resolve(config, env_key, plans, upgrade, previous, constraints)
+    except DistributionNotFound as error:
+        # An extension whose distribution (or version) does not exist fails alone: the
+        # others resolve without it, and its own imports raise this error.
+        missing = [plan for plan in plans if plan.key == error.cache_key]
+        if not missing or len(missing) == len(plans):
+            raise
+        _log.warning("%s; resolving the other extensions without it", error.args[0])
+        rest = [plan for plan in plans if plan not in missing]
+        return resolve(
+            config, env_key, rest, upgrade=upgrade, previous=previous, constraints=constraints
+        )
+
+
+def _resolve(
+    config: Config,
+    env_key: str,
+    plans: Sequence[Plan],
+    upgrade: bool,
+    previous: str | None,
+    constraints: Sequence[str],
+) -> tuple[Environment, str]:
     from lazyext._host import version_satisfies
 
     settings = config.settings
@@ -166,28 +187,18 @@ def _write_lines(path: str, lines: Iterable[str]) -> None:
 
 
 def _compile_argv(settings: Settings, *, offline: bool) -> list[str]:
-    from lazyext._installer import uv_binary
+    from lazyext._installer import index_flags, uv_binary
 
     argv = [uv_binary(), "pip", "compile", "--no-config", "--python", sys.executable, "--quiet"]
     if offline or settings.offline:
         argv.append("--offline")
-    if settings.index_url:
-        argv += ["--index-url", settings.index_url]
-    for url in settings.extra_index_urls:
-        argv += ["--extra-index-url", url]
-    for link in settings.find_links:
-        argv += ["--find-links", link]
-    if settings.no_index:
-        argv.append("--no-index")
-    if not settings.allow_sdist:
-        argv.append("--no-build")
-    return argv
+    return argv + index_flags(settings)
 
 
 def _run(argv: list[str], settings: Settings) -> tuple[int, str]:
     import subprocess
 
-    from lazyext._installer import _kill_group, uv_environment
+    from lazyext._installer import _kill_group, _tail, uv_environment
 
     _log.debug("uv argv: %s", argv)
     limit = settings.install_timeout if settings.install_timeout > 0 else None
@@ -209,13 +220,10 @@ def _run(argv: list[str], settings: Settings) -> tuple[int, str]:
     except subprocess.TimeoutExpired:
         _kill_group(process)
         output, _ = process.communicate()
-        return -1, f"timed out after {limit:g} s (install-timeout)\n" + output.decode(
-            "utf-8", "replace"
-        )
+        return -1, f"timed out after {limit:g} s (install-timeout)\n" + _tail(output, settings)
     finally:
         _kill_group(process)
-    lines = output.decode("utf-8", "replace").splitlines()
-    return process.returncode, "\n".join(lines[-_TIMEOUT_LINES:])
+    return process.returncode, _tail(output, settings)
 
 
 def _compile_lock(
@@ -257,7 +265,16 @@ def _explain(
     code: int,
 ) -> InstallError:
     """Say who conflicts: the extensions among themselves, or with the host."""
+    from lazyext._installer import _MISSING, _missing
+
     names = tuple(plan.name for plan in plans if _mentions(said, plan.dist))
+    missing = re.search(_MISSING, said)
+    if missing is not None:
+        dist = missing.group("dist") or missing.group("nover") or missing.group("only") or ""
+        for plan in plans:
+            if _lockfile.normalize(dist) == plan.dist:
+                module = plan.extension.modules[0] if plan.extension.modules else plan.name
+                return _missing(missing, code, said, plan.requirement, module, plan.key)
     if code < 0 or _looks_transient(said):
         return InstallError(
             "cannot resolve the environment: uv could not reach the package index; "
