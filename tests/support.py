@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lazyext import _cache
+from lazyext._cache import Entry
 from lazyext._wheels import build_wheel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,3 +116,15 @@ def entry_of(cache_dir: Path, dist: str) -> Path:
     generations = published(cache_dir).get(_normal(dist))
     assert generations, f"{dist} is not published in {cache_dir}"
     return generations[-1]
+
+
+def republish(root: str, entry: Entry) -> str:
+    """Publish a copy of ``entry`` as a newer generation of its key; return its path.
+
+    A distribution's entry is installed once: newer generations of one key come only
+    from a repair or a reinstall racing an older reader, which tests stage directly.
+    """
+    staging = _cache.new_staging(root, entry.key)
+    os.rmdir(staging)
+    shutil.copytree(entry.path, staging, symlinks=True)
+    return _cache.publish(staging, root, entry.key, entry.platform)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,7 +17,7 @@ from lazyext._cache import Entry
 from lazyext._config import Config
 from lazyext._provision import provision
 
-from support import Wheelhouse
+from support import Wheelhouse, republish
 
 
 def config_for(wheelhouse: Wheelhouse, cache_dir: Path, requirement: str = "TinyYaml>=6") -> Config:
@@ -30,14 +29,6 @@ def config_for(wheelhouse: Wheelhouse, cache_dir: Path, requirement: str = "Tiny
 
 def provision_of(config: Config, *, refresh: bool = False) -> Entry:
     return provision(config.plans[0], config.settings, config.platform, refresh=refresh)
-
-
-def republish(root: str, entry: Entry) -> str:
-    """Publish a copy of ``entry`` as a newer generation of its key; return its path."""
-    staging = _cache.new_staging(root, entry.key)
-    os.rmdir(staging)
-    shutil.copytree(entry.path, staging, symlinks=True)
-    return _cache.publish(staging, root, entry.key, entry.platform)
 
 
 def dead_pid() -> int:

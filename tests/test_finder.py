@@ -404,7 +404,9 @@ def test_a_failure_of_one_key_does_not_block_another(
     wheelhouse: Wheelhouse, cache_dir: Path, broken_tinyyaml: UvShim
 ) -> None:
     shim = broken_tinyyaml
-    lazyext.activate({"tinyyaml": "TinyYaml>=6", "alpha": "alpha"}, **options(cache_dir, wheelhouse))
+    lazyext.activate(
+        {"tinyyaml": "TinyYaml>=6", "alpha": "alpha"}, **options(cache_dir, wheelhouse)
+    )
     with pytest.raises(lazyext.InstallError):
         importlib.import_module("tinyyaml")
     assert importlib.import_module("alpha").NAME == "alpha"

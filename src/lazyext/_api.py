@@ -198,13 +198,13 @@ def closure_keys(config: Config, plan: Plan) -> list[str]:
     from lazyext import _cache, _environment
 
     root = _cache.ensure_root(config.settings.cache_dir)
-    env = _environment.load(root, config.env_key, config.platform)
+    env = _environment.find(root, config.env_key, config.platform, config.settings)
     closure = env.closure_of(plan.key) if env is not None else None
     if closure is None:  # a requirement outside the config (ensure): the environment it joined
         from lazyext._provision import joined_key
 
         key = joined_key(config, config.env_key, plan)
-        env = _environment.load(root, key, config.platform)
+        env = _environment.find(root, key, config.platform, config.settings)
         closure = env.closure_of(plan.key) if env is not None else None
     return [locked.key for locked in closure or () if locked.key]
 

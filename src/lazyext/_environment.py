@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, Final
 
+    from lazyext._config import Settings
+
 ENV_SCHEMA: Final = 1
 ENV_FILE: Final = "env.marshal"
 LOCK_FILE: Final = "pylock.toml"
@@ -189,8 +191,41 @@ def _key_text(value: object) -> str:
     return text
 
 
-def load(root: str, env_key: str, platform: str) -> Environment | None:
+def find(root: str, env_key: str, platform: str, settings: Settings) -> Environment | None:
+    """The newest stored environment in the read-only layers (``cache-read``) or the
+    writable cache; ``None`` if none has it."""
+    best = load(root, env_key, platform)
+    for layer in settings.cache_read:
+        found = _from_layer(layer, env_key, platform, settings.trust_group)
+        if found is not None and (best is None or found.created_at >= best.created_at):
+            best = found
+    return best
+
+
+def _from_layer(layer: str, env_key: str, platform: str, trust_group: bool) -> Environment | None:
+    from lazyext import _layers
+
+    if not _layers.check_layer(layer, trust_group=trust_group):
+        return None
+    path = layer
+    for name in ("envs", env_key, platform):
+        path = os.path.join(path, name)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        _layers._refuse(layer, path, info, trust_group=trust_group)
+    return load(
+        layer, env_key, platform, owners=(0, os.geteuid()) if hasattr(os, "geteuid") else ()
+    )
+
+
+def load(
+    root: str, env_key: str, platform: str, *, owners: tuple[int, ...] | None = None
+) -> Environment | None:
     """The stored environment, or ``None`` if missing, foreign or damaged."""
+    if owners is None:
+        owners = (os.geteuid(),) if hasattr(os, "geteuid") else ()
     path = os.path.join(env_dir(root, env_key, platform), ENV_FILE)
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
@@ -203,7 +238,8 @@ def load(root: str, env_key: str, platform: str) -> Environment | None:
         if (
             not stat.S_ISREG(info.st_mode)
             or info.st_size > _MAX_ENV_BYTES
-            or (hasattr(os, "geteuid") and info.st_uid != os.geteuid())
+            or (owners and info.st_uid not in owners)
+            or info.st_mode & 0o022
         ):
             return None
         with os.fdopen(descriptor, "rb") as handle:

@@ -121,7 +121,7 @@ def environment(
 
 
 def stored_environment(config: Config, root: str) -> Environment | None:
-    env = _environment.load(root, config.env_key, config.platform)
+    env = _environment.find(root, config.env_key, config.platform, config.settings)
     lock = config.settings.lock
     if env is not None and lock and env.source != _environment.lock_identity(lock):
         return None  # the lock file changed since: read it again
@@ -186,7 +186,7 @@ def extended(config: Config, env: Environment, plan: Plan) -> Environment:
     key = joined_key(config, env.key, plan)
     joined = replace(config, plans=(plan,), env_key=key)
     root = _cache.ensure_root(config.settings.cache_dir)
-    stored = _environment.load(root, key, config.platform)
+    stored = _environment.find(root, key, config.platform, config.settings)
     if stored is not None:
         return stored
     from lazyext import _resolve
@@ -196,7 +196,7 @@ def extended(config: Config, env: Environment, plan: Plan) -> Environment:
     _guards.enter()
     try:
         with key_lock(root, key, config.settings.lock_timeout):
-            stored = _environment.load(root, key, config.platform)
+            stored = _environment.find(root, key, config.platform, config.settings)
             if stored is not None:
                 return stored
             new, text = _resolve.resolve(joined, key, [plan], constraints=pins)
@@ -382,6 +382,12 @@ def _install_and_publish(
             locked=[(d.requirement, d.hashes) for d in missing],
         )
         _drop_leftovers(staging)
+        if not os.path.isdir(target):
+            raise InstallError(
+                f"uv reported success for {plan.requirement} but left no target directory",
+                spec=plan.requirement,
+                cache_key=plan.key,
+            )
         parts = _split(staging, missing, root) if len(missing) > 1 else {missing[0].key: staging}
         published = {}
         for locked in missing:

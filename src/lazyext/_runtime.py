@@ -181,7 +181,7 @@ class Runtime:
             from lazyext import _environment
 
             root = _cache.ensure_root(self.settings.cache_dir)
-            env = _environment.load(root, self.config.env_key, self.config.platform)
+            env = _environment.find(root, self.config.env_key, self.config.platform, self.settings)
             lock = self.settings.lock
             if env is not None and lock and env.source != _environment.lock_identity(lock):
                 env = None  # the lock file changed: the loader reads it again
