@@ -429,6 +429,19 @@ def _failure(
         what = f"uv could not reach the package index{hint}"
     elif (missing := re.search(_MISSING, tail)) is not None:
         return _missing(missing, returncode, tail, requirement, name, key)
+    elif "network connectivity is disabled" in lowered:
+        # A locked version uv knows of but never downloaded, asked for offline.
+        wanted = re.search(r"Failed to download `(?P<dist>[\w.-]+)", tail)
+        return DistributionNotFound(
+            f"cannot install {requirement}: {wanted['dist'] if wanted else 'a distribution'} "
+            "is not available from uv's cache (offline mode is on; go online once, or add "
+            "find-links)",
+            name=name,
+            spec=requirement,
+            returncode=returncode,
+            stderr_tail=tail,
+            cache_key=key,
+        )
     elif settings.offline and ("offline" in lowered or "network was disabled" in lowered):
         what = "it is not in uv's cache and offline mode is on; go online once or add find-links"
     elif not settings.allow_sdist and "building from source is disabled" in lowered:

@@ -193,13 +193,23 @@ def extended(config: Config, env: Environment, plan: Plan) -> Environment:
     from lazyext._locks import key_lock
 
     pins = [d.requirement for d in env.dists if d.version]
+    recalled = _recalled_failure(key, None)
+    if recalled is not None:
+        raise recalled
     _guards.enter()
     try:
         with key_lock(root, key, config.settings.lock_timeout):
             stored = _environment.find(root, key, config.platform, config.settings)
             if stored is not None:
                 return stored
-            new, text = _resolve.resolve(joined, key, [plan], constraints=pins)
+            recalled = _recalled_failure(key, None)
+            if recalled is not None:
+                raise recalled
+            try:
+                new, text = _resolve.resolve(joined, key, [plan], constraints=pins)
+            except InstallError as error:
+                _guards.remember_failure(key, error, config.settings.failure_ttl)
+                raise
             _environment.store(root, new, text)
             return new
     finally:
