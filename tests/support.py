@@ -70,7 +70,7 @@ def run_python(
     )
 
 
-def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0) -> None:
+def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0, version: str = "6.1") -> None:
     """``TinyYaml 6.1`` (a package, a submodule, a sibling module) and its ``tinydep``.
 
     ``sub_padding`` lines of comments make the install a little longer (kill trials).
@@ -78,10 +78,10 @@ def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0) -> None:
     house.build("tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 41\n"})
     house.build(
         "TinyYaml",
-        "6.1",
+        version,
         {
             "tinyyaml/__init__.py": (
-                "import tinydep\n__version__ = '6.1'\n"
+                f"import tinydep\n__version__ = {version!r}\n"
                 "def load(text):\n    return tinydep.VALUE + 1\n"
             ),
             "tinyyaml/sub.py": "X = 1\n" + "# padding\n" * sub_padding,

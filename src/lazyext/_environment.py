@@ -256,6 +256,26 @@ def load(
     return env
 
 
+def referenced_keys(root: str) -> set[str]:
+    """The cache keys of every distribution a stored environment names (for gc)."""
+    found: set[str] = set()
+    base = os.path.join(root, "envs")
+    try:
+        keys = os.listdir(base)
+    except OSError:
+        return found
+    for env_key in keys:
+        try:
+            platforms = os.listdir(os.path.join(base, env_key))
+        except OSError:
+            continue
+        for platform in platforms:
+            env = load(root, env_key, platform)
+            if env is not None:
+                found.update(locked.key for locked in env.dists if locked.key)
+    return found
+
+
 def store(root: str, env: Environment, pylock: str) -> str:
     """Publish ``env`` (and the lock text it came from) atomically; return its directory."""
     from lazyext._cache import private_dir

@@ -54,11 +54,11 @@ class Package:
         if isinstance(sdist, Mapping):
             self.files.append(_file_name(sdist))
             hashes += _hashes(sdist, name, where)
-        self.url = ""
+        self.url = ""  # a direct reference (``name @ url``): archive, VCS or directory
         for kind in ("archive", "vcs", "directory"):
             source = table.get(kind)
             if isinstance(source, Mapping):
-                self.url = str(source.get("url") or source.get("path") or "")
+                self.url = _source_url(source, kind, where)
                 if kind == "archive":
                     hashes += _hashes(source, name, where)
         self.hashes = tuple(sorted(set(hashes)))
@@ -83,11 +83,22 @@ class Package:
             return False
 
     def requirement(self) -> str:
-        return (
-            f"{self.name} @ {self.url}"
-            if self.url and not self.version
-            else f"{self.name}=={self.version}"
-        )
+        """What uv installs: the locked version from the index, or the direct reference."""
+        return f"{self.name} @ {self.url}" if self.url else f"{self.name}=={self.version}"
+
+
+def _source_url(source: Mapping[str, Any], kind: str, where: str) -> str:
+    url = source.get("url")
+    if isinstance(url, str) and url:
+        text = f"git+{url}" if kind == "vcs" and not url.startswith("git+") else url
+        commit = source.get("commit-id")
+        return f"{text}@{commit}" if kind == "vcs" and isinstance(commit, str) else text
+    path = source.get("path")
+    if isinstance(path, str) and path:
+        # Relative paths are relative to the lock file (PEP 751).
+        base = os.path.dirname(where) if os.path.isabs(where) else os.getcwd()
+        return "file://" + os.path.abspath(os.path.join(base, path))
+    raise LockFileError(f"{where}: a {kind} source has neither url nor path")
 
 
 def _tables(value: object, where: str) -> list[Mapping[str, Any]]:

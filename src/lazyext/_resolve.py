@@ -289,6 +289,16 @@ def _explain(
             if _lockfile.normalize(dist) == plan.dist:
                 module = plan.extension.modules[0] if plan.extension.modules else plan.name
                 return _missing(missing, code, said, plan.requirement, module, plan.key)
+    built = re.search(r"(?i)wheels are required for `(?P<dist>[^`]+)` because building", said)
+    if built is not None and not settings.allow_sdist:
+        return ResolutionError(
+            f"cannot resolve the environment: only a source distribution of {built['dist']} "
+            "is available and building one runs its build code at import time; set "
+            "allow-sdist = true in the config to allow it",
+            extensions=names,
+            stderr_tail=said,
+            returncode=code,
+        )
     if code < 0 or _looks_transient(said):
         return InstallError(
             "cannot resolve the environment: uv could not reach the package index; "

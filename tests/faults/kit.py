@@ -17,6 +17,8 @@ from pathlib import Path
 
 import uv
 
+from lazyext._config import Config
+
 from support import python_env
 
 SRC = str(Path(__file__).resolve().parents[2] / "src" / "lazyext")
@@ -238,3 +240,13 @@ def unprivileged() -> list[str] | None:
         "--bounding-set=-dac_override,-dac_read_search,-fowner",
         "--",
     ]
+
+
+def locked_key(config: Config, dist: str) -> str:
+    """The cache key of ``dist``'s entry in ``config``'s environment (resolved now if it
+    is not yet; nothing is installed)."""
+    from lazyext._provision import environment
+
+    locked = environment(config).dist(dist)
+    assert locked is not None, f"{dist} is not in the environment"
+    return locked.key

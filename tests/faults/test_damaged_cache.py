@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import lazyext
-from faults.kit import CountingUv, run, spawn, staging, unprivileged
-from lazyext import _cache, _locks, _provision, cli
+from faults.kit import CountingUv, locked_key, run, spawn, staging, unprivileged
+from lazyext import _cache, _locks, cli
 
 from support import Wheelhouse, entry_of, publications
 
@@ -275,11 +275,7 @@ def _lock_path(cache_dir: Path, key: str) -> Path:
 
 
 def _key(dist: str) -> str:
-    """The cache key of ``dist``'s entry, from the environment (resolved, not installed)."""
-    config = lazyext.activate()
-    locked = _provision.environment(config).dist(dist)
-    assert locked is not None
-    return locked.key
+    return locked_key(lazyext.activate(), dist)
 
 
 _HOLD = """

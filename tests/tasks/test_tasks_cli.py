@@ -16,6 +16,7 @@ from tasktools import wait_for
 
 from lazyext._api import warm
 from lazyext._load import load
+from lazyext._status import main_entry
 from lazyext.cli import main
 from lazyext.tasks import TaskManager
 
@@ -165,7 +166,9 @@ def test_gc_eviction_options(capsys: pytest.CaptureFixture[str], wheelhouse: Whe
     config = load(source, {})
     alpha = config.plan_for("alpha")
     assert alpha is not None
-    generations = sorted((Path(config.settings.cache_dir) / "entries" / alpha.key).glob("*/g*"))
+    entry = main_entry(config, alpha)
+    assert entry is not None
+    generations = [Path(entry.path)]
     old = time.time() - 90 * 86400
     os.utime(generations[0], (old, old))
     report = run_json(capsys, "gc", "--unused-days", "120")
