@@ -442,3 +442,27 @@ def test_expired_setting_is_checked(tmp_path: Path) -> None:
     (tmp_path / "lazyext.toml").write_text('expired = "sometimes"\n')
     with pytest.raises(lazyext.ConfigError, match="expired: expected one of refresh-in-background"):
         lazyext.activate(tmp_path / "lazyext.toml")
+
+
+def test_a_host_module_without_metadata_that_shadows_a_locked_one_is_named(
+    house: Wheelhouse, cache_dir: Path, tmp_path: Path
+) -> None:
+    build_shared(house)
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "shareddep.py").write_text("VERSION = 'stray'\n")
+    code = f"""
+        import logging, sys
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        sys.path.insert(0, {str(host)!r})
+        import lazyext
+        lazyext.activate({{"apptwo": "apptwo"}}, **{opts(house, cache_dir)!r})
+        import apptwo
+        print(apptwo.shareddep.VERSION)
+        """
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stray"  # the host's own modules win over dependencies
+    assert f"the host module shareddep ({host / 'shareddep.py'}) shadows shareddep 2.0" in (
+        done.stderr
+    )

@@ -255,12 +255,44 @@ def install(
         env = extended(config, env, plan)
         closure = env.closure_of(plan.key) or ()
     entries = install_closure(env, closure, config.settings, plan=plan, name=name)
+    _warn_shadowed(entries, config)
     return Installed(
         plan=plan,
         environment=env,
         entries=tuple(entries),
         host=tuple(d for d in closure if d.host),
     )
+
+
+def _warn_shadowed(entries: list[Entry], config: Config) -> None:
+    """A host module of no distribution that hides a locked one: say so, naming both.
+
+    Dependencies are served after the host's own modules (the application's modules
+    win), so a stray ``six.py`` next to the application replaces the locked ``six``.
+    """
+    from importlib.machinery import PathFinder
+
+    from lazyext import _view
+
+    configured = {m.split(".")[0] for p in config.plans for m in p.extension.modules}
+    views = set(_view.views())
+    for entry in entries:
+        for name in entry.top_level:
+            if name in configured:
+                continue
+            path = [p for p in sys.path if p not in views]
+            spec = PathFinder.find_spec(name, path)
+            origin = spec.origin if spec is not None else None
+            if origin and not origin.startswith(entry.target):
+                dist, version = entry.resolved[0] if entry.resolved else (entry.requirement, "")
+                _log.warning(
+                    "the host module %s (%s) shadows %s %s of the environment, which "
+                    "provides the same name; remove or rename the host's copy",
+                    name,
+                    origin,
+                    dist,
+                    version,
+                )
 
 
 def cached_closure(
