@@ -159,15 +159,21 @@ def _stored_lock_text(root: str, env: Environment | None) -> str | None:
 
 
 def _check_hashes(env: Environment, plans: list[Plan]) -> None:
-    from lazyext._errors import LockFileError
-
+    """An extension's configured ``hashes`` must name a file the environment locked."""
     for plan in plans:
         pinned = set(plan.extension.hashes)
         locked = env.dist(plan.dist)
         if pinned and (locked is None or not pinned & set(locked.hashes)):
-            raise LockFileError(
-                f"the hashes configured for {plan.name} ({plan.requirement}) match no file of "
-                f"the resolved {plan.dist} {locked.version if locked else ''}; check them"
+            raise InstallError(
+                f"refusing {plan.requirement}: the files the index has for "
+                f"{plan.dist} {locked.version if locked else ''} "
+                f"({', '.join(locked.hashes) if locked else 'none'}) match none of the "
+                "configured hashes (a substituted file, or a wrong hash in the config); "
+                "nothing was installed",
+                name=plan.extension.modules[0] if plan.extension.modules else plan.name,
+                spec=plan.requirement,
+                cache_key=plan.key,
+                security=True,
             )
 
 
