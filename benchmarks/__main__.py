@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="one repetition each: a smoke run")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B4")
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="B4-real too: pandas (with numpy) from PyPI, uv cache warm (needs the network)",
+    )
     parser.add_argument("--work", default=str(WORK), help="work directory (default: %(default)s)")
     args = parser.parse_args(argv)
     wanted = [item.strip().upper() for item in args.only.split(",") if item.strip()] or list(ALL)
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from pathlib import Path
 
-    suite = Suite(Workspace(Path(args.work)), quick=args.quick, log=log)
+    suite = Suite(Workspace(Path(args.work)), quick=args.quick, log=log, real=args.real)
     started = time.monotonic()
     log(f"setup in {args.work}")
     suite.setup()

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.cold import FLAT, INDEX_LATENCY, REAL, ColdPath, activate_code
 from benchmarks.harness import Row, interleave, median, python, run
 from benchmarks.workspace import (
     EXTENSIONS,
@@ -22,9 +23,6 @@ from benchmarks.workspace import (
     warm_module,
 )
 
-#: Simulated round trip of a package index (HTTP on 127.0.0.1, answered after a delay).
-INDEX_LATENCY = 0.05
-REAL = ("benchreal", "bench-real>=1")
 #: Top-level stdlib modules left out of B2: GUI, side effects, deprecation warnings.
 _SKIP_STDLIB = frozenset(
     [
@@ -160,26 +158,24 @@ _SUBMODULES = [
     "unittest.suite",
     "urllib.parse",
 ]
-#: B7's "flat, not linear": 100 configured extensions cost at most 10% more than 1.
-FLAT = 1.10
 STDLIB_COUNT = 150
 MISSING_COUNT = 300
-
-
-def activate_code(ws: Workspace, config: dict[str, str], *, index: bool = False) -> str:
-    return f"import lazyext\nlazyext.activate({config!r}, {ws.sources(index=index)})\n"
 
 
 def ext_config(count: int) -> dict[str, str]:
     return {ext_module(i): ext_requirement(i) for i in range(count)}
 
 
-class Suite:
-    """Runs the benchmarks; ``quick`` cuts every repetition count to a smoke test."""
+class Suite(ColdPath):
+    """Runs the benchmarks; ``quick`` cuts every repetition count to a smoke test;
+    ``real`` adds B4-real (pandas from PyPI: needs the network)."""
 
-    def __init__(self, ws: Workspace, *, quick: bool, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, ws: Workspace, *, quick: bool, log: Callable[[str], None], real: bool = False
+    ) -> None:
         self.ws = ws
         self.quick = quick
+        self.real = real
         self.log = log
         self.rows: list[Row] = []
         self.b3_process = 20.0  # ms, until B3 measures it
@@ -187,6 +183,9 @@ class Suite:
 
     def reps(self, full: int) -> int:
         return 1 if self.quick else full
+
+    def ext_config(self, count: int) -> dict[str, str]:
+        return ext_config(count)
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
@@ -210,12 +209,13 @@ class Suite:
             raise RuntimeError(f"setup: installs failed: {failed}")
         self.config = loaded
         # Installs outside lazyext fill uv's cache for every wheel (find-links).
-        warm_set = [f"bench-warm-{i}" for i in range(WARM_SET)]
-        run(ws.uv_argv(warm_set[0], ws.fresh("uvfill"), *warm_set[1:]), env=ws.env())
-        # B3's baseline: the same package in a site-packages-like directory, compiled.
+        fill = [f"bench-warm-{i}" for i in range(WARM_SET)] + ["bench-one", "bench-big"]
+        run(ws.uv_argv(fill[0], ws.fresh("uvfill"), *fill[1:]), env=ws.env())
+        # B3's baseline: the same package installed by pip (which compiles) into a
+        # site-packages-like directory.
         self.site = ws.root / "site"
         shutil.rmtree(self.site, ignore_errors=True)
-        run(ws.uv_argv(REAL[1], self.site), env=ws.env())
+        run(ws.pip_argv(REAL[1], self.site), env=ws.env())
 
     def targets(self, count: int) -> list[str]:
         """The install directories of the first ``count`` extensions' closures."""
@@ -387,18 +387,38 @@ class Suite:
     # -- B3 -----------------------------------------------------------------------
 
     def b3(self) -> None:
+        """A cached extension's first import in a process, two ways into the cache: a
+        cold install by an import (the interpreter wrote the bytecode, this is the
+        second process), and ``lazyext warm`` with ``PYTHONDONTWRITEBYTECODE=1`` (it
+        compiled ahead; nothing is written on import). Baseline: pip's install."""
         ws = self.ws
-        env = ws.env()
+
         timed = "import time\nt = time.perf_counter_ns()\nimport benchreal\n"
         report = "print(time.perf_counter_ns() - t)\n"
         config = {**ext_config(50), REAL[0]: REAL[1]}
         lz_code = "import time\n" + activate_code(ws, config) + timed + report
         base_code = f"import time, site\nsite.addsitedir({str(self.site)!r})\n" + timed + report
-        inside: dict[str, list[float]] = {"lazyext": [], "base": []}
+        after_import = ws.root / "b3-after-import"
+        after_warm = ws.root / "b3-after-warm"
+        for cache in (after_import, after_warm):
+            shutil.rmtree(cache, ignore_errors=True)
+            cache.mkdir(mode=0o700)
+        # A cold install by an import, in a process that writes bytecode (the default).
+        python(lz_code, env=ws.env(cache=after_import, bytecode=True), cwd=str(ws.cwd))
+        # `lazyext warm` with PYTHONDONTWRITEBYTECODE=1: it compiles ahead all the same.
+        config_file = ws.root / "b3.toml"
+        config_file.write_text(
+            f'find-links = ["{ws.wheels}"]\nno-index = true\n\n'
+            f'[[extensions]]\nname = "{REAL[0]}"\npackage = "{REAL[1]}"\n',
+            encoding="utf-8",
+        )
+        argv = [sys.executable, "-m", "lazyext", "--config", str(config_file), "warm"]
+        run(argv, env=ws.env(cache=after_warm), cwd=str(ws.cwd))
+        inside: dict[str, list[float]] = {"import": [], "warm": [], "base": []}
 
-        def variant(name: str, code: str) -> Callable[[], float]:
+        def variant(name: str, code: str, cache: Path | None) -> Callable[[], float]:
             def once() -> float:
-                wall, out = python(code, env=env, cwd=str(ws.cwd))
+                wall, out = python(code, env=ws.env(cache=cache), cwd=str(ws.cwd))
                 inside[name].append(int(out.strip()) / 1e6)
                 return wall
 
@@ -406,125 +426,42 @@ class Suite:
 
         reps = self.reps(15)
         samples = interleave(
-            {"lazyext": variant("lazyext", lz_code), "base": variant("base", base_code)},
+            {
+                "import": variant("import", lz_code, after_import),
+                "warm": variant("warm", lz_code, after_warm),
+                "base": variant("base", base_code, None),
+            },
             reps,
             warmup=1,
         )
-        self.add(
-            Row(
-                "B3",
-                "first import of a cached extension (import statement)",
-                median(inside["lazyext"][-reps:]),
-                median(inside["base"][-reps:]),
-                "ms",
-                "ratio",
-                1.10,
+        base = median(inside["base"][-reps:])
+        for name, label in (
+            ("import", "second process after a cold install"),
+            ("warm", "first process after `lazyext warm`, PYTHONDONTWRITEBYTECODE=1"),
+        ):
+            self.add(
+                Row(
+                    "B3",
+                    f"import statement, {label}",
+                    median(inside[name][-reps:]),
+                    base,
+                    "ms",
+                    "ratio",
+                    1.05,
+                )
             )
-        )
-        self.b3_process = median(samples["lazyext"])
+        self.b3_process = median(samples["warm"])
         self.add(
             Row(
                 "B3",
-                "same, whole process (lazyext: + import lazyext, activate)",
-                median(samples["lazyext"]),
+                "same after warm, whole process (lazyext: + import lazyext, activate)",
+                median(samples["warm"]),
                 median(samples["base"]),
                 "ms",
                 "delta",
                 5.0,
             )
         )
-
-    # -- B4 -----------------------------------------------------------------------
-
-    def cold_pair(
-        self,
-        *,
-        index: bool,
-        uv_cold: bool,
-        config: dict[str, str] | None = None,
-        online_first: bool = False,
-    ) -> tuple[Callable[[], float], Callable[[], float]]:
-        """(lazyext first import, raw uv install + import), each in a fresh state.
-
-        ``online_first`` turns lazyext's offline-first resolution off (to measure it).
-        """
-        ws = self.ws
-        config = config or {REAL[0]: REAL[1]}
-        code = activate_code(ws, config, index=index) + "import benchreal\n"
-        if online_first:
-            off = "from lazyext import _installer\n_installer._may_use_network = lambda s: False\n"
-            code = off + code
-
-        def uv_cache() -> Path:
-            return ws.fresh("uv-cold") if uv_cold else ws.uv_warm
-
-        def lazy() -> float:
-            cache = ws.cold_cache(f"b4-{int(index)}-{len(config)}")
-            env = ws.env(cache=cache, uv_cache=uv_cache())
-            return python(code, env=env, cwd=str(ws.cwd))[0]
-
-        def raw() -> float:
-            env = ws.env(uv_cache=uv_cache())
-            target = ws.fresh("target")
-            installed = run(ws.uv_argv(REAL[1], target, index=index), env=env)[0]
-            use = f"import site\nsite.addsitedir({str(target)!r})\nimport benchreal\n"
-            return installed + python(use, env=env, cwd=str(ws.cwd))[0]
-
-        return lazy, raw
-
-    def b4(self) -> None:
-        cases = [
-            ("find-links, uv cache cold", False, True),
-            ("find-links, uv cache warm", False, False),
-            (f"index {INDEX_LATENCY * 1000:.0f} ms RTT, uv cache cold", True, True),
-            (f"index {INDEX_LATENCY * 1000:.0f} ms RTT, uv cache warm", True, False),
-        ]
-        with self.ws.index(INDEX_LATENCY):
-            # uv's cache learns the index's pages and wheels once (they stay stale).
-            env = self.ws.env()
-            run(self.ws.uv_argv(REAL[1], self.ws.fresh("fill"), index=True), env=env)
-            for label, index, uv_cold in cases:
-                lazy, raw = self.cold_pair(index=index, uv_cold=uv_cold)
-                variants = {"lazyext": lazy, "raw": raw}
-                if index:
-                    online = self.cold_pair(index=index, uv_cold=uv_cold, online_first=True)[0]
-                    variants["online-first"] = online
-                samples = interleave(variants, self.reps(5), warmup=1)
-                if index:
-                    self.facts[f"B4 {label}: ms offline-first / online-first / raw uv"] = [
-                        round(median(samples[k]), 1) for k in ("lazyext", "online-first", "raw")
-                    ]
-                self.add(
-                    Row(
-                        "B4",
-                        f"first import, uncached: {label}",
-                        median(samples["lazyext"]),
-                        median(samples["raw"]),
-                        "ms",
-                        "ratio",
-                        1.10,
-                    )
-                )
-                self.ws.clean_scratch()
-        variants = {}
-        for count in (1, 10, 100):
-            config = {**ext_config(count - 1), REAL[0]: REAL[1]}
-            variants[str(count)] = self.cold_pair(index=False, uv_cold=False, config=config)[0]
-        samples = interleave(variants, self.reps(5), warmup=1)
-        at = {n: median(samples[str(n)]) for n in (1, 10, 100)}
-        self.facts["B4 ms at 1/10/100 configured"] = [round(at[n], 1) for n in (1, 10, 100)]
-        self.add(
-            Row(
-                "B7-B4",
-                f"B4 (find-links, uv warm) at 100 vs 1 configured (10: {at[10]:.0f} ms)",
-                at[100],
-                at[1],
-                "ms",
-                "ratio",
-                FLAT,
-            )
-        )
-        self.ws.clean_scratch()
 
     # -- B5 -----------------------------------------------------------------------
 
@@ -552,10 +489,10 @@ class Suite:
                 def uv_cache(uv_cold: bool = uv_cold) -> Path:
                     return ws.fresh("uv-cold") if uv_cold else ws.uv_warm
 
-                def lazy(config_file: Path = config_file) -> float:
-                    env = ws.env(cache=ws.cold_cache("b5"), uv_cache=uv_cache())
+                def lazy(config_file: Path = config_file, *more: str) -> float:
+                    env = ws.env(cache=ws.cold_cache(f"b5{''.join(more)}"), uv_cache=uv_cache())
                     argv = [sys.executable, "-m", "lazyext", "--config", str(config_file), "warm"]
-                    return run(argv, env=env, cwd=str(ws.cwd))[0]
+                    return run([*argv, *more], env=env, cwd=str(ws.cwd))[0]
 
                 def raw(index: bool = index) -> float:
                     env = ws.env(uv_cache=uv_cache())
@@ -566,13 +503,23 @@ class Suite:
                         ]
                     return total
 
-                variants = {"lazyext": lazy, "raw": raw}
+                def no_compile(config_file: Path = config_file) -> float:
+                    # uv's installs compile nothing; warm compiles ahead by default.
+                    return lazy(config_file, "--no-compile")
+
+                variants: dict[str, Callable[[], float]] = {"lazyext": lazy, "raw": raw}
+                if not index:
+                    variants["no-compile"] = no_compile
                 if index and not self.quick:
                     for parallel in (1, 2, 8):
                         variants[f"parallel={parallel}"] = self._warm_with(
                             config_file, parallel, uv_cache
                         )
                 samples = interleave(variants, self.reps(5), warmup=1)
+                if not index:
+                    self.facts[f"B5 {label}: ms warm / warm --no-compile / raw uv"] = [
+                        round(median(samples[k]), 1) for k in ("lazyext", "no-compile", "raw")
+                    ]
                 if index and not self.quick:
                     self.facts[f"B5 {label}: ms at parallel 1/2/4/8"] = [
                         round(median(samples[k]), 0)
@@ -586,7 +533,7 @@ class Suite:
                         median(samples["raw"]),
                         "ms",
                         "ratio",
-                        0.6,
+                        0.5 if index else 0.6,
                     )
                 )
                 ws.clean_scratch()

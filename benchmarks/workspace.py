@@ -32,6 +32,8 @@ WORK = REPO / "benchmarks" / ".work"
 EXTENSIONS = 100
 #: Extensions for B5.
 WARM_SET = 8
+#: Modules of B4's large wheel (``bench-big``).
+BIG_MODULES = 1500
 
 
 def ext_module(index: int) -> str:
@@ -106,6 +108,11 @@ def build_wheels(directory: Path) -> None:
     for index in range(WARM_SET):
         module = warm_module(index)
         build_wheel(directory, f"bench-warm-{index}", "1.0", package_files(module, 12))
+    # B4's sizes: one module, and a package of 1,500 (issue 11).
+    build_wheel(directory, "bench-one", "1.0", {"benchone.py": module_source(0)})
+    big = {f"benchbig/m{i:04d}.py": module_source(i) for i in range(BIG_MODULES - 1)}
+    big["benchbig/__init__.py"] = '"""1,500 modules; importing the package loads one."""\n'
+    build_wheel(directory, "bench-big", "1.0", big)
 
 
 class Workspace:
@@ -160,9 +167,15 @@ class Workspace:
 
     # -- environments -------------------------------------------------------------
 
-    def env(self, *, cache: Path | None = None, uv_cache: Path | None = None) -> dict[str, str]:
+    def env(
+        self, *, cache: Path | None = None, uv_cache: Path | None = None, bytecode: bool = False
+    ) -> dict[str, str]:
+        """``bytecode``: let the interpreter write ``.pyc`` files (a user's default);
+        otherwise ``PYTHONDONTWRITEBYTECODE=1``, as on the machines measured on."""
         env = quiet_env()
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # as on the machines this is measured on
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        if not bytecode:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["UV_CACHE_DIR"] = str(uv_cache or self.uv_warm)
         env["LAZYEXT_CACHE_DIR"] = str(cache or self.cache_warm)
         env["LAZYEXT_DATA_DIR"] = str(self.root / "data")
@@ -174,8 +187,12 @@ class Workspace:
             return f"index_url={self.index_url!r}"
         return f"find_links=[{str(self.wheels)!r}], no_index=True"
 
-    def uv_argv(self, requirement: str, target: Path, *more: str, index: bool = False) -> list[str]:
-        """The raw uv command a user would run instead of lazyext (same flags)."""
+    def uv_argv(
+        self, requirement: str, target: Path, *more: str, index: bool | None = False
+    ) -> list[str]:
+        """The raw uv command a user would run instead of lazyext: ``uv pip install
+        --target DIR REQ`` with uv's defaults (link mode, no bytecode), the same
+        interpreter and sources. ``index=None``: uv's default index (PyPI)."""
         argv = [
             self.uv,
             "pip",
@@ -185,15 +202,31 @@ class Workspace:
             sys.executable,
             "--target",
             str(target),
-            "--compile-bytecode",
             "--quiet",
             "--no-build",
         ]
         if index:
             argv += ["--index-url", self.index_url]
-        else:
+        elif index is not None:
             argv += ["--find-links", str(self.wheels), "--no-index"]
         return [*argv, "--", requirement, *more]
+
+    def pip_argv(self, requirement: str, target: Path) -> list[str]:
+        """pip's install into a site directory (pip compiles bytecode): B3's baseline."""
+        return [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            str(self.wheels),
+            "--target",
+            str(target),
+            "--",
+            requirement,
+        ]
 
     # -- the local index ----------------------------------------------------------
 

@@ -93,7 +93,7 @@ def test_all_matches_the_public_exports() -> None:
     }
     # Heavy classes are served lazily by __getattr__ (checked by hasattr above).
     assert public == set(lazyext.__all__) - set(lazyext._LAZY)
-    for name in ("activate", "deactivate", "ensure", "invalidate", "Extension"):
+    for name in ("activate", "deactivate", "ensure", "invalidate", "Extension", "warm"):
         assert name in lazyext.__all__
     assert set(dir(lazyext)) >= set(lazyext.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

@@ -169,3 +169,26 @@ def test_compile_target_reports_a_module_that_does_not_compile(tmp_path: Path) -
     (tmp_path / "bad.py").write_text("print 'python 2'\n", encoding="utf-8")
     assert _bytecode.compile_target(str(tmp_path)) is False
     assert _pyc(tmp_path, "good.py").is_file()
+
+
+def test_compiling_never_touches_the_callers_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `lazyext warm` compiles from several threads of the caller's process: swapping
+    # sys.stdout (contextlib.redirect_stdout) there lost a program's output for good.
+    import compileall
+
+    (tmp_path / "bad.py").write_text("print 'python 2'\n", encoding="utf-8")
+    original = sys.stdout
+    real = compileall.compile_dir
+    seen: list[object] = []
+
+    def watched(*args: object, **kwargs: object) -> bool:
+        seen.append(sys.stdout)
+        return bool(real(*args, **kwargs))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compileall, "compile_dir", watched)
+    assert _bytecode.compile_target(str(tmp_path)) is False
+    assert seen == [original]
+    assert sys.stdout is original
+    assert capsys.readouterr().out == ""

@@ -72,10 +72,12 @@ def test_status_of_a_cold_cache(
 ) -> None:
     code, data = run_json(capsys, "--config", str(config), "status", "--json")
     assert code == 0
-    assert data["source"] == str(config)
+    assert data["config"] == str(config)
+    assert data["command"] == "status"
     assert data["cache_dir"] == str(cache_dir.resolve())
     rows = {row["name"]: row for row in data["extensions"]}
     assert rows["tinyyaml"]["state"] == "missing"
+    assert rows["tinyyaml"]["ok"] is True
     assert rows["tinyyaml"]["requirement"] == "tinyyaml>=6"
     assert rows["winonly"]["state"] == "not-applicable"
     assert rows["builtin_thing"]["state"] == "built-in"
@@ -84,8 +86,9 @@ def test_status_of_a_cold_cache(
 def test_warm_then_status(capsys: pytest.CaptureFixture[str], config: Path, shim: UvShim) -> None:
     code, data = run_json(capsys, "--config", str(config), "warm", "--json")
     assert code == 0
-    assert set(data["results"]) == {"tinyyaml", "alpha"}
-    assert all(result["ok"] for result in data["results"].values())
+    assert {row["name"] for row in data["extensions"]} == {"tinyyaml", "alpha"}
+    assert all(row["ok"] for row in data["extensions"])
+    assert data["ok"] is True
     assert len(shim.runs()) == 2
     code, data = run_json(capsys, "--config", str(config), "status", "--json")
     rows = {row["name"]: row for row in data["extensions"]}
@@ -106,7 +109,7 @@ def test_status_table(capsys: pytest.CaptureFixture[str], config: Path) -> None:
     code, out, _ = run(capsys, "--config", str(config), "status")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == f"config: {config}"
+    assert lines[0] == f"config: {config} (--config)"
     assert lines[2].startswith("environment: resolved, lock ")
     assert lines[2].endswith("pylock.toml")
     assert lines[3].split() == ["NAME", "STATE", "VERSION", "SIZE", "REQUIREMENT"]
@@ -128,7 +131,7 @@ def test_warm_named_extensions_only(
 ) -> None:
     code, data = run_json(capsys, "--config", str(config), "warm", "alpha", "--json")
     assert code == 0
-    assert list(data["results"]) == ["alpha"]
+    assert [row["name"] for row in data["extensions"]] == ["alpha"]
     assert states(capsys, config)["tinyyaml"] == "missing"
 
 
@@ -153,9 +156,12 @@ def test_warm_failure_exits_1(
     )
     code, data = run_json(capsys, "--config", str(path), "warm", "--json")
     assert code == 1
-    assert data["results"]["alpha"]["ok"] is True
-    assert data["results"]["tinyyaml"]["ok"] is False
-    assert "No solution found" in data["results"]["tinyyaml"]["detail"]
+    rows = {row["name"]: row for row in data["extensions"]}
+    assert data["ok"] is False
+    assert rows["alpha"]["ok"] is True
+    assert rows["tinyyaml"]["ok"] is False
+    assert rows["tinyyaml"]["state"] == "failed"
+    assert "No solution found" in rows["tinyyaml"]["detail"]
     code, out, _ = run(capsys, "--config", str(path), "warm")
     assert code == 1
     assert "FAILED tinyyaml" in out
@@ -251,7 +257,7 @@ def test_config_is_discovered_without_the_flag(
     monkeypatch.chdir(config.parent)
     code, data = run_json(capsys, "status", "--json")
     assert code == 0
-    assert data["source"] == str(config)
+    assert data["config"] == str(config)
 
 
 def test_unsafe_cache_exits_1(
@@ -272,7 +278,7 @@ def test_module_entry_point(config: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["results"]["alpha"]["ok"] is True
+    assert json.loads(result.stdout)["extensions"][0]["ok"] is True
     usage = subprocess.run(
         [sys.executable, "-m", "lazyext"], capture_output=True, text=True, check=False
     )

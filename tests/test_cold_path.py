@@ -128,6 +128,11 @@ def test_first_import_of_an_uncached_extension_stays_light(
         heavy = ("packaging", "shutil", "platformdirs", "tomllib", "sqlite3", "apscheduler")
         if os.name == "posix":
             heavy += ("filelock", "typing", "logging", "inspect", "pathlib", "compileall")
+            # posix_spawn instead of subprocess; entry.json without json; class-based
+            # locks without contextlib (benchmarks/README.md, "Cold path profile").
+            # (The RECORD check before publish reads plain lines without csv, hashes
+            # without base64: both import re.)
+            heavy += ("subprocess", "json", "contextlib", "signal", "threading", "re", "csv")
         print(alpha.NAME, sorted(m for m in heavy if m in sys.modules))
     """
     run_python(code)  # the first process compiles the config; the next is the common case

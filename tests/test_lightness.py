@@ -34,6 +34,8 @@ HEAVY = (
     "threading",
     "pathlib",
     "re",
+    "asyncio",  # ensure_async imports it when awaited, never before
+    "concurrent.futures",  # warm's pool
 )
 
 REPORT = """

@@ -1,12 +1,19 @@
 #!/bin/sh
 # The whole test suite, from a fresh machine with only python3 and pip:
 #   sh tools/test.sh            (extra arguments go to pytest)
+# LAZYEXT_PYTHON picks the interpreter (default python3), LAZYEXT_VENV its virtual
+# environment (default .venv), LAZYEXT_LINT=0 skips ruff and mypy (.ci/run runs them
+# once, then pytest on every supported Python).
 set -eu
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test,web]'
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-.venv/bin/mypy
-.venv/bin/python -m pytest -n 2 "$@"
+python=${LAZYEXT_PYTHON:-python3}
+venv=${LAZYEXT_VENV:-.venv}
+"$python" -m venv "$venv"
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -e '.[test,web]'
+if [ "${LAZYEXT_LINT:-1}" != 0 ]; then
+    "$venv/bin/ruff" check .
+    "$venv/bin/ruff" format --check .
+    "$venv/bin/mypy"
+fi
+"$venv/bin/python" -m pytest -n 2 "$@"

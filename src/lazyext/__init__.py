@@ -7,7 +7,7 @@ content-addressed cache and returns the module; later processes find it cached.
 
 from __future__ import annotations
 
-from lazyext._api import activate, deactivate, ensure, invalidate
+from lazyext._api import activate, deactivate, ensure, ensure_async, extension, invalidate, warm
 from lazyext._config import Config, Extension
 from lazyext._errors import (
     ConfigError,
@@ -19,6 +19,10 @@ from lazyext._errors import (
     ResolutionError,
     UnsafeCacheError,
 )
+
+#: The seed design's names (``xtnsmgr``): the same classes.
+ExtensionInstallationError = InstallError
+ExtensionConfigError = ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +38,8 @@ __all__ = [
     "ConfigError",
     "DistributionNotFound",
     "Extension",
+    "ExtensionConfigError",
+    "ExtensionInstallationError",
     "InstallError",
     "LazyextError",
     "LockFileError",
@@ -45,7 +51,10 @@ __all__ = [
     "activate",
     "deactivate",
     "ensure",
+    "ensure_async",
+    "extension",
     "invalidate",
+    "warm",
 ]
 
 # Heavy parts load on first use only: `import lazyext` must stay light.

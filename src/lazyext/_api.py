@@ -1,4 +1,4 @@
-"""The public functions: activate, deactivate, ensure, invalidate, warm."""
+"""The public functions: activate, deactivate, ensure(_async), extension, invalidate, warm."""
 
 from __future__ import annotations
 
@@ -172,16 +172,41 @@ def ensure(
         raise ConfigError(f"{plan.requirement!r} does not apply to this interpreter (marker)")
     from pathlib import Path
 
-    if config is runtime.config and runtime.config.plan_for(plan.name) is plan:
-        entries = runtime.provision_and_activate(plan)
-        return Path(entries[0].target) if entries else _host_location(runtime, plan)
-    from lazyext._provision import install
+    from lazyext._errors import LazyextError, without_internal_frames
 
-    installed = install(plan, config)
-    for entry in installed.entries:
-        runtime.activate_entry(entry)
+    try:
+        if config is runtime.config and runtime.config.plan_for(plan.name) is plan:
+            entries = runtime.provision_and_activate(plan)
+            return Path(entries[0].target) if entries else _host_location(runtime, plan)
+        from lazyext._provision import install
+
+        installed = install(plan, config)
+        for entry in installed.entries:
+            runtime.activate_entry(entry)
+    except LazyextError as error:
+        raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
     targets = installed.targets
     return Path(targets[0]) if targets else _host_location(runtime, plan)
+
+
+async def ensure_async(requirement: str, **options: Any) -> Path:
+    """:func:`ensure` for ``async`` code (the seed's ``await ensure_package(...)``): the
+    install runs in a worker thread, so the event loop keeps serving and several calls
+    gathered together install in parallel. Same keyword options, result and errors."""
+    import asyncio
+
+    return await asyncio.to_thread(ensure, requirement, **options)
+
+
+def extension(name: str, config: Config | None = None) -> Extension:
+    """The configured extension ``name`` (of the active config, else the discovered
+    one): its ``package``, ``modules``, ``enabled`` and free-form ``arguments``."""
+    config = config or _config_for({})
+    plan = config.plan_for(name)
+    if plan is None:
+        known = ", ".join(sorted(plan.name for plan in config.plans)) or "none"
+        raise ConfigError(f"no configured extension named {name!r} in {config.source} ({known})")
+    return plan.extension
 
 
 def _host_location(runtime: Runtime, plan: Plan) -> Path:
@@ -231,6 +256,9 @@ def invalidate(
     plan = plan_for(requirement, config)
     root = _cache.ensure_root(config.settings.cache_dir)
     forget_failures()
+    from lazyext import _failures
+
+    _failures.clear(root, plan.key)
     keys = closure_keys(config, plan)
     with _lock:
         if _runtime is not None:
@@ -246,8 +274,10 @@ def warm(
     *,
     refresh: bool = False,
     compile: bool = True,
+    parallel: int | None = None,
 ) -> dict[str, BaseException | Path]:
-    """Install the given (default: all enabled) extensions of ``config`` in parallel.
+    """Install the given (default: all enabled) extensions of ``config`` in parallel
+    (``parallel`` installs at once; default: the ``parallel`` setting).
 
     ``compile``: write their bytecode ahead of time (:mod:`lazyext._bytecode`), for
     read-only deployments and ``PYTHONDONTWRITEBYTECODE``. Returns ``{extension name:
@@ -289,7 +319,9 @@ def warm(
         from lazyext._provision import environment
 
         environment(config, refresh=True)  # once for all: one environment
-    workers = max(1, min(config.settings.parallel, len(plans) or 1))
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
+        raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
+    workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
         results = list(pool.map(one, plans))
     return {plan.name: result for plan, result in zip(plans, results, strict=True)}

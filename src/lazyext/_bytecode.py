@@ -20,6 +20,10 @@ import sys
 
 from lazyext import _log
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+
 
 def compile_target(target: str, optimize: int | None = None) -> bool:
     """Write the ``.pyc`` files of every module under ``target`` the interpreter lacks.
@@ -31,30 +35,45 @@ def compile_target(target: str, optimize: int | None = None) -> bool:
     a template) is left to the import that may never come: False, logged.
     """
     import compileall
-    import contextlib
-    import io
     import py_compile
     import re
 
     level = sys.flags.optimize if optimize is None else optimize
     # Console scripts in bin/ are not imported from the target.
     skip = re.compile(re.escape(os.path.join(target, "bin") + os.sep))
-    with contextlib.redirect_stdout(io.StringIO()) as output:
-        ok = compileall.compile_dir(
-            target,
-            quiet=1,
-            rx=skip,
-            optimize=level,
-            workers=1,
-            invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
-        )
+    # quiet=2: compileall prints nothing (redirecting sys.stdout instead would not be
+    # thread-safe: `lazyext warm` compiles from several threads of the caller's process).
+    ok = compileall.compile_dir(
+        target,
+        quiet=2,
+        rx=skip,
+        optimize=level,
+        workers=1,
+        invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP,
+    )
     if not ok:
         _log.warning(
-            "some modules under %s do not compile; they are compiled if imported: %s",
+            "modules under %s do not compile (%s); they are compiled if imported",
             target,
-            output.getvalue().strip()[-2000:],
+            ", ".join(_not_compiling(target, skip)) or "unknown",
         )
     return bool(ok)
+
+
+def _not_compiling(target: str, skip: re.Pattern[str]) -> list[str]:
+    found = []
+    for base, directories, files in os.walk(target):
+        directories.sort()
+        for name in sorted(files):
+            path = os.path.join(base, name)
+            if not name.endswith(".py") or skip.match(path):
+                continue
+            try:
+                with open(path, "rb") as handle:
+                    compile(handle.read(), path, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError, OSError):
+                found.append(os.path.relpath(path, target))
+    return found[:20]
 
 
 def derived(relative: str, listed: set[str] | frozenset[str]) -> bool:

@@ -25,7 +25,6 @@ import os
 import sys
 import time
 
-from lazyext._errors import UnsafeCacheError
 from lazyext._record import record
 
 TYPE_CHECKING = False
@@ -40,9 +39,9 @@ _META: Final = "entry.marshal"
 _META_JSON: Final = "entry.json"
 INVALIDATED: Final = "INVALIDATED"
 #: Clock skew: an ``installed_at`` this far in the future is not trusted as fresh.
-_FUTURE_SLACK: Final = 300.0
+FUTURE_SLACK: Final = 300.0
 
-_checked_roots: set[str] = set()
+_checked_roots: dict[str, str] = {}  # as configured -> real, checked
 
 
 @record
@@ -65,7 +64,7 @@ class Entry:
 
     def expired(self, now: float | None = None) -> bool:
         now = time.time() if now is None else now
-        if self.installed_at > now + _FUTURE_SLACK:
+        if self.installed_at > now + FUTURE_SLACK:
             return True  # clamp clock skew: never fresh forever
         return self.ttl_seconds > 0 and now - self.installed_at > self.ttl_seconds
 
@@ -85,22 +84,17 @@ def normalize_dist(name: str) -> str:
 def ensure_root(root: str) -> str:
     """Create the cache root 0700 and refuse one that is unsafe to load code from.
 
-    A cache root writable by others (or owned by another user) lets them choose what
-    ``import`` executes, so lazyext refuses it instead of carrying on like pip does.
+    A cache root writable by others (or owned by another user, or reached through a
+    parent or a link they control) lets them choose what ``import`` executes, so
+    lazyext refuses it instead of carrying on like pip does (see :mod:`._trust`).
     """
-    real = os.path.realpath(root)
-    if real in _checked_roots:
+    real = _checked_roots.get(root)
+    if real is not None:
         return real
-    try:
-        os.makedirs(real, mode=0o700, exist_ok=True)
-    except OSError as error:
-        raise UnsafeCacheError(
-            f"cannot create the cache directory {real!r}: {error}; set LAZYEXT_CACHE_DIR "
-            "or cache-dir to a writable directory",
-            path=real,
-        ) from error
-    check_private_dir(real, what="cache directory")
-    _checked_roots.add(real)
+    from lazyext import _trust
+
+    real = _trust.ensure_dir(root, what="cache directory")
+    _checked_roots[root] = _checked_roots[real] = real
     return real
 
 
@@ -123,33 +117,9 @@ def private_dir(root: str, *names: str) -> str:
 
 
 def check_private_dir(path: str, *, what: str) -> None:
-    import stat
+    from lazyext import _trust
 
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode):
-        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
-        raise UnsafeCacheError(
-            f"refusing the {what} {path!r}: it is {kind}; lazyext never follows links "
-            "inside its cache (remove it and let lazyext recreate it)",
-            path=path,
-        )
-    if hasattr(os, "geteuid"):
-        if os.geteuid() != os.getuid():
-            raise UnsafeCacheError(
-                f"refusing the {what} {path!r}: running set-uid (euid != uid)", path=path
-            )
-        if info.st_uid != os.geteuid():
-            raise UnsafeCacheError(
-                f"refusing the {what} {path!r}: owned by uid {info.st_uid}, not by you "
-                f"(uid {os.geteuid()}); use a directory of your own (LAZYEXT_CACHE_DIR)",
-                path=path,
-            )
-        if info.st_mode & 0o022:
-            raise UnsafeCacheError(
-                f"refusing the {what} {path!r}: writable by group or others "
-                f"(mode {info.st_mode & 0o777:o}); run: chmod 700 {path}",
-                path=path,
-            )
+    _trust.check_private_dir(path, what=what)
 
 
 def platform_dir(root: str, key: str, platform: str) -> str:
@@ -274,43 +244,82 @@ def new_staging(root: str, key: str) -> str:
 
 
 def write_metadata(staging: str, entry: Entry) -> None:
-    """Write both metadata files into a staging generation (not yet visible)."""
-    import json
+    """Write both metadata files into a staging generation (not yet visible).
+
+    Not fsynced (nor is the rename in :func:`publish`): uv does not fsync the install
+    either, so a power loss can leave any of its files empty whatever lazyext syncs;
+    metadata lost that way is a damaged entry, which readers treat as a miss. The
+    fsyncs cost the first import 5-100 ms on a busy disk (benchmarks/README.md).
+    """
+    from lazyext import _jsontext
 
     data = entry_metadata(entry)
     with open(os.path.join(staging, _META), "wb") as handle:
         marshal.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
     with open(os.path.join(staging, _META_JSON), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+        handle.write(_jsontext.dumps(data) + "\n")
 
 
 def publish(staging: str, root: str, key: str, platform: str) -> str:
     """Rename a finished staging generation into place and return its final path."""
     directory = private_dir(root, "entries", key, platform)
-    generation = os.path.join(directory, f"g{time.time_ns():020d}.{os.getpid()}")
+    generation = os.path.join(directory, next_generation(directory))
     os.rename(staging, generation)
-    _fsync_dir(directory)
     return generation
 
 
-def _fsync_dir(directory: str) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+def next_generation(directory: str) -> str:
+    """The name of a new generation in ``directory``: later than every existing one.
+
+    Readers take the greatest name as the newest, so the name is the clock's time only
+    if that sorts after what exists: after the clock stepped back, a refresh still
+    publishes the newest generation (called under the key lock: one publisher).
+    """
+    stamp = time.time_ns()
+    for name in os.listdir(directory):
+        digits = name[1:21]
+        if name.startswith("g") and digits.isdigit():
+            stamp = max(stamp, int(digits) + 1)
+    return f"g{stamp:020d}.{os.getpid()}"
 
 
 def invalidate_key(root: str, key: str) -> int:
     """Mark every generation of ``key`` (all platforms) invalid; return how many."""
+    try:
+        return _invalidate_key(root, key)
+    except OSError as error:
+        raise cache_write_error("invalidate", root, error) from error
+
+
+def cache_write_error(doing: str, root: str, error: OSError) -> Exception:
+    """``error`` from changing the cache, as a LazyextError that says why and what to do."""
+    from lazyext._errors import CacheWriteError, LazyextError
+
+    if isinstance(error, LazyextError):
+        return error
+    import errno
+
+    where = error.filename or root
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why = (
+            "the cache is read-only to this process; run this as the user who owns it, or "
+            "on a writable copy (a read-only cache keeps serving imports as it is)"
+        )
+    elif error.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = "the disk holding the cache is full; free some space and retry"
+    else:
+        why = "check the cache directory and retry"
+    return CacheWriteError(
+        f"cannot {doing} in the cache {root!r}: {error.strerror or error} ({where}); {why}",
+        path=str(where),
+    )
+
+
+def _invalidate_key(root: str, key: str) -> int:
+    try:  # a wheel refused for contradicting its RECORD (_verify) may be tried again
+        os.unlink(os.path.join(root, "refused", f"{key}.txt"))
+    except FileNotFoundError:
+        pass
     count = 0
     base = os.path.join(root, "entries", key)
     try:

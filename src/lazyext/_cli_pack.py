@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
+from lazyext._errors import ConfigError
 from lazyext.cli import EXIT_OK, load_config, print_json
 
 
@@ -60,6 +62,8 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def cmd_unpack(args: argparse.Namespace) -> int:
     from lazyext._pack import unpack
 
+    if not os.path.isfile(args.file):  # bad input: exit 2 (the CLI contract)
+        raise ConfigError(f"{args.file}: no such archive")
     config = load_config(args)
     report = unpack(config, args.file)
     if args.json:

@@ -90,6 +90,10 @@ def _run(args: argparse.Namespace, action: Callable[[PluginManager], int]) -> in
             return action(manager)
         except PluginNotFound as error:
             print(f"lazyext: {error}", file=sys.stderr)
+            if getattr(args, "json", False):  # the CLI's error shape (lazyext._shapes)
+                from lazyext import _shapes
+
+                print_json(_shapes.error(error, EXIT_USAGE))
             return EXIT_USAGE
 
 
@@ -195,6 +199,7 @@ def _each(args: argparse.Namespace, verb: str, call: Callable[[PluginManager, st
     from lazyext.plugins import PluginNotFound
 
     status = EXIT_OK
+    rows: list[dict[str, Any]] = []  # --json: {"ok", "plugins": [{id, ok, version, error}]}
     with _manager(args) as manager:
         for plugin_id in args.plugin_ids:
             try:
@@ -202,13 +207,19 @@ def _each(args: argparse.Namespace, verb: str, call: Callable[[PluginManager, st
             except (PluginNotFound, ConfigError) as error:
                 print(f"lazyext: {error}", file=sys.stderr)
                 status = EXIT_USAGE
+                rows.append({"id": plugin_id, "ok": False, "version": "", "error": str(error)})
                 continue
             except LazyextError as error:
                 print(f"lazyext: {error}", file=sys.stderr)
                 status = max(status, EXIT_FAILURE)
+                rows.append({"id": plugin_id, "ok": False, "version": "", "error": str(error)})
                 continue
             version = getattr(result, "version", "")
-            print(f"{verb} {plugin_id} {version}".rstrip())
+            rows.append({"id": plugin_id, "ok": True, "version": version, "error": ""})
+            if not getattr(args, "json", False):
+                print(f"{verb} {plugin_id} {version}".rstrip())
+    if getattr(args, "json", False):
+        print_json({"ok": status == EXIT_OK, "action": verb, "plugins": rows})
     return status
 
 

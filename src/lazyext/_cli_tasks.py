@@ -280,9 +280,23 @@ def _service_logging(verbosity: int) -> tuple[logging.Logger, Callable[[], None]
 def cmd_refresh(args: argparse.Namespace) -> int:
     from lazyext.tasks._maintenance import refresh_expired
 
-    report = refresh_expired(load_config(args), names=args.names, force=args.force)
-    if args.json:
-        print_json(report)
+    config = load_config(args)
+    report = refresh_expired(config, names=args.names, force=args.force)
+    if args.json:  # the CLI's one shape for per-extension results (lazyext._shapes)
+        from lazyext import _shapes
+
+        rows = [
+            _shapes.extension(n, ok=True, state="refreshed", path=str(p))
+            for n, p in report["refreshed"].items()
+        ]
+        rows += [
+            _shapes.extension(n, ok=False, state="failed", detail=str(e))
+            for n, e in report["failed"].items()
+        ]
+        rows += [
+            _shapes.extension(n, ok=True, state=k) for k in ("fresh", "missing") for n in report[k]
+        ]
+        print_json(_shapes.report("refresh", config, rows))
     else:
         for name, path in report["refreshed"].items():
             print(f"refreshed {name}: {path}")
@@ -299,6 +313,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     from lazyext.tasks._maintenance import settings_of
     from lazyext.tasks._store import SqliteTasks
 
+    config = None
     if args.last:
         results = SqliteTasks().health()
         if args.names:
@@ -307,8 +322,22 @@ def cmd_health(args: argparse.Namespace) -> int:
         config = load_config(args)
         timeout = args.timeout or settings_of(config).health_timeout
         results = check_health(config, names=args.names, timeout=timeout)
-    if args.json:
-        print_json(results)
+    if args.json:  # the CLI's one shape for per-extension results (lazyext._shapes)
+        from lazyext import _shapes
+
+        rows = [
+            _shapes.extension(
+                r["name"],
+                ok=bool(r["ok"]),
+                state="ok" if r["ok"] else "failed",
+                detail=str(r["detail"]),
+                installed_at=None,
+            )
+            for r in results
+        ]
+        print_json(
+            _shapes.report("health", config, rows, checked_at=[r["checked_at"] for r in results])
+        )
     else:
         for result in results:
             mark = "ok" if result["ok"] else "FAILED"

@@ -26,22 +26,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from lazyext import _cache
     from lazyext._errors import ConfigError
     from lazyext._installer import clean_uv_cache
-    from lazyext._status import closure_entries, main_entry
-    from lazyext._verify import linked_damage, quarantine, verify
+    from lazyext._status import closure_entries, main_entry, stored_environment
+    from lazyext._verify import linked_damage, quarantine, refusal, verify
 
     config = load_config(args)
-    _cache.ensure_root(config.settings.cache_dir)  # refuses an unsafe cache
+    root = _cache.ensure_root(config.settings.cache_dir)
+    env = stored_environment(config)
     plans = [p for p in config.plans if p.extension.package is not None and p.marker_ok]
     unknown = sorted(set(args.names) - {plan.name for plan in plans})
     if unknown:
         raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
+    from lazyext import _shapes
+
     results: dict[str, dict[str, Any]] = {}
     for plan in plans:
         if args.names and plan.name not in args.names:
             continue
-        entries = closure_entries(config, plan)
-        if entries is None:
-            results[plan.name] = {"state": "missing", "path": "", "problems": []}
+        entries = closure_entries(config, plan, env)
+        if entries is None:  # never published, perhaps refused (lazyext._verify.refusal)
+            closure = env.closure_of(plan.key) if env is not None else None
+            refused = [p for d in closure or () if d.key for p in refusal(root, d.key)]
+            state = "refused" if refused else "missing"
+            results[plan.name] = {"state": state, "path": "", "problems": refused}
             continue
         problems = []
         for entry in entries:  # every distribution of the closure
@@ -54,12 +60,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 quarantine(entry)
             problems += damage
         state = "ok" if not problems else "repaired" if args.repair else "damaged"
-        main = main_entry(config, plan)
+        main = main_entry(config, plan, env)
         path = main.path if main is not None else entries[0].path if entries else ""
         results[plan.name] = {"state": state, "path": path, "problems": problems}
     damaged = [name for name, result in results.items() if result["problems"]]
     if args.json:
-        print_json(results)
+        rows = [
+            _shapes.extension(
+                name,
+                ok=not result["problems"],
+                state=result["state"],
+                path=str(result["path"]),
+                problems=list(result["problems"]),
+            )
+            for name, result in results.items()
+        ]
+        print_json(_shapes.report("verify", config, rows))
     else:
         for name, result in results.items():
             print(f"{result['state']:8} {name} {result['path']}".rstrip())

@@ -16,9 +16,11 @@ so existing ``except`` clauses keep working::
     │                                              the index (or in uv's cache offline):
     │                                              ``pytest.importorskip`` skips it
     ├── LockTimeout(LazyextError, TimeoutError)    another process holds a cache key
-    └── UnsafeCacheError(LazyextError, PermissionError)
-                                                   cache directory fails the
-                                                   ownership/permission checks
+    ├── UnsafeCacheError(LazyextError, PermissionError)
+    │                                              cache directory fails the
+    │                                              ownership/permission checks
+    └── CacheWriteError(LazyextError, OSError)     the cache cannot be changed
+                                                   (read-only, permissions, full)
 
 Errors carry their data as attributes and survive pickling, so a failure in a worker
 process reaches its parent intact.
@@ -153,6 +155,17 @@ class LockTimeout(LazyextError, TimeoutError):
 
 class UnsafeCacheError(LazyextError, PermissionError):
     """The cache directory is owned by someone else, writable by others, or a symlink."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+class CacheWriteError(LazyextError, OSError):
+    """Changing the cache (invalidate, gc) failed: read-only, not permitted, or full."""
 
     def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)

@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-from lazyext import _cache, _environment
+from lazyext import _cache, _environment, _leases
 from lazyext._locks import try_key_lock
 
 logger = logging.getLogger("lazyext")
@@ -67,9 +67,17 @@ def _owner_gone(name: str) -> bool:
 
 def _age(path: str, now: float) -> float:
     try:
-        return now - os.lstat(path).st_mtime
+        return _elapsed(os.lstat(path).st_mtime, now)
     except OSError:
         return 0.0
+
+
+def _elapsed(since: float, now: float) -> float:
+    """Seconds from ``since`` to ``now``; a time in the future (the clock stepped back,
+    or it was ahead) counts as long ago: waiting for the clock to get there could take
+    forever, and the processes still using an install hold its lease (_leases)."""
+    elapsed = now - since
+    return float("inf") if elapsed < -_cache.FUTURE_SLACK else max(elapsed, 0.0)
 
 
 def collect(
@@ -81,7 +89,21 @@ def collect(
     max_bytes: int | None = None,
 ) -> GcReport:
     """Collect the cache at ``root``; ``unused_days``/``max_bytes`` enable eviction."""
-    now = time.time() if now is None else now
+    try:
+        return _collect(
+            root, grace_seconds, time.time() if now is None else now, unused_days, max_bytes
+        )
+    except OSError as error:  # a read-only cache: say so (issue 12 #10), never a traceback
+        raise _cache.cache_write_error("collect garbage", root, error) from error
+
+
+def _collect(
+    root: str,
+    grace_seconds: float,
+    now: float,
+    unused_days: float | None,
+    max_bytes: int | None,
+) -> GcReport:
     report = GcReport()
     _collect_staging(root, grace_seconds, now, report)
     _collect_views(root, report)
@@ -100,7 +122,7 @@ def collect(
                 continue
             _collect_key(generations, grace_seconds, now, report, leased)
             if unused_days is not None and unused_days > 0:
-                _collect_unused(generations, now - unused_days * 86400.0, report, leased)
+                _collect_unused(generations, now, unused_days * 86400.0, report, leased)
     if max_bytes is not None and max_bytes > 0:
         _fit_budget(root, max_bytes, report, leased)
     return report
@@ -147,13 +169,24 @@ def _leased(root: str) -> set[str]:
     return found
 
 
+def _in_use(generation: str, leased: set[str]) -> bool:
+    """Linked from a live process's spawn view, or leased by one (:mod:`._leases`)."""
+    return generation in leased or _leases.leased(generation)
+
+
 def _collect_unused(
-    generations: list[tuple[str, str]], cutoff: float, report: GcReport, leased: set[str]
+    generations: list[tuple[str, str]],
+    now: float,
+    unused_seconds: float,
+    report: GcReport,
+    leased: set[str],
 ) -> None:
     for _platform, generation in generations:
-        if not os.path.isdir(generation) or _cache.last_used(generation) >= cutoff:
+        if not os.path.isdir(generation):
             continue
-        if generation in leased:
+        if _elapsed(_cache.last_used(generation), now) < unused_seconds:
+            continue
+        if _in_use(generation, leased):
             report.skipped_in_use.append(generation)
         else:
             _remove(generation, report, "unused")
@@ -169,7 +202,7 @@ def _fit_budget(root: str, max_bytes: int, report: GcReport, leased: set[str]) -
     for _used, key, generation, size in sorted(sized):
         if total <= max_bytes:
             break
-        if generation in leased:
+        if _in_use(generation, leased):
             report.skipped_in_use.append(generation)
             continue
         with try_key_lock(root, key) as locked:
@@ -222,14 +255,14 @@ def _collect_key(
         if os.path.lexists(marker):
             if _age(marker, now) < grace:
                 pass
-            elif generation in leased:
+            elif _in_use(generation, leased):
                 report.skipped_in_use.append(generation)
             else:
                 _remove(generation, report, "invalidated")
             continue
         entry = _cache.read_entry(generation)
         if entry is None:
-            if generation in leased:
+            if _in_use(generation, leased):
                 report.skipped_in_use.append(generation)
             else:
                 _remove(generation, report, "damaged or unreadable metadata")
@@ -237,9 +270,9 @@ def _collect_key(
         superseded_at = newest_valid.get(platform)
         if superseded_at is None:
             newest_valid[platform] = entry.installed_at
-        elif now - superseded_at < grace:
+        elif _elapsed(superseded_at, now) < grace:
             pass
-        elif generation in leased:
+        elif _in_use(generation, leased):
             report.skipped_in_use.append(generation)
         else:
             _remove(generation, report, "superseded by a newer install")

@@ -311,20 +311,24 @@ def _run_once(
     timeout: float | None,
     limit: float | None,
 ) -> None:
-    import subprocess
+    from lazyext import _spawn
 
     _log.info("installing %s with uv", requirement)
     _log.debug("uv argv: %s", argv)
     started = time.monotonic()
     try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+        returncode, output = _spawn.run(argv, env, timeout)
+    except _spawn.Timeout as error:
+        raise InstallError(
+            f"installing {requirement} timed out after {limit or 0:g} s (install-timeout); "
+            "check the index or network, or set offline = true to use only cached wheels",
+            name=name,
+            spec=requirement,
+            returncode=None,
+            stderr_tail=_tail(error.output, settings),
+            cache_key=cache_key,
+            transient=True,
+        ) from error
     except OSError as error:
         raise InstallError(
             f"cannot run uv ({error}); reinstall the uv package: pip install --force-reinstall uv",
@@ -332,72 +336,29 @@ def _run_once(
             spec=requirement,
             cache_key=cache_key,
         ) from error
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as error:
-        _kill_group(process)
-        output, _ = process.communicate()
-        raise InstallError(
-            f"installing {requirement} timed out after {limit or 0:g} s (install-timeout); "
-            "check the index or network, or set offline = true to use only cached wheels",
-            name=name,
-            spec=requirement,
-            returncode=None,
-            stderr_tail=_tail(output, settings),
-            cache_key=cache_key,
-            transient=True,
-        ) from error
-    except BaseException:
-        _kill_group(process)
-        process.wait()
-        raise
-    finally:
-        # uv may have started children of its own (builds); none may outlive it.
-        _kill_group(process)
-    _log.debug("uv exited %s after %.3f s", process.returncode, time.monotonic() - started)
-    if process.returncode != 0:
-        raise _failure(
-            process.returncode, _tail(output, settings), requirement, name, cache_key, settings
-        )
+    _log.debug("uv exited %s after %.3f s", returncode, time.monotonic() - started)
+    if returncode != 0:
+        raise _failure(returncode, _tail(output, settings), requirement, name, cache_key, settings)
 
 
 def clean_uv_cache(dists: Sequence[str], settings: Settings) -> None:
     """Remove ``dists`` from uv's cache (``uv cache clean``), so that the next install
     unpacks their wheels afresh instead of linking files a damage reached through a
     hard link (README: Link mode). Raises InstallError if uv fails."""
-    import subprocess
+    from lazyext import _spawn
 
     argv = [uv_binary(), "cache", "clean", "--no-config", "--quiet", "--", *dists]
     limit = settings.install_timeout if settings.install_timeout > 0 else None
     try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env=uv_environment(settings),
-            timeout=limit,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
+        returncode, output = _spawn.run(argv, uv_environment(settings), limit)
+    except (OSError, _spawn.Timeout) as error:
         raise InstallError(f"uv cache clean {' '.join(dists)} failed: {error}") from error
-    if done.returncode != 0:
+    if returncode != 0:
         raise InstallError(
-            f"uv cache clean {' '.join(dists)} exited with status {done.returncode}",
-            returncode=done.returncode,
-            stderr_tail=_tail(done.stderr, settings),
+            f"uv cache clean {' '.join(dists)} exited with status {returncode}",
+            returncode=returncode,
+            stderr_tail=_tail(output, settings),
         )
-
-
-def _kill_group(process: object) -> None:
-    import signal
-
-    pid = getattr(process, "pid", None)
-    if pid is None or not hasattr(os, "killpg"):
-        return
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _tail(output: bytes | None, settings: Settings) -> str:
@@ -480,11 +441,10 @@ def _missing(
     if found.group("where") == "cache":
         where = "uv's cache (offline mode is on; go online once, or add find-links)"
     elif found.group("dist"):
-        doing = f"`import {name}`" if name else "an import"
         where = (
-            f"the index; the name {doing} uses is not always the distribution's name "
-            "(`import yaml` comes from PyYAML): set the extension's package to the "
-            "distribution that provides the module"
+            "the index; an import name is not always the name of the distribution that "
+            "provides it (`import yaml` comes from PyYAML): set the extension's package to "
+            "that distribution"
         )
     else:
         where = "the index in a version that satisfies the requirement"

@@ -27,19 +27,33 @@ _HASH: Final = re.compile(r"^(sha256|sha384|sha512):[0-9a-f]{64,128}$")
 _EXTENSION_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
 
 
-def check_text(text: str, what: str) -> None:
-    """Refuse control and line-separator characters anywhere in user-supplied text.
+#: The longest user text accepted, by what it becomes: a file or directory name
+#: (NAME_MAX is 255 bytes), a path (PATH_MAX 4096), or an argument to uv and a SQL
+#: value (a requirement with a marker and extras stays far below 1000 characters).
+MAX_NAME: Final = 200
+MAX_PATH: Final = 4096
+MAX_TEXT: Final = 1000
+
+
+def check_text(text: str, what: str, limit: int = MAX_TEXT) -> None:
+    """Refuse over-long text and control or line-separator characters in user input.
 
     A newline would turn one requirement into two lines of a requirements file (where
     ``--index-url`` is live); ``\\x0b``, ``\\x0c`` and ``\\u2028`` split lines
-    differently across Python versions.
+    differently across Python versions; a NUL ends a path early in C.
     """
+    if len(text) > limit:
+        raise ConfigError(
+            f"{what} {text[:40]!r}... is {len(text)} characters long; at most {limit}"
+        )
     for char in text:
         if unicodedata.category(char) in {"Cc", "Zl", "Zp"}:
             raise ConfigError(f"{what} {text!r} contains the control character {char!r}")
 
 
 def check_extension_name(name: object) -> str:
+    if isinstance(name, str):
+        check_text(name, "extension name", MAX_NAME)
     if not isinstance(name, str) or not _EXTENSION_NAME.match(name) or ".." in name:
         raise ConfigError(
             f"extension name {name!r} must be at most 200 letters, digits, '.', '_' or '-', "
@@ -53,6 +67,8 @@ def check_module_name(module: object) -> str:
     part is neither the standard library's nor lazyext's own."""
     import keyword
 
+    if isinstance(module, str):
+        check_text(module, "module", MAX_NAME)
     parts = module.split(".") if isinstance(module, str) and len(module) <= 200 else [""]
     if not all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
         raise ConfigError(

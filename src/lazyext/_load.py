@@ -18,7 +18,7 @@ import sys
 from _collections_abc import Mapping
 
 from lazyext._config import SCHEMA, Config, Extension, Plan, Settings, default_cache_root
-from lazyext._errors import ConfigError, UnsafeCacheError
+from lazyext._errors import ConfigError
 from lazyext._record import fields_of
 
 TYPE_CHECKING = False
@@ -66,7 +66,7 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
         try:
             # Values are marshalled on their own: loading the memo stays cheap however
             # many configs share the cache; only the one that matches is decoded.
-            return _decode(marshal.loads(cached) if isinstance(cached, bytes) else cached)
+            return _decode(_valid(marshal.loads(cached) if isinstance(cached, bytes) else cached))
         except (TypeError, ValueError, IndexError, EOFError):
             pass  # a memo from an older layout, or damaged: recompute below
     result = _parse(config, path, overrides)
@@ -208,21 +208,123 @@ def _trusted(root: str) -> bool:
 
     try:
         ensure_root(root)
-    except (OSError, UnsafeCacheError):
+    except (OSError, ValueError):  # ValueError: a NUL in the path (parsing reports it)
         return False
     return True
 
 
 def _read_memo(memo_file: str) -> dict[str, Any]:
+    import stat
+
+    # O_NONBLOCK: a FIFO planted here would block open() forever; it is refused below.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(memo_file, "rb") as handle:
-            if not _private(os.fstat(handle.fileno())):
-                return {}  # someone else could have written it: parse again
+        descriptor = os.open(memo_file, flags)
+    except OSError:
+        return {}
+    try:
+        with open(descriptor, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or not _private(info):
+                return {}  # not a file, or someone else could have written it: parse again
             # loads(read()): marshal.load(file) reads piecemeal, ~10x slower (B1).
             memo = marshal.loads(handle.read())
     except (OSError, EOFError, ValueError, TypeError):
         return {}
     return memo if isinstance(memo, dict) else {}
+
+
+# -- the memo is data: every value is checked before it is used (issue 12 #11) ----------
+#
+# A memo value decodes to ``(settings, plans, platform, source, tables)``. Each check
+# returns True for a valid value; a new field is one more row in a table below.
+
+_HEX = frozenset("0123456789abcdef")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _is_str(value: object) -> bool:
+    return type(value) is str and len(value) <= 4096 and "\0" not in value
+
+
+def _is_key(value: object) -> bool:
+    """A cache key: it names a directory, so ``^[0-9a-f]{32,64}$`` and nothing else."""
+    return type(value) is str and 32 <= len(value) <= 64 and _HEX.issuperset(value)
+
+
+def _is_file_name(value: object) -> bool:
+    return (
+        type(value) is str
+        and 0 < len(value) <= 200
+        and _NAME_CHARS.issuperset(value)
+        and ".." not in value
+        and not value.startswith(".")
+    )
+
+
+def _is_strs(value: object) -> bool:
+    return isinstance(value, (tuple, list)) and all(_is_str(item) for item in value)
+
+
+_CHECKS: Final = {
+    "str": _is_str,
+    "str | None": lambda value: value is None or _is_str(value),
+    "bool": lambda value: type(value) is bool,
+    "int": lambda value: type(value) is int,
+    "float": lambda value: type(value) in (int, float),
+    "tuple[str, ...]": _is_strs,
+}
+
+#: One row per element of a plan in the memo (see _encode), in order.
+_PLAN_FIELDS: Final = (
+    ("name", _is_file_name),
+    ("package", lambda value: value is None or _is_str(value)),
+    ("modules", lambda value: _is_strs(value) and all(m.isidentifier() for m in value)),
+    ("enabled", lambda value: type(value) is bool),
+    ("arguments", lambda value: type(value) is dict),
+    ("hashes", _is_strs),
+    ("requirement", _is_str),
+    ("dist", _is_str),
+    ("specifier", _is_str),
+    ("key", lambda value: value == "" or _is_key(value)),
+    ("marker_ok", lambda value: type(value) is bool),
+)
+
+#: One row per element of a memo value, in order.
+_MEMO_FIELDS: Final = (
+    ("settings", lambda value: type(value) is tuple and len(value) == len(fields_of(Settings))),
+    ("plans", lambda value: type(value) is tuple),
+    ("platform", _is_file_name),
+    ("source", _is_str),
+    ("tables", lambda value: type(value) is dict),
+)
+
+
+def _valid(data: object) -> tuple[Any, ...]:
+    """``data`` if it is a well-formed memo value; ValueError (rebuild) if not."""
+    if type(data) is not tuple or len(data) != len(_MEMO_FIELDS):
+        raise ValueError("memo value: not a tuple of the expected length")
+    _check_row(_MEMO_FIELDS, data, "memo")
+    annotations = Settings.__annotations__
+    for name, value in zip(fields_of(Settings), data[0], strict=True):
+        check = _CHECKS.get(annotations[name])
+        if check is None or not check(value):
+            raise ValueError(f"memo setting {name}: {value!r:.80} is not {annotations[name]}")
+    if not os.path.isabs(data[0][0]):
+        raise ValueError("memo setting cache_dir: not an absolute path")
+    for plan in data[1]:
+        if type(plan) is not tuple or len(plan) != len(_PLAN_FIELDS):
+            raise ValueError("memo plan: not a tuple of the expected length")
+        _check_row(_PLAN_FIELDS, plan, "memo plan")
+        if plan[9] == "" and plan[1] is not None:
+            raise ValueError("memo plan: a package without a cache key")
+    return data
+
+
+def _check_row(fields: Sequence[tuple[str, Any]], values: Sequence[Any], what: str) -> None:
+    for (name, check), value in zip(fields, values, strict=True):
+        if not check(value):
+            raise ValueError(f"{what} {name}: {value!r:.80} is not valid")
 
 
 def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: Config) -> None:

@@ -20,13 +20,12 @@ from __future__ import annotations
 import _thread
 import os
 import time
-from contextlib import contextmanager
 
 from lazyext._errors import LockTimeout, UnsafeCacheError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
 
     import filelock
 
@@ -79,19 +78,81 @@ def _lock_path(root: str, key: str) -> str:
     return os.path.join(root, "locks", f"{key}.lock")
 
 
-@contextmanager
-def key_lock(root: str, key: str, timeout: float) -> Iterator[None]:
-    """Hold ``key`` against other threads and processes, or raise :class:`LockTimeout`."""
-    path = _lock_path(root, key)
-    local = _thread_lock(path)
-    if not local.acquire(timeout=timeout if timeout >= 0 else -1):
-        raise _timeout(path, timeout, "another thread of this process")
-    try:
-        with _flock(path, timeout) if BACKEND == "fcntl" else _file_lock(path, timeout):
-            _note_holder(path)
-            yield
-    finally:
-        local.release()
+class key_lock:
+    """``with key_lock(root, key, timeout):`` holds ``key`` against other threads and
+    processes, or raises :class:`LockTimeout`.
+
+    A class rather than ``@contextmanager``: ``contextlib`` (with the ``collections``
+    and ``functools`` it imports) would be most of this module's cost on the cold path.
+    """
+
+    __slots__ = ("_local", "_path", "_release", "_timeout")
+
+    def __init__(self, root: str, key: str, timeout: float) -> None:
+        self._path = _lock_path(root, key)
+        self._timeout = timeout
+
+    def __enter__(self) -> None:
+        path, timeout = self._path, self._timeout
+        local = _thread_lock(path)
+        if not local.acquire(timeout=timeout if timeout >= 0 else -1):
+            raise _timeout(path, timeout, "another thread of this process")
+        try:
+            self._release = (
+                _flock(path, timeout) if BACKEND == "fcntl" else _file_lock(path, timeout)
+            )
+        except BaseException:
+            local.release()
+            raise
+        self._local = local
+        _note_holder(path)
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._release()
+        finally:
+            self._local.release()
+
+
+class try_key_lock:
+    """``with try_key_lock(root, key) as free:`` holds ``key`` if it is free right now
+    (for gc, off the import path: filelock)."""
+
+    __slots__ = ("_local", "_path", "_release")
+
+    def __init__(self, root: str, key: str) -> None:
+        self._path = _lock_path(root, key)
+        self._release: Callable[[], None] | None = None
+
+    def __enter__(self) -> bool:
+        path = self._path
+        local = _thread_lock(path)
+        if not local.acquire(blocking=False):
+            return False
+        try:
+            import filelock
+
+            lock = _make(path)
+            try:
+                lock.acquire(timeout=0)
+            except filelock.Timeout:
+                local.release()
+                return False
+            except OSError as error:
+                raise _unusable(path, error) from error
+        except BaseException:
+            if local.locked():
+                local.release()
+            raise
+        self._local, self._release = local, lock.release
+        return True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._release is not None:
+            try:
+                self._release()
+            finally:
+                self._local.release()
 
 
 def _note_holder(path: str) -> None:
@@ -118,36 +179,9 @@ def _holder(path: str) -> str:
     return f"process {pid} (holding it for {max(0.0, time.time() - since):.0f} s)"
 
 
-@contextmanager
-def try_key_lock(root: str, key: str) -> Iterator[bool]:
-    """Hold ``key`` if it is free right now; yield whether it was (for gc)."""
-    path = _lock_path(root, key)
-    local = _thread_lock(path)
-    if not local.acquire(blocking=False):
-        yield False
-        return
-    try:
-        import filelock
-
-        lock = _make(path)
-        try:
-            lock.acquire(timeout=0)
-        except filelock.Timeout:
-            yield False
-            return
-        except OSError as error:
-            raise _unusable(path, error) from error
-        try:
-            yield True
-        finally:
-            lock.release()
-    finally:
-        local.release()
-
-
-@contextmanager
-def _flock(path: str, timeout: float) -> Iterator[None]:
-    """``flock`` on ``path``, polled until ``timeout`` (the fcntl implementation)."""
+def _flock(path: str, timeout: float) -> Callable[[], None]:
+    """``flock`` on ``path``, polled until ``timeout`` (the fcntl implementation);
+    returns the function that releases it."""
     import fcntl
 
     _private_locks_dir(path)
@@ -174,15 +208,17 @@ def _flock(path: str, timeout: float) -> Iterator[None]:
         pause *= 2
     _held_fds.add(descriptor)
     owner = os.getpid()
-    try:
-        yield
-    finally:
-        if os.getpid() == owner:  # a forked child neither holds nor releases it
-            _held_fds.discard(descriptor)
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
-            finally:
-                os.close(descriptor)
+
+    def release() -> None:
+        if os.getpid() != owner:  # a forked child neither holds nor releases it
+            return
+        _held_fds.discard(descriptor)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+        finally:
+            os.close(descriptor)
+
+    return release
 
 
 def _open_lock_file(path: str) -> int:
@@ -226,8 +262,7 @@ def _private_locks_dir(path: str) -> None:
     private_dir(os.path.dirname(os.path.dirname(path)), os.path.basename(os.path.dirname(path)))
 
 
-@contextmanager
-def _file_lock(path: str, timeout: float) -> Iterator[None]:
+def _file_lock(path: str, timeout: float) -> Callable[[], None]:
     import filelock
 
     lock = _make(path)
@@ -237,10 +272,7 @@ def _file_lock(path: str, timeout: float) -> Iterator[None]:
         raise _timeout(path, timeout, _holder(path)) from error
     except OSError as error:
         raise _unusable(path, error) from error
-    try:
-        yield
-    finally:
-        lock.release()
+    return lock.release
 
 
 def _unusable(path: str, error: OSError) -> OSError:

@@ -40,7 +40,9 @@ class _Problems:
         self.items: list[str] = []
 
     def add(self, where: str, message: str) -> None:
-        self.items.append(f"{where}: {message}" if where else message)
+        from lazyext._secrets import redact  # a bad index URL may carry credentials
+
+        self.items.append(redact(f"{where}: {message}" if where else message))
 
     def raise_if_any(self) -> None:
         if not self.items:
@@ -172,16 +174,24 @@ def _settings(
     _resolve_paths(values, Path.cwd(), problems)
     cache_dir = values.pop("cache_dir", None)
     from lazyext._config import default_cache_root
+    from lazyext._trust import real_if_trusted
 
-    root = Path(cache_dir) if cache_dir else Path(default_cache_root())
-    return Settings(cache_dir=os.path.realpath(root), **values)
+    root = str(cache_dir) if cache_dir else default_cache_root()
+    return Settings(cache_dir=real_if_trusted(root), **values)
 
 
 def _resolve_paths(values: dict[str, Any], base: Path, problems: _Problems) -> None:
     """Make ``cache_dir`` and local ``find_links`` absolute against ``base`` (idempotent)."""
-    for key in ("cache_dir", "lock"):
-        if values.get(key):
-            values[key] = str(_absolute(values[key], base))
+    if values.get("lock"):
+        values["lock"] = str(_absolute(values["lock"], base))
+    if values.get("cache_dir"):
+        try:
+            _keys.check_text(str(values["cache_dir"]), "cache-dir", _keys.MAX_PATH)
+        except ConfigError as error:
+            problems.add("cache-dir", str(error))
+            values.pop("cache_dir")
+        else:  # links are resolved, and checked, by real_if_trusted (see _settings)
+            values["cache_dir"] = os.path.abspath(_absolute(values["cache_dir"], base, real=False))
     links = []
     for link in values.get("find_links", ()):
         try:
@@ -305,13 +315,14 @@ def _describe(expected: type | tuple[type, ...]) -> str:
     return " or ".join(dict.fromkeys(names.get(t, "a list") for t in types))
 
 
-def _absolute(value: Any, base: Path) -> Path:
+def _absolute(value: Any, base: Path, *, real: bool = True) -> Path:
     path = Path(os.path.expanduser(str(value)))
-    return Path(os.path.realpath(path if path.is_absolute() else base / path))
+    path = path if path.is_absolute() else base / path
+    return Path(os.path.realpath(path)) if real else path
 
 
 def _link(link: str, base: Path) -> str:
-    _keys.check_text(link, "find-links entry")
+    _keys.check_text(link, "find-links entry", _keys.MAX_PATH)
     if link.startswith("-"):
         # uv reads an argument after --find-links that starts with '-' as an option.
         raise ConfigError(

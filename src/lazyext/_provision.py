@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from lazyext import _cache, _environment, _guards, _log
+from lazyext import _cache, _environment, _failures, _guards, _log, _verify
 from lazyext._cache import Entry
 from lazyext._config import Config, Plan, Settings
 from lazyext._environment import Environment, Locked
@@ -85,11 +85,9 @@ def environment(
     is the import that needed it.
     """
     root = _cache.ensure_root(config.settings.cache_dir)
-    if not refresh:
-        env = stored_environment(config, root)
-        if env is not None:
-            return env
-    started = time.time()
+    seen = stored_environment(config, root)
+    if not refresh and seen is not None:
+        return seen
     recalled = _recalled_failure(config.env_key, name)
     if recalled is not None:
         raise recalled
@@ -99,25 +97,37 @@ def environment(
 
         with key_lock(root, config.env_key, config.settings.lock_timeout):
             env = stored_environment(config, root)
-            if env is not None and (not refresh or env.created_at >= started):
+            # A refresh is done when another environment than the one seen is stored now:
+            # compared by identity, never by wall-clock time (a clock may step).
+            if env is not None and (not refresh or not _same(env, seen)):
                 return env  # another thread or process resolved it meanwhile
             recalled = _recalled_failure(config.env_key, name)
             if recalled is not None:
                 raise recalled
             try:
-                return _resolve_and_store(config, root, env, upgrade=upgrade or refresh)
+                env = _resolve_and_store(config, root, env, upgrade=upgrade or refresh)
             except InstallError as error:
                 if error.name is None:
                     error.name = name
-                # Remembered before the lock is released, for the threads queued on it.
+                # Remembered before the lock is released, for the threads queued on it;
+                # recorded in the cache for `lazyext status` / `doctor` in other processes.
                 _guards.remember_failure(config.env_key, error, config.settings.failure_ttl)
+                _failures.record(
+                    root, config.env_key, "the environment", error, config.settings.failure_ttl
+                )
                 raise
+            _failures.clear(root, config.env_key)
+            return env
     except OSError as error:
         if isinstance(error, LazyextError):
             raise
         raise _cache_failure(root, "resolving the environment", error) from error
     finally:
         _guards.leave()
+
+
+def _same(env: Environment, seen: Environment | None) -> bool:
+    return seen is not None and (env.created_at, env.dists) == (seen.created_at, seen.dists)
 
 
 def stored_environment(config: Config, root: str) -> Environment | None:
@@ -365,11 +375,16 @@ def _install_missing(
             if recalled is not None:
                 raise recalled
             try:
+                for locked in still:  # a wheel that contradicted its RECORD moments ago
+                    _verify.raise_if_refused(root, locked.requirement, locked.key, name)
                 published.update(_install_and_publish(env, still, settings, root, plan, name))
             except InstallError as error:
-                # Remembered before the locks are released, for the threads queued on them.
+                # Remembered before the locks are released, for the threads queued on them;
+                # recorded in the cache for `lazyext status` / `doctor` in other processes.
                 _guards.remember_failure(plan.key, error, settings.failure_ttl)
+                _failures.record(root, plan.key, plan.requirement, error, settings.failure_ttl)
                 raise
+            _failures.clear(root, plan.key)
         return {key: entry for key, entry in published.items() if entry is not None}
     except OSError as error:
         if isinstance(error, LazyextError):
@@ -415,20 +430,25 @@ def _install_and_publish(
     plan: Plan,
     name: str | None,
 ) -> dict[str, Entry]:
-    from lazyext import _installer
+    from lazyext import _installer, _progress
 
     staging = _cache.new_staging(root, missing[0].key)
     parts: dict[str, str] = {}
     try:
         target = os.path.join(staging, "target")
-        _installer.install(
-            plan.requirement,
-            target,
-            settings,
-            name=name,
-            cache_key=plan.key,
-            locked=[(d.requirement, d.hashes) for d in missing],
-        )
+        why = f"`import {name}`" if name else f"extension {plan.name!r}"
+        label = plan.extension.package or plan.requirement
+        if len(missing) > 1:
+            label += f" ({len(missing)} distributions)"
+        with _progress.installing(label, why):
+            _installer.install(
+                plan.requirement,
+                target,
+                settings,
+                name=name,
+                cache_key=plan.key,
+                locked=[(d.requirement, d.hashes) for d in missing],
+            )
         _drop_leftovers(staging)
         if not os.path.isdir(target):
             raise InstallError(
@@ -535,6 +555,7 @@ def _describe(locked: Locked, settings: Settings, platform: str, staging: str, p
             spec=plan.requirement,
             cache_key=plan.key,
         )
+    _verify.require_verified(target, requirement=locked.requirement, cache_key=locked.key)
     return Entry(
         key=locked.key,
         platform=platform,

@@ -196,34 +196,19 @@ def _compile_argv(settings: Settings, *, offline: bool) -> list[str]:
 
 
 def _run(argv: list[str], settings: Settings) -> tuple[int, str]:
-    import subprocess
-
-    from lazyext._installer import _kill_group, _tail, uv_environment
+    """Run uv to completion under install-timeout: (exit status, redacted output tail)."""
+    from lazyext import _spawn
+    from lazyext._installer import _tail, uv_environment
 
     _log.debug("uv argv: %s", argv)
     limit = settings.install_timeout if settings.install_timeout > 0 else None
     try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=uv_environment(settings),
-            start_new_session=True,
+        code, output = _spawn.run(argv, uv_environment(settings), limit)
+    except _spawn.Timeout as error:
+        return -1, f"timed out after {limit or 0:g} s (install-timeout)\n" + _tail(
+            error.output, settings
         )
-    except OSError as error:
-        raise InstallError(
-            f"cannot run uv ({error}); reinstall the uv package: pip install --force-reinstall uv"
-        ) from error
-    try:
-        output, _ = process.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        output, _ = process.communicate()
-        return -1, f"timed out after {limit:g} s (install-timeout)\n" + _tail(output, settings)
-    finally:
-        _kill_group(process)
-    return process.returncode, _tail(output, settings)
+    return code, _tail(output, settings)
 
 
 def _compile_lock(

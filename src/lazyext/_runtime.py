@@ -13,7 +13,7 @@ import os
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
-from lazyext import _cache, _finder
+from lazyext import _cache, _finder, _leases
 from lazyext._errors import InstallError
 
 TYPE_CHECKING = False
@@ -98,6 +98,7 @@ class Runtime:
             from lazyext import _view
 
             _view.withdraw()
+            _leases.release_all()
             self.added_paths.clear()
             self.active.clear()
             self.installed.clear()
@@ -282,7 +283,9 @@ class Runtime:
         # namespace packages their portions. PathFinder's own invalidation, not
         # importlib's: that would also reach lazyext's finder, whose invalidate_caches
         # means "a user asks to retry failed installs now".
-        PathFinder.invalidate_caches()
+        from lazyext._view import invalidate_path_finders  # 3.13: without importlib.metadata
+
+        invalidate_path_finders()
         return entries
 
     def activate_entry(self, entry: Entry) -> None:
@@ -320,6 +323,7 @@ class Runtime:
             return
         try:
             _cache.note_use(entry.path, self.settings.cache_dir)
+            _leases.hold(entry.path)  # gc keeps it while this process lives (issue 12 #3)
             if entry.pth:
                 from lazyext import _pth
 

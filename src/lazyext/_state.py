@@ -31,33 +31,111 @@ class StateError(LazyextError, RuntimeError):
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
-    """The data directory, created 0700."""
-    path = Path(override) if override is not None else Path(default_data_root())
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+    """The data directory: created 0700, and refused unless only this user controls it
+    (tasks and plugins recorded there run as this user)."""
+    from lazyext import _trust
+
+    path = os.fspath(override) if override is not None else default_data_root()
+    return Path(_trust.ensure_dir(path, what="data directory"))
 
 
 def connect(directory: str | os.PathLike[str] | None = None) -> sqlite3.Connection:
     """A new connection (one per thread; sqlite3 connections are not shared)."""
+    from lazyext import _trust
+
     path = data_dir(directory) / DB_NAME
+    connection: sqlite3.Connection | None = None
     try:
+        # Created 0600 before SQLite opens it (SQLite would make it 0644); its -wal and
+        # -shm files take the database's mode.
+        _trust.private_file(str(path), what="state database")
         connection = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         connection.row_factory = sqlite3.Row
         connection.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         _switch_to_wal(connection)
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.DatabaseError as error:
-        if _busy(error):
-            raise StateError(
-                f"the state database {str(path)!r} stayed locked by another process for "
-                f"{_BUSY_TIMEOUT_MS // 1000} s: {error}; retry once that process is done"
-            ) from error
-        raise StateError(
-            f"cannot open the state database {str(path)!r}: {error}; move it aside to start "
-            "with empty plugin and task state"
-        ) from error
+    except (sqlite3.DatabaseError, OSError) as error:
+        if connection is not None:
+            connection.close()
+        if isinstance(error, LazyextError):
+            raise
+        raise explain(error, path) from error
     return connection
+
+
+def explain(error: sqlite3.DatabaseError | OSError, path: str | os.PathLike[str]) -> StateError:
+    """The error a user gets for ``error`` on the database at ``path``: what happened and
+    what to do, checked (free space, ``PRAGMA quick_check``) rather than guessed.
+
+    Only a database that fails its own check is called damaged: advice to move an
+    intact one aside would throw away every plugin and task record.
+    """
+    import errno
+
+    path = os.fspath(path)
+    if isinstance(error, sqlite3.DatabaseError) and _busy(error):
+        return StateError(
+            f"the state database {path!r} stayed locked by another process for "
+            f"{_BUSY_TIMEOUT_MS // 1000} s: {error}; retry once that process is done"
+        )
+    code = getattr(error, "sqlite_errorcode", None)
+    full = (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (
+        isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    )
+    free = _free_bytes(os.path.dirname(path))
+    if full or (free is not None and free < _LOW_SPACE):
+        return StateError(
+            f"the disk holding the state database {path!r} is full ({free} bytes free): "
+            f"{error}; free some space and retry. The database itself is untouched: keep it"
+        )
+    verdict = _quick_check(path)
+    if verdict == "ok":
+        return StateError(
+            f"cannot use the state database {path!r}: {error}. It is intact (PRAGMA "
+            "quick_check passed): keep it; check its permissions and the directory's, "
+            "and retry"
+        )
+    if verdict is None:
+        return StateError(
+            f"cannot open the state database {path!r}: {error}; check that this user can "
+            "read and write it and its directory, and retry (keep the file)"
+        )
+    return StateError(
+        f"the state database {path!r} is damaged ({verdict}): {error}. Keep a copy, then "
+        "recover what you can with: sqlite3 state.sqlite3 .recover | sqlite3 new.sqlite3 "
+        "(or move it aside to start with empty plugin and task state)"
+    )
+
+
+#: Below this much free space, a failing write is put down to the disk, not the data.
+_LOW_SPACE = 1 << 20
+
+
+def _free_bytes(directory: str) -> int | None:
+    try:
+        info = os.statvfs(directory)
+    except (OSError, AttributeError):
+        return None
+    return info.f_bavail * info.f_frsize
+
+
+def _quick_check(path: str) -> str | None:
+    """``"ok"``, what ``PRAGMA quick_check`` found, or ``None`` if it could not run."""
+    from urllib.parse import quote
+
+    try:
+        checker = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        rows = checker.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as error:
+        return None if _busy(error) else str(error)
+    finally:
+        checker.close()
+    found = "; ".join(str(row[0]) for row in rows[:3])
+    return "ok" if found == "ok" else found
 
 
 def _switch_to_wal(connection: sqlite3.Connection) -> None:

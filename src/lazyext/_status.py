@@ -50,25 +50,24 @@ def _normal(name: str) -> str:
 
 
 def extension_rows(config: Config) -> list[dict[str, Any]]:
-    """One row per configured extension: state, locked version, size, path."""
+    """One extension result (:mod:`lazyext._shapes`) per configured extension: state,
+    locked version, size, path, its closure and a remembered failure."""
+    from lazyext import _shapes
     from lazyext._host import satisfies
 
     env = stored_environment(config)
     rows = []
     for plan in config.plans:
-        row: dict[str, Any] = {
-            "name": plan.name,
-            "requirement": plan.requirement or "(built-in)",
-            "modules": list(plan.extension.modules),
-            "enabled": plan.extension.enabled,
-            "key": plan.key,
-            "state": "built-in",
-            "version": "",
-            "size": 0,
-            "path": "",
-            "installed_at": None,
-            "distributions": [],
-        }
+        row = _shapes.extension(
+            plan.name,
+            ok=True,
+            state="built-in",
+            requirement=plan.requirement or "(built-in)",
+            modules=list(plan.extension.modules),
+            enabled=plan.extension.enabled,
+            key=plan.key,
+            size=0,
+        )
         if plan.extension.package is not None:
             _fill(row, config, plan, env, satisfies)
         rows.append(row)
@@ -101,6 +100,20 @@ def _fill(
         row["state"] = "host"
     else:
         row["state"] = "missing"
+        _remembered(row, config, plan)
+
+
+def _remembered(row: dict[str, Any], config: Config, plan: Plan) -> None:
+    """A failure another process recorded for this extension (or its environment)."""
+    from lazyext import _failures
+
+    root = _cache.ensure_root(config.settings.cache_dir)
+    for key in (plan.key, config.env_key):
+        failure = _failures.read(root, key)
+        if failure is not None:
+            row.update(ok=False, state="failed", failure=failure)
+            row["detail"] = _failures.describe(failure)
+            return
 
 
 def distribution_rows(config: Config) -> list[dict[str, Any]]:

@@ -12,10 +12,9 @@ path.
 
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
+import _csv  # csv's C half: the error class without the module (cold path stays light)
 import os
+import stat
 from collections.abc import Iterator
 
 from lazyext._bytecode import derived
@@ -27,7 +26,96 @@ _UNLISTED_OK = frozenset({".lock"})
 
 def verify(entry: Entry) -> list[str]:
     """Every problem of ``entry``'s install (empty: it is exactly what was installed)."""
-    target = entry.target
+    return verify_target(entry.target)
+
+
+def require_verified(target: str, *, requirement: str, cache_key: str) -> None:
+    """Refuse to publish a staged install that contradicts its wheels' RECORD files.
+
+    uv installs a wheel whose files do not match its own RECORD (it checks hashes only
+    when asked to pin them): such a wheel was tampered with or built broken, and
+    ``verify`` would flag it at once; reinstalling gives the same wheel again. So it
+    is never published, the refusal is remembered in ``<cache>/refused/<key>.txt``
+    (shown by ``lazyext verify``), and the error is marked *security*: never retried.
+    """
+    problems = verify_target(target)
+    if not problems:
+        return
+    from lazyext._errors import InstallError
+
+    _remember_refusal(target, cache_key, problems)
+    shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+    raise InstallError(
+        f"refusing to publish {requirement}: its files do not match the RECORD of its "
+        f"wheel ({shown}); the wheel was altered or built broken: rebuild or re-download "
+        "it (a reinstall would give the same files)",
+        spec=requirement,
+        cache_key=cache_key,
+        security=True,
+    )
+
+
+#: How long a refused wheel is not installed again (a fixed release may follow; an
+#: explicit refresh, ``lazyext invalidate`` or this much time lets uv try again).
+REFUSAL_SECONDS = 3600.0
+
+
+def refusal(root: str, cache_key: str, max_age: float | None = None) -> list[str]:
+    """The problems of the last staged install of ``cache_key`` refused (younger than
+    ``max_age`` seconds, if given), if any."""
+    import time
+
+    path = refusal_path(root, cache_key)
+    try:
+        if max_age is not None and not 0 <= time.time() - os.stat(path).st_mtime < max_age:
+            return []
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return []
+
+
+def refusal_path(root: str, cache_key: str) -> str:
+    return os.path.join(root, "refused", f"{cache_key}.txt")
+
+
+def raise_if_refused(root: str, requirement: str, cache_key: str, name: str | None) -> None:
+    """Refuse to run uv again for a wheel refused moments ago: it is the same wheel
+    (``verify --repair`` and every import would reinstall it forever). A refresh
+    resolves again: a new release has another key, and is tried."""
+    problems = refusal(root, cache_key, REFUSAL_SECONDS)
+    if not problems:
+        return
+    from lazyext._errors import InstallError
+
+    shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
+    raise InstallError(
+        f"not installing {requirement} again: its wheel contradicted its own RECORD less "
+        f"than {REFUSAL_SECONDS / 3600:.0f} h ago ({shown}); `lazyext refresh` or "
+        "`lazyext invalidate` tries again once a fixed wheel is published",
+        name=name,
+        spec=requirement,
+        cache_key=cache_key,
+        security=True,
+    )
+
+
+def _remember_refusal(target: str, cache_key: str, problems: list[str]) -> None:
+    from lazyext._cache import private_dir
+
+    # <root>/staging/<name>/target -> <root>
+    root = os.path.dirname(os.path.dirname(os.path.dirname(target)))
+    try:
+        private_dir(root, "refused")
+        path = refusal_path(root, cache_key)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(problems) + "\n")
+    except OSError:
+        pass  # remembering is a courtesy; refusing is what matters
+
+
+def verify_target(target: str) -> list[str]:
+    """Every problem of the install in ``target`` against its RECORD files."""
     problems: list[str] = []
     listed: set[str] = set()
     records = sorted(_records(target))
@@ -37,11 +125,14 @@ def verify(entry: Entry) -> list[str]:
         listed.add(record)
         try:
             rows = _rows(os.path.join(target, record))
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+        except (OSError, UnicodeDecodeError, _csv.Error) as error:
             problems.append(f"{record}: unreadable ({error})")
             continue
         for path, digest, size in rows:
             relative = os.path.normpath(path)
+            if "\\" in path or "\0" in path:
+                problems.append(f"{record} lists {path!r}, not a portable relative path")
+                continue
             if relative.startswith(("..", os.sep)) or os.path.isabs(path):
                 problems.append(f"{record} lists {path!r}, outside the install")
                 continue
@@ -69,35 +160,67 @@ def record_paths(path: str) -> list[str]:
     """The paths a ``RECORD`` file lists (relative to the install root)."""
     try:
         return [row[0] for row in _rows(path)]
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except Exception:  # unreadable or malformed (csv.Error): _describe reports the result
         return []
 
 
 def _rows(path: str) -> list[tuple[str, str, str]]:
+    """``(path, hash, size)`` per RECORD line. A hash and a size never hold a comma or a
+    quote, so a plain line splits from the right; ``csv`` (which imports ``re``, off
+    the cold path that runs this before publishing) reads only quoted paths."""
     with open(path, encoding="utf-8", newline="") as handle:
-        return [
-            (row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else "")
-            for row in csv.reader(handle)
-            if row
-        ]
+        lines = handle.read().splitlines()
+    rows = []
+    for line in lines:
+        if not line:
+            continue
+        if '"' in line:
+            import csv
+
+            row = next(csv.reader([line]))
+        else:
+            row = line.rsplit(",", 2)
+        rows.append((row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""))
+    return rows
+
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def _check_file(target: str, relative: str, digest: str, size: str) -> str | None:
-    path = os.path.join(target, relative)
     if not digest:
         return None  # RECORD itself, and files installers list without a hash
-    if os.path.islink(path) or not os.path.isfile(path):
+    # One open (a symlink or a FIFO is refused without following or blocking), one
+    # fstat and plain reads: this runs for every file of an install before it is
+    # published (~1,500 files for a large package).
+    try:
+        descriptor = os.open(os.path.join(target, relative), _OPEN_FLAGS)
+    except OSError:
         return f"{relative}: missing"
-    if size.isdigit() and os.path.getsize(path) != int(size):
-        return f"{relative}: size {os.path.getsize(path)}, expected {size}"
-    algorithm, _, expected = digest.partition("=")
-    if algorithm not in {"sha256", "sha384", "sha512"}:
-        return f"{relative}: unsupported hash {algorithm!r} in RECORD"
-    hasher = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            return f"{relative}: missing"
+        if size.isdigit() and info.st_size != int(size):
+            return f"{relative}: size {info.st_size}, expected {size}"
+        algorithm, _, expected = digest.partition("=")
+        if algorithm not in {"sha256", "sha384", "sha512"}:
+            return f"{relative}: unsupported hash {algorithm!r} in RECORD"
+        import binascii  # base64 imports re: kept off the cold path, which verifies
+        import hashlib
+
+        hasher = hashlib.new(algorithm)
+        while block := os.read(descriptor, 1 << 20):
             hasher.update(block)
-    actual = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode()
+    finally:
+        os.close(descriptor)
+    encoded = binascii.b2a_base64(hasher.digest(), newline=False).rstrip(b"=").decode()
+    actual = encoded.replace("+", "-").replace("/", "_")  # urlsafe, as RECORD spells it
     if actual != expected:
         return f"{relative}: content changed ({algorithm} differs from RECORD)"
     return None
@@ -105,10 +228,12 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
 
 def _unlisted(target: str, listed: set[str]) -> list[str]:
     found = []
+    skip = len(target.rstrip(os.sep)) + 1  # relative paths by slicing, not relpath
     for base, directories, files in os.walk(target):
         directories.sort()
+        inside = base[skip:]
         for name in sorted(files):
-            relative = os.path.relpath(os.path.join(base, name), target)
+            relative = os.path.join(inside, name) if inside else name
             if relative in listed or relative in _UNLISTED_OK or derived(relative, listed):
                 continue
             found.append(relative)
@@ -124,7 +249,7 @@ def linked_damage(entry: Entry) -> list[str]:
     for record in sorted(_records(target)):
         try:
             rows = _rows(os.path.join(target, record))
-        except (OSError, UnicodeDecodeError, csv.Error):
+        except (OSError, UnicodeDecodeError, _csv.Error):
             continue
         for path, digest, size in rows:
             relative = os.path.normpath(path)

@@ -17,8 +17,21 @@ import os
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 #: Top-level items of an install that are not import names (console scripts, data).
 NOT_IMPORTABLE = frozenset({"bin", "__pycache__", "include", "share", "lib", "Scripts"})
+
+
+def refused(name: str) -> bool:
+    """Top-level items a child must not see through the view: what lazyext refuses to
+    serve in the process too (hidden files; standard-library names, which a wheel's
+    ``msvcrt.py`` or ``typing.py`` would shadow in a child), and scripts."""
+    stem = name.partition(".")[0]
+    return name.startswith(".") or name in {"bin", "__pycache__"} or stem in sys.stdlib_module_names
+
 
 _lock = _thread.allocate_lock()
 _view: str | None = None
@@ -111,8 +124,7 @@ def add(cache_dir: str, target: str) -> None:
                 _recompute_namespace(name)
             if (
                 name in _linked
-                or name.startswith(".")
-                or name in {"bin", "__pycache__"}
+                or refused(name)
                 # Metadata is lazyext's finder's to answer, one distribution per name;
                 # a linked .dist-info would answer a second time through sys.path.
                 or name.endswith(".dist-info")
@@ -161,6 +173,29 @@ def _recompute_namespace(name: str) -> None:
     path = getattr(sys.modules.get(name), "__path__", None)
     if path is not None and hasattr(path, "_last_parent_path"):
         path._last_parent_path = ()
+
+
+def invalidate_path_finders() -> None:
+    """``PathFinder.invalidate_caches()``, minus its import of ``importlib.metadata``.
+
+    Python 3.13's version imports ``importlib.metadata`` to clear its caches, and with
+    it json, inspect, pathlib, zipfile, shutil, threading and typing (~30 ms on the
+    cold path). A module not imported yet has no caches to clear: then the rest of
+    the method is done here (path-entry finders, namespace packages' epoch).
+    """
+    if "importlib.metadata" in sys.modules or sys.version_info < (3, 13):
+        PathFinder.invalidate_caches()
+        return
+    for name, finder in list(sys.path_importer_cache.items()):
+        if finder is None or not os.path.isabs(name):
+            del sys.path_importer_cache[name]
+        elif hasattr(finder, "invalidate_caches"):
+            finder.invalidate_caches()
+    from importlib import _bootstrap_external  # frozen, always loaded
+
+    namespace_path: Any = getattr(_bootstrap_external, "_NamespacePath", None)
+    if namespace_path is not None and hasattr(namespace_path, "_epoch"):
+        namespace_path._epoch += 1  # namespace packages recompute their __path__
 
 
 def _path(cache_dir: str) -> str:

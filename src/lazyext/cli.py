@@ -1,7 +1,15 @@
 """The ``lazyext`` command (also ``python -m lazyext``).
 
-Exit codes: 0 success, 1 failure (an install failed, a check found a problem),
-2 usage or configuration error.
+The contract (README: The command line), pinned by tests/ux/test_cli_contract.py:
+
+* exit codes: 0 success, 1 the operation failed, 2 usage error, bad configuration or
+  an unknown name (extension, task, plugin, snapshot);
+* ``--json`` prints one JSON document on stdout, in the shapes of :mod:`lazyext._shapes`;
+* the global options ``--config PATH``, ``--json``, ``--python PATH`` and ``-v`` are
+  accepted before or after the verb; ``--version``;
+* ``--python PATH`` (status, warm, verify, doctor, lock) runs the command under that
+  interpreter (``PATH -m lazyext ...``), so platform tags, installs and host checks are
+  that interpreter's; lazyext must be installed for it.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ EXIT_USAGE = 2
 
 #: Modules that add subcommands: each has ``register(subparsers)``.
 _COMMAND_MODULES = (
+    "lazyext._cli_doctor",
     "lazyext._cli_lock",
     "lazyext._cli_pack",
     "lazyext._cli_plugins",
@@ -30,14 +39,33 @@ _COMMAND_MODULES = (
 )
 
 
+#: Options accepted anywhere on the command line (hoisted in front of the verb).
+_GLOBAL_VALUES = ("--config", "--python")
+_GLOBAL_FLAGS = ("--json", "--verbose", "--version")
+#: The verbs ``--python`` applies to: they act on one interpreter's installs.
+PYTHON_VERBS = frozenset({"status", "warm", "verify", "doctor", "lock"})
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="lazyext", description="Install configured extensions on first import, from a cache."
+        prog="lazyext",
+        description="Install configured extensions on first import, from a cache.",
+        epilog="Global options may come before or after the command. Exit codes: 0 success, "
+        "1 the operation failed, 2 usage error, bad configuration or unknown name.",
     )
     parser.add_argument("--config", metavar="PATH", help="config file (default: discover)")
+    parser.add_argument(
+        "--json", dest="global_json", action="store_true", help="machine-readable output"
+    )
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="act for this interpreter (status, warm, verify, doctor, lock): runs "
+        "`PATH -m lazyext ...`",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    parser.add_argument("--version", action="store_true", help="print lazyext's version")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
 
     status = sub.add_parser("status", help="each extension: state, version, size")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -59,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     invalidate.add_argument(
         "names", nargs="+", metavar="NAME", help="extension name or requirement"
     )
+    invalidate.add_argument("--json", action="store_true", help="machine-readable output")
     invalidate.set_defaults(handler=cmd_invalidate)
 
     gc = sub.add_parser("gc", help="remove staging leftovers and invalidated/superseded installs")
@@ -100,22 +129,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def hoist(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the global options moved in front of the verb (before ``--``)."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            rest += argv[index:]
+            break
+        name = arg.partition("=")[0]
+        if name in _GLOBAL_VALUES:
+            take = 1 if "=" in arg else 2
+            front += argv[index : index + take]
+            index += take
+            continue
+        if arg in _GLOBAL_FLAGS or (len(arg) > 1 and arg.strip("v") == "-"):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(hoist(given))
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_USAGE
+    if args.version:
+        from lazyext import __version__
+
+        print(f"lazyext {__version__} (Python {sys.version.split()[0]}, {sys.executable})")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_usage(sys.stderr)
+        print("lazyext: error: a command is required", file=sys.stderr)
+        return EXIT_USAGE
+    args.json = bool(getattr(args, "json", False) or args.global_json)
     _configure_logging(args.verbose)
+    if args.python is not None:
+        return _for_python(args, given)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except ConfigError as error:
-        print(f"lazyext: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except LazyextError as error:
-        print(f"lazyext: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+        # Unknown names (a task, a plugin: LookupError) are usage errors, like bad input.
+        usage = isinstance(error, (ConfigError, LookupError))
+        return _fail(args, error, EXIT_USAGE if usage else EXIT_FAILURE)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -125,6 +189,65 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
+
+
+def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
+    from lazyext._secrets import redact
+
+    print(f"lazyext: {redact(str(error))}", file=sys.stderr)
+    if args.json:
+        from lazyext import _shapes
+
+        print_json(_shapes.error(error, code))
+    return code
+
+
+def _for_python(args: argparse.Namespace, given: list[str]) -> int:
+    """Run this command line under another interpreter: ``PATH -m lazyext ...``."""
+    import os
+    import shutil
+    import subprocess
+
+    if args.command not in PYTHON_VERBS:
+        verbs = ", ".join(sorted(PYTHON_VERBS))
+        print(f"lazyext: --python applies to {verbs}, not to {args.command}", file=sys.stderr)
+        return EXIT_USAGE
+    python = shutil.which(args.python) or args.python
+    if not os.path.isfile(python) or not os.access(python, os.X_OK):
+        print(f"lazyext: --python {args.python}: no such interpreter", file=sys.stderr)
+        return EXIT_USAGE
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        args.python = None
+        return main(_without_python(given))
+    probe = subprocess.run(
+        [python, "-c", "import lazyext.cli"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        print(
+            f"lazyext: --python {python}: lazyext is not installed for that interpreter "
+            f"(install it there: {python} -m pip install lazyext)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    done = subprocess.run([python, "-m", "lazyext", *_without_python(given)], check=False)
+    return done.returncode
+
+
+def _without_python(argv: list[str]) -> list[str]:
+    hoisted = hoist(argv)
+    out: list[str] = []
+    skip = False
+    for arg in hoisted:
+        if skip:
+            skip = False
+            continue
+        if arg == "--python":
+            skip = True
+            continue
+        if arg.startswith("--python="):
+            continue
+        out.append(arg)
+    return out
 
 
 def _configure_logging(verbosity: int) -> None:
@@ -156,6 +279,7 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def status_rows(config: Any) -> list[dict[str, Any]]:
+    """One extension result (:mod:`lazyext._shapes`) per configured extension."""
     from lazyext._status import extension_rows
 
     return extension_rows(config)
@@ -171,6 +295,7 @@ def _human_size(size: int) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from lazyext import _shapes
     from lazyext._status import distribution_rows, environment_summary
 
     config = load_config(args)
@@ -178,23 +303,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     dists = distribution_rows(config)
     summary = environment_summary(config)
     if args.json:
-        print_json(
-            {
-                "source": config.source,
-                "cache_dir": str(config.settings.cache_dir),
-                "platform": config.platform,
-                "environment": summary,
-                "extensions": rows,
-                "distributions": dists,
-            }
-        )
+        print_json(_shapes.report("status", config, rows, environment=summary, distributions=dists))
         return EXIT_OK
-    print(f"config: {config.source}\ncache:  {config.settings.cache_dir} ({config.platform})")
+    print(f"config: {describe_source(args, config)}")
+    print(f"cache:  {config.settings.cache_dir} ({config.platform})")
     lock = summary["lock"] or summary.get("pylock", "not resolved yet (lazyext lock)")
     print(f"environment: {summary['state']}, lock {lock}")
     for row in rows:
         row["size"] = _human_size(row["size"]) if row["size"] else ""
     print_table(rows, ("name", "state", "version", "size", "requirement"))
+    for row in rows:
+        if row["failure"] is not None:
+            print(f"{row['name']}: {row['detail']}")
     if dists:
         print()
         for dist in dists:
@@ -203,7 +323,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def describe_source(args: argparse.Namespace, config: Any) -> str:
+    """Which config file is used, and how it was found."""
+    import os
+
+    if args.config:
+        return f"{config.source} (--config)"
+    if os.environ.get("LAZYEXT_CONFIG"):
+        return f"{config.source} (LAZYEXT_CONFIG)"
+    if config.source == "<defaults>":
+        from lazyext._load import not_found_message
+
+        return f"<defaults> ({not_found_message().partition(':')[2].partition(';')[0].strip()})"
+    return f"{config.source} (found from {os.getcwd()})"
+
+
 def cmd_warm(args: argparse.Namespace) -> int:
+    from lazyext import _shapes
     from lazyext._api import warm
 
     config = load_config(args)
@@ -212,15 +348,17 @@ def cmd_warm(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     failed = {name: r for name, r in results.items() if isinstance(r, BaseException)}
     if args.json:
-        print_json(
-            {
-                "seconds": round(elapsed, 3),
-                "results": {
-                    name: {"ok": not isinstance(r, BaseException), "detail": str(r)}
-                    for name, r in results.items()
-                },
-            }
-        )
+        rows = [
+            _shapes.extension(
+                name,
+                ok=not isinstance(result, BaseException),
+                state="failed" if isinstance(result, BaseException) else "installed",
+                path="" if isinstance(result, BaseException) else str(result),
+                detail=str(result) if isinstance(result, BaseException) else "",
+            )
+            for name, result in results.items()
+        ]
+        print_json(_shapes.report("warm", config, rows, seconds=round(elapsed, 3)))
     else:
         for name, result in results.items():
             mark = "FAILED" if isinstance(result, BaseException) else "ok"
@@ -230,15 +368,45 @@ def cmd_warm(args: argparse.Namespace) -> int:
 
 
 def cmd_invalidate(args: argparse.Namespace) -> int:
-    from lazyext import _cache
+    import os
+
+    from lazyext import _cache, _failures, _shapes
     from lazyext._api import closure_keys, plan_for
 
     config = load_config(args)
     root = _cache.ensure_root(config.settings.cache_dir)
-    for name in args.names:
-        plan = plan_for(name, config)
-        count = sum(_cache.invalidate_key(root, key) for key in closure_keys(config, plan))
-        print(f"{name}: {count} install(s) invalidated")
+    plans = {name: plan_for(name, config) for name in args.names}
+    # A name that is neither configured nor an installed requirement is a typo: exit 2.
+    unknown = [
+        name
+        for name, plan in plans.items()
+        if config.plan_for(name) is None
+        and not os.path.isdir(os.path.join(root, "entries", plan.key))
+    ]
+    if unknown:
+        raise ConfigError(
+            f"no configured extension or cached requirement named {', '.join(map(repr, unknown))}"
+        )
+    rows = []
+    for name, plan in plans.items():
+        keys = [plan.key, *closure_keys(config, plan)]  # its distributions' installs
+        count = sum(_cache.invalidate_key(root, key) for key in keys)
+        _failures.clear(root, plan.key)
+        rows.append(
+            _shapes.extension(
+                name,
+                ok=True,
+                state="invalidated",
+                requirement=plan.requirement,
+                key=plan.key,
+                detail=f"{count} install(s) invalidated",
+            )
+        )
+    if args.json:
+        print_json(_shapes.report("invalidate", config, rows))
+    else:
+        for row in rows:
+            print(f"{row['name']}: {row['detail']}")
     return EXIT_OK
 
 

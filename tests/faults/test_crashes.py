@@ -40,7 +40,7 @@ def local(frame, event, arg):
         place = (frame.f_code.co_filename, frame.f_lineno)
         if place not in seen:
             seen.add(place)
-            firsts.append(count)
+            firsts.append((count, os.path.basename(place[0])))
         if count == KILL_AT:
             with open({where!r}, "w") as handle:
                 name = os.path.basename(frame.f_code.co_filename)
@@ -92,8 +92,13 @@ def test_sigkill_at_many_moments_of_an_install(
     firsts = json.loads(done.stdout)["firsts"]
     assert len(firsts) > LINE_TRIALS
     moments: list[tuple[str, float]] = [
-        ("line", firsts[(len(firsts) - 1) * i // (LINE_TRIALS - 1)]) for i in range(LINE_TRIALS)
+        ("line", firsts[(len(firsts) - 1) * i // (LINE_TRIALS - 1)][0]) for i in range(LINE_TRIALS)
     ]
+    # And in the middle of each module of the install path, however many lines it has.
+    for module in ("_provision.py", "_installer.py", "_cache.py"):
+        counts = [count for count, name in firsts if name == module]
+        if counts:
+            moments.append(("line", counts[len(counts) // 2]))
     moments += [("uv", delay) for delay in UV_DELAYS]
 
     outcomes: dict[str, int] = {}
@@ -135,7 +140,7 @@ def test_sigkill_at_many_moments_of_an_install(
         assert staging(cache) == [], (trial, report)
         assert publications(cache) == CLOSURE  # each distribution published once
 
-    killed = LINE_TRIALS + len(UV_DELAYS) - outcomes.get("finished before the kill", 0)
+    killed = len(moments) - outcomes.get("finished before the kill", 0)
     assert killed >= 20, outcomes
     assert outcomes.get("killed before publishing", 0) >= 10, outcomes
     assert outcomes.get("killed after publishing", 0) >= 2, outcomes

@@ -8,6 +8,7 @@ import struct
 import warnings
 import zipfile
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def _written(plugins_dir: Path) -> list[str]:
 
 
 def _rows(tmp_path: Path) -> int:
-    with sqlite3.connect(tmp_path / "data" / "state.sqlite3") as connection:
+    with closing(sqlite3.connect(tmp_path / "data" / "state.sqlite3")) as connection:
         return int(connection.execute("SELECT count(*) FROM plugins").fetchone()[0])
 
 

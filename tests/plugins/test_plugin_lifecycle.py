@@ -6,6 +6,7 @@ import importlib
 import sqlite3
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -277,7 +278,7 @@ def test_names_cannot_collide_or_shadow(manager: PluginManager, sources: Path) -
 
 def test_state_row_has_every_field(manager: PluginManager, sources: Path, tmp_path: Path) -> None:
     manager.install(write_folder(sources, "fields", dependencies=["tinydep"]), enable=True)
-    with sqlite3.connect(tmp_path / "data" / "state.sqlite3") as connection:
+    with closing(sqlite3.connect(tmp_path / "data" / "state.sqlite3")) as connection:
         connection.row_factory = sqlite3.Row
         row = dict(connection.execute("SELECT * FROM plugins").fetchone())
     expected = {"id", "name", "version", "description", "author", "enabled", "installed_at"}

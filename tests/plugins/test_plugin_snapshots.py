@@ -7,6 +7,7 @@ import sqlite3
 import sys
 import zipfile
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,7 @@ def test_snapshot_retention_and_uninstall_cleanup(
     assert Path(taken[3].path).exists()
     manager.uninstall("keep")
     assert tree_of(plugins_dir / "keep") == []
-    with sqlite3.connect(tmp_path / "data" / "state.sqlite3") as connection:
+    with closing(sqlite3.connect(tmp_path / "data" / "state.sqlite3")) as connection:
         assert connection.execute("SELECT count(*) FROM plugin_snapshots").fetchone()[0] == 0
     with pytest.raises(PluginNotFound):
         manager.snapshots("keep")

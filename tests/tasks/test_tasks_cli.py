@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tasktools import wait_for
@@ -70,7 +71,8 @@ def test_task_verbs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run(capsys, "tasks", "add", "taskfuncs:noop", "--at", "2031-01-02T03:04:05")[0] == 0
     assert run(capsys, "tasks", "remove", "rec")[0] == 0
     code, text = run(capsys, "tasks", "remove", "rec")
-    assert (code, text.strip()) == (1, "lazyext: no task with id 'rec'")
+    # An unknown name is a usage error (the CLI contract: tests/ux/test_cli_contract.py).
+    assert (code, text.strip()) == (2, "lazyext: no task with id 'rec'")
     ids = [t["id"] for t in run_json(capsys, "tasks", "list")["tasks"]]  # type: ignore[index]
     assert ids == ["taskfuncs:fail", "taskfuncs:noop"]
 
@@ -187,11 +189,13 @@ def test_refresh_and_health_commands(
     capsys: pytest.CaptureFixture[str], wheelhouse: Wheelhouse
 ) -> None:
     _install(wheelhouse, {"alpha": "alpha", "broken_import": "broken-import"})
-    report = run_json(capsys, "refresh")
-    assert report == {"refreshed": {}, "failed": {}, "fresh": ["alpha", "broken_import"],
-                      "missing": []}  # fmt: skip
+    report: Any = run_json(capsys, "refresh")  # lazyext._shapes: one report shape
+    assert [(r["name"], r["state"]) for r in report["extensions"]] == [
+        ("alpha", "fresh"),
+        ("broken_import", "fresh"),
+    ]
     report = run_json(capsys, "refresh", "alpha", "--force")
-    assert list(report["refreshed"]) == ["alpha"]  # type: ignore[index]
+    assert [(r["name"], r["state"]) for r in report["extensions"]] == [("alpha", "refreshed")]
     assert run(capsys, "refresh", "nope")[0] == 2
     code, text = run(capsys, "health")
     assert code == 1
@@ -200,5 +204,5 @@ def test_refresh_and_health_commands(
     assert "RuntimeError: boom" in text
     assert run(capsys, "health", "alpha")[0] == 0
     assert main(["health", "--last", "--json"]) == 1  # the recorded results, not run again
-    last = json.loads(capsys.readouterr().out)
+    last = json.loads(capsys.readouterr().out)["extensions"]
     assert [(r["name"], r["ok"]) for r in last] == [("alpha", True), ("broken_import", False)]

@@ -31,7 +31,7 @@ def test_a_distribution_that_does_not_exist_is_a_module_not_found_error(
     assert isinstance(error, lazyext.DistributionNotFound)
     assert error.name == "nosuchmod"
     # The hint: import names and distribution names differ.
-    assert "import nosuchmod" in str(error)
+    assert "import name is not always" in str(error)
     assert "PyYAML" in str(error)
     again = pickle.loads(pickle.dumps(error))
     assert isinstance(again, ModuleNotFoundError)
@@ -150,3 +150,11 @@ def test_uv_offline_is_honoured(
         assert server.count() == 0  # never went to the network
     monkeypatch.setenv("LAZYEXT_OFFLINE", "0")  # lazyext's own variable wins
     assert lazyext.activate({"onlineonly": "onlineonly"}).settings.offline is False
+
+
+def test_ensure_shows_no_internal_frames(wheelhouse: Wheelhouse, cache_dir: Path) -> None:
+    with pytest.raises(lazyext.DistributionNotFound) as caught:
+        lazyext.ensure("nosuchmod", **wheelhouse.options(cache_dir))
+    frames = traceback.extract_tb(caught.value.__traceback__)
+    internal = [f"{frame.filename}:{frame.name}" for frame in frames if "lazyext" in frame.filename]
+    assert internal == [f"{lazyext._api.__file__}:ensure"]

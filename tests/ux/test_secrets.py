@@ -128,3 +128,11 @@ def test_redaction() -> None:
     assert "tok3n" not in redacted
     assert f"https://{USER}:***@h/simple/x/" in redacted
     assert _secrets.strip_credentials(f"https://{USER}:{SECRET}@h/s") == "https://h/s"
+
+
+def test_config_errors_redact_credentials() -> None:
+    with pytest.raises(lazyext.ConfigError) as caught:
+        lazyext.activate({"a": "alpha"}, index_url=f"https://{USER}:{SECRET}@h/simple\n")
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(caught.value.problems)
+    assert f"{USER}:***@h" in str(caught.value)

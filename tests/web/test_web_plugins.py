@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -20,7 +19,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from webkit import plugin_files, zip_bytes
+from webkit import plugin_files, port_of, raw_request, zip_bytes
 
 from lazyext._wheels import build_wheel
 
@@ -293,25 +292,12 @@ def test_malicious_uploads_are_refused_before_anything_is_written(
     assert list(spool.iterdir()) == []
 
 
-def _raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
-    """Send ``head`` (and ``body``), leave the request unfinished, read the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
-        sock.sendall(head + body)
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
-    return answer
-
-
 def test_uploads_over_the_limit_are_refused_early_and_while_streaming(
     serve: Callable[..., Any], tmp_path: Path, spool: Path
 ) -> None:
     limit = 64 * 1024
     client = serve(max_upload_bytes=limit)
-    port = int(str(client.base_url).rsplit(":", 1)[1].rstrip("/"))
+    port = port_of(client)
     boundary = "lazyextboundary"
     part = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
@@ -324,7 +310,7 @@ def test_uploads_over_the_limit_are_refused_early_and_while_streaming(
         f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
         "Content-Length: 1000000000\r\n\r\n"
     ).encode()
-    assert _raw_request(port, head).startswith(b"HTTP/1.1 413")
+    assert raw_request(port, head).startswith(b"HTTP/1.1 413")
 
     # Chunked, no length: refused once the bytes read pass the limit, though the
     # request never ends.
@@ -335,7 +321,7 @@ def test_uploads_over_the_limit_are_refused_early_and_while_streaming(
     ).encode()
     payload = part + b"x" * (4 * limit)
     body = b"%x\r\n%s\r\n" % (len(payload), payload)
-    assert _raw_request(port, head, body).startswith(b"HTTP/1.1 413")
+    assert raw_request(port, head, body).startswith(b"HTTP/1.1 413")
 
     # Under the envelope's slack but over the file limit: the file is counted exactly.
     data = os.urandom(limit + 1)

@@ -24,3 +24,11 @@ def hang(path: str) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("started\n")
     RELEASE.wait()
+
+
+TICKS: list[str] = []
+
+
+def tick(tag: str = "") -> None:
+    """Count a run in this process (the server runs in a thread of the tests)."""
+    TICKS.append(tag)

@@ -49,6 +49,27 @@ class LiveServer:
         assert not self.thread.is_alive(), "the server did not stop"
 
 
+def port_of(client: Any) -> int:
+    """The port of the server an httpx client talks to."""
+    return int(client.base_url.port)
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:
+    """Send ``head`` (and ``body``), leave the request unfinished, read the answer.
+
+    A server that waited for the rest of the body would never answer: the socket's
+    timeout fails the test instead of hanging it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(head + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer
+
+
 ROUTER = """
 from fastapi import APIRouter
 

@@ -4,11 +4,11 @@ hot reload pick up.
 ``install(path, editable=True)`` checks the folder like any install (manifest, syntax,
 names, dependencies) but copies nothing: the state row points at the folder itself.
 Whoever can write to that folder chooses what the plugin runs, so it must pass the
-rule lazyext applies to its own directories, at install and again before every
-import of it (enable, reload, hot reload): the folder, each folder and file the plugin
-ships, and every parent up to ``/`` are owned by this user (or root) and writable by
-no one else; a world-writable parent (``/tmp``) only with the sticky bit, owned by
-root. Uninstalling an editable plugin forgets it and never deletes the folder.
+rule lazyext applies to its own directories (:mod:`lazyext._trust`: the folder and
+every parent up to ``/``), at install and again before every import of it (enable,
+reload, hot reload); each folder and file the plugin ships must also be this user's
+(or root's) and writable by no one else. Uninstalling an editable plugin forgets it
+and never deletes the folder.
 """
 
 from __future__ import annotations
@@ -30,30 +30,29 @@ def is_editable(root: str, path: str) -> bool:
 def check_folder(folder: str, files: Iterable[str] | None = None) -> str:
     """Refuse a folder others could write to (see the module docstring); its real path.
 
-    ``files`` are paths relative to the folder (``/``-separated) checked as well, with
-    the folders between; ``None``: every file under it (hidden folders and bytecode
-    caches aside)."""
-    real = os.path.realpath(folder)
+    The folder and its parents follow :mod:`lazyext._trust`'s rule. ``files`` are paths
+    relative to the folder (``/``-separated) checked as well, with the folders between;
+    ``None``: every file under it (hidden folders and bytecode caches aside)."""
+    from lazyext import _trust
+    from lazyext._errors import UnsafeCacheError
+
+    try:
+        real = _trust.check_dir(folder, what="editable plugin folder", root_owned_ok=True)
+    except (UnsafeCacheError, OSError) as error:
+        raise ManifestError(f"{folder}: {error}", source=folder) from error
     if not hasattr(os, "geteuid"):
         return real
     if files is None:
         from lazyext.plugins._reload import signature
 
         files = [path.replace(os.sep, "/") for path, _mtime, _size in signature(real)]
-    me = os.geteuid()
-    problems: list[str] = []
-    parent = os.path.dirname(real)
-    while True:
-        _check(parent, me, problems, parent=True)
-        if parent == os.path.dirname(parent):
-            break
-        parent = os.path.dirname(parent)
-    inside = {real}
+    inside: set[str] = set()
     for relative in files:
         parts = relative.split("/")
         inside.update(os.path.join(real, *parts[:i]) for i in range(1, len(parts) + 1))
+    problems: list[str] = []
     for path in sorted(inside):
-        _check(path, me, problems, parent=False)
+        _check(path, os.geteuid(), problems)
     if problems:
         raise ManifestError(
             f"{folder}: an editable plugin runs from this folder, but others could change "
@@ -66,7 +65,7 @@ def check_folder(folder: str, files: Iterable[str] | None = None) -> str:
     return real
 
 
-def _check(path: str, me: int, problems: list[str], *, parent: bool) -> None:
+def _check(path: str, me: int, problems: list[str]) -> None:
     try:
         info = os.stat(path)
     except OSError as error:
@@ -74,9 +73,7 @@ def _check(path: str, me: int, problems: list[str], *, parent: bool) -> None:
         return
     if info.st_uid not in (me, 0):
         problems.append(f"{path} is owned by uid {info.st_uid}")
-    writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    sticky_tmp = parent and info.st_mode & stat.S_ISVTX and info.st_uid == 0
-    if writable and not sticky_tmp:
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         problems.append(f"{path} is writable by its group or others")
 
 

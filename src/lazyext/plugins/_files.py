@@ -31,19 +31,46 @@ _STALE_SECONDS: Final = 3600.0
 
 
 def ensure_root(directory: str) -> str:
-    from lazyext._cache import check_private_dir
+    from lazyext._trust import ensure_dir
 
-    real = os.path.realpath(directory)
-    os.makedirs(real, mode=0o700, exist_ok=True)
-    check_private_dir(real, what="plugins directory")
-    return real
+    return ensure_dir(directory, what="plugins directory")
+
+
+def check_folder(root: str, path: str, *, plugin_id: str) -> str:
+    """A folder named by a state row: inside ``root`` and passing the trust rule.
+
+    The row is data; whoever could write to the database would otherwise choose what
+    ``on_enable`` runs, or what gets copied or deleted.
+    """
+    from lazyext._errors import UnsafeCacheError
+    from lazyext._trust import check_inside
+    from lazyext.plugins._errors import PluginEnableError
+
+    try:
+        return check_inside(path, root, what=f"folder of plugin {plugin_id!r}")
+    except UnsafeCacheError as error:
+        raise PluginEnableError(
+            f"plugin {plugin_id!r} was not enabled: {error}", plugin_id=plugin_id
+        ) from error
 
 
 @contextmanager
 def plugin_lock(root: str, plugin_id: str, timeout: float) -> Iterator[None]:
-    """Hold ``plugin_id`` against other threads and processes (not re-entrant)."""
-    from lazyext._locks import key_lock
+    """Hold ``plugin_id`` against other threads and processes (not re-entrant).
 
+    The id names the lock file: one that is not a valid plugin id (a NUL, control
+    characters, ``..``, 300 characters) is :class:`PluginNotFound`, and no file is made.
+    """
+    from lazyext._locks import key_lock
+    from lazyext.plugins._errors import ManifestError, PluginNotFound
+    from lazyext.plugins._manifest import check_id
+
+    try:
+        check_id(plugin_id)
+    except ManifestError:
+        raise PluginNotFound(
+            f"no plugin {plugin_id!r}: not a valid plugin id", plugin_id=plugin_id
+        ) from None
     with key_lock(_meta(root), f"plugin-{plugin_id}", timeout):
         yield
 
@@ -85,6 +112,15 @@ def remove(root: str, path: str) -> None:
     """Move ``path`` out of sight first (atomic), then delete it."""
     if not os.path.lexists(path):
         return
+    parent, real_root = os.path.realpath(os.path.dirname(path)), os.path.realpath(root)
+    if os.path.commonpath([parent, real_root]) != real_root:
+        from lazyext._errors import UnsafeCacheError
+
+        raise UnsafeCacheError(
+            f"refusing to remove {path!r}: it is outside the plugins directory {root!r} "
+            "(the state database names it; something else than lazyext wrote that)",
+            path=path,
+        )
     trash = _meta(root, "trash")
     moved = os.path.join(trash, f"{os.path.basename(path)}.{_stamp()}")
     try:

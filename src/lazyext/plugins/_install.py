@@ -229,6 +229,7 @@ def restore(manager: PluginManager, plugin_id: str, snapshot_id: int) -> PluginI
         manager.running.check_names(manifest, current.path)
         manager.running.refuse_if_extension(plugin_id)
         provision_dependencies(manifest.dependencies, manager.config)
+        _files.check_folder(manager.root, snapshot.path, plugin_id=plugin_id)
         tree = DirTree(snapshot.files, Limits(max_bytes=manager.settings.max_archive_bytes))
         copy = {path: path for path in tree.files}
         path = _publish(manager, plugin_id, tree, copy, "versions", manifest.version)

@@ -243,10 +243,16 @@ def describe(error: BaseException) -> str:
 
 
 _CHILD: Final = """
-import importlib, json, sys
+import importlib, importlib.util, json, os, sys
 spec = json.loads(sys.argv[1])
 sys.path[:0] = [spec["root"]]
 sys.path.extend(spec["paths"])
+init = os.path.join(spec["root"], "__init__.py")
+if spec["package"] and os.path.isfile(init):  # an editable folder that is the package
+    found = importlib.util.spec_from_file_location(
+        spec["package"], init, submodule_search_locations=[spec["root"]])
+    package = sys.modules[spec["package"]] = importlib.util.module_from_spec(found)
+    found.loader.exec_module(package)
 target = importlib.import_module(spec["module"])
 for part in filter(None, spec["attr"].split(".")):
     target = getattr(target, part)
@@ -266,6 +272,7 @@ def validate_in_child(manifest: Manifest, root: str, paths: list[str], timeout: 
         "paths": paths,
         "module": manifest.entry_module,
         "attr": manifest.entry_attr,
+        "package": manifest.package,
     }
     command = [sys.executable, "-c", _CHILD, json.dumps(spec)]
     with subprocess.Popen(

@@ -80,6 +80,7 @@ class PluginManager(SeedNames):
         self._lock = threading.RLock()
         self.running = Running(self.config, self.settings, self.store)
         self._watcher: Any = None
+        self._started = False
         self._watch: dict[str, bool] = {}  # per-plugin choice over the hot-reload setting
         self._on_change: dict[str, builtins.list[ChangeCallback]] = {}
         for info in self.store.all():
@@ -227,6 +228,7 @@ class PluginManager(SeedNames):
         """
         _files.clean_leftovers(self.root)
         errors = self.sync(load=self.settings.auto_enable)
+        self._started = True
         if self.settings.hot_reload or any(self._watch.values()):
             self._start_watcher()
         return errors
@@ -245,11 +247,13 @@ class PluginManager(SeedNames):
     # -- the seed's reloader: per-plugin watching ---------------------------------
 
     def watch(self, plugin_id: str) -> None:
-        """Hot-reload this plugin when its files change, whatever ``hot-reload`` says
-        (starts the polling thread, which also follows the shared state)."""
+        """Hot-reload this plugin when its files change, whatever ``hot-reload`` says.
+        The polling thread (which also follows the shared state) runs from :meth:`start`
+        on, or from now if the manager was started."""
         self.store.require(plugin_id)
         self._watch[plugin_id] = True
-        self._start_watcher()
+        if self._started:
+            self._start_watcher()
 
     def unwatch(self, plugin_id: str) -> None:
         """Stop hot-reloading this plugin (also when ``hot-reload = true``)."""
@@ -350,6 +354,7 @@ class PluginManager(SeedNames):
         """Stop hot reload and disable every plugin in this process (``on_disable``);
         the recorded state is kept, so the next :meth:`start` enables them again."""
         watcher, self._watcher = self._watcher, None
+        self._started = False
         if watcher is not None:
             watcher.stop()
         with self._lock:

@@ -19,7 +19,7 @@ from typing import Any
 
 from lazyext._config import Config
 from lazyext._errors import LazyextError
-from lazyext.plugins import _loader
+from lazyext.plugins import _files, _loader
 from lazyext.plugins._editable import check_folder, is_editable
 from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
 from lazyext.plugins._manifest import Manifest
@@ -90,7 +90,8 @@ class Running:
     def prepare(self, info: PluginInfo) -> None:
         """Dependencies through the cache, then (optionally) a trial import in a child.
 
-        An editable plugin's folder is checked again first: it is not lazyext's."""
+        The folder the state row names is checked again first: an editable plugin's
+        is not lazyext's; any other must be a folder of the plugins directory."""
         if is_editable(self.settings.directory, info.path):
             try:
                 check_folder(info.path)
@@ -98,6 +99,8 @@ class Running:
                 raise PluginEnableError(
                     str(error), plugin_id=info.id, error=str(error).splitlines()[0]
                 ) from error
+        else:
+            _files.check_folder(self.settings.directory, info.path, plugin_id=info.id)
         try:
             paths = provision_dependencies(info.manifest.dependencies, self.config)
         except LazyextError as error:

@@ -153,6 +153,8 @@ class Store:
                     _state.migrate(connection, "plugins", _MIGRATIONS)
                     self._migrated = True
             yield connection
+        except sqlite3.DatabaseError as error:  # disk full, damaged: say which (_state)
+            raise _state.explain(error, _state.data_dir(self.data_dir) / _state.DB_NAME) from error
         finally:
             connection.close()
 

@@ -4,11 +4,13 @@
 APScheduler 3 (imported when a manager is used, never by ``import lazyext``). Tasks
 given as ``"module:function"`` are stored in lazyext's state database and survive
 restarts; processes sharing a data directory elect one of them to run the stored
-tasks, the maintenance tasks among them (refresh, gc, warm, health).
+tasks, the maintenance tasks among them (refresh, gc, warm, health). Functions marked
+with :func:`task` in the modules of ``[tasks] directory`` are stored at ``start()``.
 """
 
 from __future__ import annotations
 
+from lazyext.tasks._declared import task
 from lazyext.tasks._errors import (
     SchedulerStateError,
     TaskError,
@@ -28,4 +30,5 @@ __all__ = [
     "TaskManager",
     "TaskNotFoundError",
     "TaskRun",
+    "task",
 ]

@@ -42,9 +42,10 @@ class TaskManager:
 
     ``config`` (as for :func:`lazyext.activate`) is used by the maintenance tasks;
     ``maintenance=True`` registers them from its ``[maintenance]`` table. ``data_dir``
-    defaults to lazyext's data directory (``LAZYEXT_DATA_DIR``). ``clock`` is for
-    tests. Also a context manager: ``with TaskManager() as tasks: ...`` starts and
-    shuts down.
+    defaults to lazyext's data directory (``LAZYEXT_DATA_DIR``). ``tasks_directory``
+    (default: ``[tasks] directory``) holds modules of ``@task`` functions, stored at
+    :meth:`start` (see :mod:`lazyext.tasks._declared`). ``clock`` is for tests.
+    Also a context manager: ``with TaskManager() as tasks: ...`` starts and shuts down.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class TaskManager:
         misfire_grace_time: float | None = 300.0,
         retry_backoff: float = 1.0,
         election_interval: float | None = None,
+        tasks_directory: str | os.PathLike[str] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._stored = SqliteTasks(data_dir)
@@ -70,6 +72,7 @@ class TaskManager:
         self._scheduled: dict[str, tuple[bool, int]] = {}  # id -> (stored, revision)
         self._state = "new"
         self._config_source = config
+        self._directory = os.path.realpath(tasks_directory) if tasks_directory else None
         self._config: Config | None = None
         self._maintenance: Maintenance | None = None
         if maintenance:
@@ -300,8 +303,12 @@ class TaskManager:
                     if self._state == "stopped"
                     else "the task manager is running already"
                 )
+            from lazyext.tasks import _declared
             from lazyext.tasks._scheduler import Scheduler
 
+            directory = self._directory or _declared.directory_of(self.config)
+            if directory is not None:
+                _declared.register_directory(self, directory)
             self._scheduler = Scheduler(self._grace, self._on_not_run, self._exit)
             self._state = "running"
             for task in self._memory.all():

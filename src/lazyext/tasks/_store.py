@@ -108,6 +108,8 @@ class SqliteTasks:
     def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         # A connection per operation: tasks run on many threads, and a connection is
         # bound to its thread; opening one costs far less than any task.
+        import sqlite3
+
         from lazyext import _state
 
         connection = _state.connect(self.directory)
@@ -120,6 +122,8 @@ class SqliteTasks:
                     yield connection
             else:
                 yield connection
+        except sqlite3.DatabaseError as error:  # disk full, damaged: say which (_state)
+            raise _state.explain(error, self.directory / _state.DB_NAME) from error
         finally:
             connection.close()
 

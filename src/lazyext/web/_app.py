@@ -12,17 +12,17 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.openapi.utils import get_openapi
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from starlette.concurrency import run_in_threadpool
 
-from lazyext.web import _extensions, _plugins, _tasks
-from lazyext.web._mount import PluginRouters, mount, plugin_routes
+from lazyext.web import _extensions, _health, _plugins, _tasks
+from lazyext.web._limits import route_class
+from lazyext.web._mount import PluginRouters, mount
+from lazyext.web._openapi import RESPONSES, App, bearer
 from lazyext.web._security import Guard, GuardMiddleware, Refusal
 from lazyext.web._settings import WebSettings, web_settings
-from lazyext.web.models import ErrorResponse
 
 if TYPE_CHECKING:
     from lazyext._config import Config
@@ -35,17 +35,21 @@ logger = logging.getLogger("lazyext.web")
 _DESCRIPTION = (
     "Manage lazyext's scheduled tasks, plugins and extension cache. Enabled plugins that "
     "define a FastAPI `router` are served under `/plugins/{id}/`. Errors: 404 unknown id, "
-    "409 conflicting state, 422 bad input; the body's `detail.fix` says what to change."
+    "409 conflicting state, 413 body too large, 422 bad input; the body's `detail.fix` "
+    "says what to change."
 )
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in (
-        (401, "missing or wrong API token"),
-        (403, "not a local client, and no token is configured"),
-        (404, "no task, plugin, snapshot or extension with that id"),
-        (409, "the request conflicts with the current state"),
-    )
-}
+
+
+class Options(TypedDict, total=False):
+    """The keyword arguments of :func:`create_app` and :func:`router` after ``config``."""
+
+    plugins: PluginManager | None
+    tasks: TaskManager | None
+    token: str | None
+    max_upload_bytes: int | None
+    max_body_bytes: int | None
+    scheduler: bool | None
+    prefix: str | None
 
 
 class Service:
@@ -54,7 +58,8 @@ class Service:
     ``config`` is what :func:`lazyext.activate` takes (or a loaded config). ``plugins``
     and ``tasks``: managers to use (default: new ones on the config's data directory,
     started and stopped by the application's lifespan). ``token``,
-    ``max_upload_bytes`` and ``scheduler`` override the ``[web]`` table.
+    ``max_upload_bytes``, ``max_body_bytes``, ``scheduler`` and ``prefix`` override
+    the ``[web]`` table.
     """
 
     def __init__(
@@ -65,7 +70,9 @@ class Service:
         tasks: TaskManager | None = None,
         token: str | None = None,
         max_upload_bytes: int | None = None,
+        max_body_bytes: int | None = None,
         scheduler: bool | None = None,
+        prefix: str | None = None,
     ) -> None:
         from lazyext._config import Config
         from lazyext._load import load
@@ -78,14 +85,22 @@ class Service:
             self.config = plugins.config
         else:
             self.config = load(config, {})
-        overrides = {"token": token, "max_upload_bytes": max_upload_bytes, "scheduler": scheduler}
+        overrides = {
+            "token": token,
+            "max_upload_bytes": max_upload_bytes,
+            "max_body_bytes": max_body_bytes,
+            "scheduler": scheduler,
+            "prefix": prefix,
+        }
         self.settings: WebSettings = web_settings(self.config, overrides)
         self.guard = Guard(self.settings.token)
         self._own_plugins = plugins is None
         self.plugins = plugins if plugins is not None else PluginManager(self.config)
         self._own_tasks = tasks is None
         self.tasks = tasks if tasks is not None else TaskManager(self.config)
-        self.routers = PluginRouters(self.plugins)
+        self.routers = PluginRouters(
+            self.plugins, max_body_bytes=self.settings.max_body_bytes, prefix=self.settings.prefix
+        )
 
     def start(self) -> None:
         """Start the managers this service created (plugins, then the scheduler)."""
@@ -115,20 +130,32 @@ class Service:
 
 
 def build_router(service: Service, *, guarded: bool, lifespan: bool) -> APIRouter:
-    """The API's routes; ``guarded``: check access here (no middleware does)."""
-    dependencies = [Depends(_guard_dependency(service.guard))] if guarded else []
+    """The API's routes under ``[web] prefix``; ``guarded``: check access here (no
+    middleware does)."""
+    settings = service.settings
+    dependencies: list[Any] = []
+    if service.guard.has_token:
+        dependencies.append(Security(bearer))  # declares the scheme; the guard checks
+    if guarded:
+        dependencies.append(Depends(_guard_dependency(service.guard)))
     api = APIRouter(
         dependencies=dependencies,
-        responses=_ERRORS,
+        responses=RESPONSES,
         lifespan=service.lifespan if lifespan else None,
+        route_class=route_class(settings.max_body_bytes, settings.max_upload_bytes),
     )
+    _health.add_routes(api, service)
     _tasks.add_routes(api, service)
     _plugins.add_routes(api, service)
     _extensions.add_routes(api, service)
     if guarded:
         service.routers.guard = service.guard
     mount(api, service.routers)
-    return api
+    if not settings.prefix:
+        return api
+    outer = APIRouter()  # the lifespan of `api` is merged into it
+    outer.include_router(api, prefix=settings.prefix)
+    return outer
 
 
 def _guard_dependency(guard: Guard) -> Any:
@@ -143,80 +170,34 @@ def _guard_dependency(guard: Guard) -> Any:
     return check_access
 
 
-def router(
-    config: ConfigSource | Config = None,
-    *,
-    plugins: PluginManager | None = None,
-    tasks: TaskManager | None = None,
-    token: str | None = None,
-    max_upload_bytes: int | None = None,
-    scheduler: bool | None = None,
-) -> APIRouter:
+def router(config: ConfigSource | Config = None, **options: Unpack[Options]) -> APIRouter:
     """An ``APIRouter`` with the whole API, for ``app.include_router(...)``.
 
     Every route checks access itself (the token, or local clients only). Managers it
     creates are started and stopped by its ``lifespan``, which FastAPI merges into the
-    including application's. Arguments as for :class:`Service`.
+    including application's. Arguments as for :class:`Service`; ``prefix`` (default
+    ``[web] prefix``) comes before any prefix the including application adds.
     """
-    service = Service(
-        config,
-        plugins=plugins,
-        tasks=tasks,
-        token=token,
-        max_upload_bytes=max_upload_bytes,
-        scheduler=scheduler,
-    )
-    return build_router(service, guarded=True, lifespan=True)
+    return build_router(Service(config, **options), guarded=True, lifespan=True)
 
 
-class _App(FastAPI):
-    """FastAPI whose OpenAPI document also lists the routes of the running plugins."""
-
-    service: Service
-
-    def openapi(self) -> dict[str, Any]:
-        # Not cached: plugins come and go while the server runs.
-        return get_openapi(
-            title=self.title,
-            version=self.version,
-            openapi_version=self.openapi_version,
-            description=self.description,
-            routes=[*self.routes, *plugin_routes(self.service.routers)],
-            tags=self.openapi_tags,
-            servers=self.servers,
-        )
-
-
-def create_app(
-    config: ConfigSource | Config = None,
-    *,
-    plugins: PluginManager | None = None,
-    tasks: TaskManager | None = None,
-    token: str | None = None,
-    max_upload_bytes: int | None = None,
-    scheduler: bool | None = None,
-) -> FastAPI:
+def create_app(config: ConfigSource | Config = None, **options: Unpack[Options]) -> FastAPI:
     """The ASGI application serving the API; ``app.state.lazyext`` is its :class:`Service`.
 
-    Access is checked on every request by a middleware, the OpenAPI document
-    (``/openapi.json``) and the plugins' routes included. Arguments as for
-    :class:`Service`.
+    Access is checked on every request by a middleware, the plugins' routes included;
+    with a token, the OpenAPI document and the docs pages (no data) are served without
+    it. ``prefix="/manager"`` (default ``[web] prefix``) serves the API's routes under
+    that path (``/manager/tasks``, ...); ``/openapi.json`` and ``/docs`` stay at the
+    root. Arguments as for :class:`Service`.
     """
     from lazyext import __version__
 
-    service = Service(
-        config,
-        plugins=plugins,
-        tasks=tasks,
-        token=token,
-        max_upload_bytes=max_upload_bytes,
-        scheduler=scheduler,
-    )
-    app = _App(
+    service = Service(config, **options)
+    app = App(
         title="lazyext", version=__version__, description=_DESCRIPTION, lifespan=service.lifespan
     )
     app.service = service
     app.state.lazyext = service
-    app.add_middleware(GuardMiddleware, guard=service.guard)
+    app.add_middleware(GuardMiddleware, guard=service.guard, public=app.public_paths())
     app.include_router(build_router(service, guarded=False, lifespan=False))
     return app

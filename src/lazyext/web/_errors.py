@@ -20,6 +20,7 @@ any other ``LazyextError``                              500
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
@@ -36,6 +37,8 @@ from lazyext.plugins._errors import (
     UnsafeArchiveError,
 )
 from lazyext.tasks._errors import SchedulerStateError, TaskExistsError, TaskNotFoundError
+
+logger = logging.getLogger("lazyext.web")
 
 #: First match wins: subclasses before their bases.
 _TABLE: Final[tuple[tuple[type[LazyextError], int, str], ...]] = (
@@ -81,6 +84,16 @@ def status_of(error: LazyextError) -> tuple[int, str]:
 
 def http_error(error: LazyextError) -> HTTPException:
     status, fix = status_of(error)
+    if status >= 500:  # the client is told to see the server's log (500) or to retry
+        failed = status == 500
+        logger.log(
+            logging.ERROR if failed else logging.WARNING,
+            "answered %d: %s: %s",
+            status,
+            type(error).__name__,
+            error,
+            exc_info=error if failed else None,
+        )
     problems = getattr(error, "problems", None) or (str(error),)
     detail: dict[str, Any] = {
         "error": type(error).__name__,

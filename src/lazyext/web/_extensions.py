@@ -7,17 +7,35 @@ invalidate``, on the server's config.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, HTTPException
 
+from lazyext.web import _ids
 from lazyext.web._errors import problem, translated
-from lazyext.web.models import CacheStatus, Invalidated, WarmReport, WarmRequest, WarmResult
+from lazyext.web.models import (
+    CacheStatus,
+    ExtensionDetail,
+    Invalidated,
+    WarmReport,
+    WarmRequest,
+    WarmResult,
+)
 
 if TYPE_CHECKING:
     from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["extensions"]
+Name = Annotated[str, Depends(_ids.extension_name)]
+
+
+def _not_found(name: str, why: str = "") -> HTTPException:
+    return problem(
+        404,
+        "ExtensionNotFound",
+        f"no configured extension named {name!r}{why}",
+        "list the extensions with GET /extensions",
+    )
 
 
 def add_routes(api: APIRouter, service: Service) -> None:
@@ -37,6 +55,19 @@ def add_routes(api: APIRouter, service: Service) -> None:
                 }
             )
 
+    @api.get("/extensions/{name}", tags=_TAGS, summary="One extension and its arguments")
+    def extension(name: Name) -> ExtensionDetail:
+        """Its state in the cache (as in ``GET /extensions``) and its configured
+        ``arguments``; built-in (plain) extensions included."""
+        from lazyext.cli import status_rows
+
+        plan = config.plan_for(name)
+        if plan is None or plan.name != name:
+            raise _not_found(name)
+        with translated():
+            row = next(row for row in status_rows(config) if row["name"] == name)
+        return ExtensionDetail.model_validate({**row, "arguments": dict(plan.extension.arguments)})
+
     @api.post("/extensions/warm", tags=_TAGS, summary="Install extensions now, in parallel")
     def warm(body: WarmRequest) -> WarmReport:
         """A failed install is reported in its result (``ok: false``), not as an error;
@@ -55,7 +86,7 @@ def add_routes(api: APIRouter, service: Service) -> None:
         )
 
     @api.post("/extensions/{name}/invalidate", tags=_TAGS, summary="Make the next use reinstall")
-    def invalidate(name: str) -> Invalidated:
+    def invalidate(name: Name) -> Invalidated:
         """Processes that imported the extension keep it; the next use reinstalls."""
         from lazyext import _cache
         from lazyext._guards import forget_failures
@@ -63,12 +94,7 @@ def add_routes(api: APIRouter, service: Service) -> None:
         with translated():
             plan = config.plan_for(name)
             if plan is None or plan.extension.package is None:
-                raise problem(
-                    404,
-                    "ExtensionNotFound",
-                    f"no configured extension named {name!r} (built-in ones have no install)",
-                    "list the extensions with GET /extensions",
-                )
+                raise _not_found(name, " (built-in ones have no install)")
             from lazyext._api import closure_keys
 
             root = _cache.ensure_root(config.settings.cache_dir)

@@ -43,9 +43,18 @@ ROUTE: Final = PREFIX + "/{plugin_id}/{path:path}"
 class PluginRouters:
     """The ASGI app behind the catch-all route: finds and calls a plugin's router."""
 
-    def __init__(self, manager: PluginManager, guard: Guard | None = None) -> None:
+    def __init__(
+        self,
+        manager: PluginManager,
+        guard: Guard | None = None,
+        *,
+        max_body_bytes: int = 1024 * 1024,
+        prefix: str = "",
+    ) -> None:
         self.manager = manager
         self.guard = guard  # set when no middleware checks requests (router() in a host app)
+        self.max_body_bytes = max_body_bytes
+        self.api_prefix = prefix  # where the API is served ([web] prefix)
         self._found: dict[str, tuple[object, APIRouter | None]] = {}
         self._lock = threading.Lock()
 
@@ -58,6 +67,10 @@ class PluginRouters:
             except Refusal as refusal:
                 await refuse(refusal, scope, receive, send)
                 return
+        from lazyext.web._limits import check_declared, counting
+
+        check_declared(scope, self.max_body_bytes)  # a plugin's bodies are bounded too
+        receive = counting(receive, self.max_body_bytes)
         plugin_id = scope["path_params"]["plugin_id"]
         router = await self.router_of(plugin_id)
         if router is None:
@@ -125,7 +138,7 @@ class PluginRouters:
         return router
 
     def prefix(self, plugin_id: str) -> str:
-        return f"{PREFIX}/{plugin_id}"
+        return f"{self.api_prefix}{PREFIX}/{plugin_id}"
 
 
 def _child_scope(scope: Scope) -> Scope:

@@ -17,15 +17,19 @@ import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.types import Message, Receive
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from lazyext._errors import LazyextError
 from lazyext.plugins import PluginError, PluginInfo
+from lazyext.web import _ids, _limits
 from lazyext.web._errors import http_error, problem, translated
+from lazyext.web._limits import too_big
 from lazyext.web.models import (
+    ErrorResponse,
     PluginDetail,
     PluginInstall,
     PluginOut,
@@ -40,8 +44,6 @@ if TYPE_CHECKING:
 
 _TAGS: list[str | Any] = ["plugins"]
 _CHUNK: Final = 1 << 16
-#: What a multipart body may hold beyond the file: boundaries and part headers.
-_ENVELOPE: Final = 64 * 1024
 _UNSAFE_NAME: Final = re.compile(r"[^A-Za-z0-9._-]")
 _UPLOAD_BODY: Final[dict[str, Any]] = {
     "requestBody": {
@@ -68,6 +70,8 @@ _UPLOAD_BODY: Final[dict[str, Any]] = {
 def add_routes(api: APIRouter, service: Service) -> None:
     manager: PluginManager = service.plugins
 
+    known = [Depends(_ids.known_plugin(manager))]  # before any lock (or file) is taken
+
     def out(info: PluginInfo) -> PluginOut:
         return PluginOut.model_validate(_state(service, info))
 
@@ -91,7 +95,9 @@ def add_routes(api: APIRouter, service: Service) -> None:
         tags=_TAGS,
         summary="Install from an uploaded zip",
         openapi_extra=_UPLOAD_BODY,
+        responses={415: {"model": ErrorResponse, "description": "not multipart/form-data"}},
     )
+    @_limits.upload
     async def upload_plugin(request: Request, enable: bool = False) -> PluginOut:
         """Send the zip as the multipart field ``file`` (``curl -F file=@plugin.zip``);
         ``?enable=true`` enables it. Larger than ``[web] max-upload-bytes``: 413."""
@@ -102,14 +108,19 @@ def add_routes(api: APIRouter, service: Service) -> None:
             shutil.rmtree(directory, ignore_errors=True)
         return out(info)
 
-    @api.get("/plugins/{plugin_id}", tags=_TAGS, summary="One plugin and its snapshots")
+    @api.get(
+        "/plugins/{plugin_id}",
+        tags=_TAGS,
+        summary="One plugin and its snapshots",
+        dependencies=known,
+    )
     def plugin_info(plugin_id: str) -> PluginDetail:
         with translated():
             info = manager.info(plugin_id)
             snapshots = [s.as_dict() for s in manager.snapshots(plugin_id)]
             return PluginDetail.model_validate({**_state(service, info), "snapshots": snapshots})
 
-    @api.delete("/plugins/{plugin_id}", tags=_TAGS, summary="Uninstall")
+    @api.delete("/plugins/{plugin_id}", tags=_TAGS, summary="Uninstall", dependencies=known)
     def uninstall_plugin(plugin_id: str) -> PluginOut:
         """Disable (``on_disable``), unload, and remove files, state and snapshots; its
         routes are gone at once. Answers with the plugin as it was."""
@@ -122,9 +133,14 @@ def add_routes(api: APIRouter, service: Service) -> None:
         ("reload", "Re-import an enabled plugin; on failure the old one runs on", manager.reload),
     )
     for verb, summary, action in verbs:
-        _add_verb(api, verb, summary, action, out)
+        _add_verb(api, verb, summary, action, out, known)
 
-    @api.get("/plugins/{plugin_id}/snapshots", tags=_TAGS, summary="A plugin's snapshots")
+    @api.get(
+        "/plugins/{plugin_id}/snapshots",
+        tags=_TAGS,
+        summary="A plugin's snapshots",
+        dependencies=known,
+    )
     def list_snapshots(plugin_id: str) -> list[SnapshotOut]:
         with translated():
             return [SnapshotOut.model_validate(s.as_dict()) for s in manager.snapshots(plugin_id)]
@@ -134,12 +150,18 @@ def add_routes(api: APIRouter, service: Service) -> None:
         status_code=201,
         tags=_TAGS,
         summary="Save the plugin's files, manifest and state",
+        dependencies=known,
     )
     def create_snapshot(plugin_id: str, body: SnapshotCreate) -> SnapshotOut:
         with translated():
             return SnapshotOut.model_validate(manager.snapshot(plugin_id, body.note).as_dict())
 
-    @api.post("/plugins/{plugin_id}/restore", tags=_TAGS, summary="Make a snapshot current")
+    @api.post(
+        "/plugins/{plugin_id}/restore",
+        tags=_TAGS,
+        summary="Make a snapshot current",
+        dependencies=known,
+    )
     def restore_snapshot(plugin_id: str, body: SnapshotRestore) -> PluginOut:
         with translated():
             return out(manager.restore(plugin_id, body.snapshot))
@@ -151,6 +173,7 @@ def _add_verb(
     summary: str,
     action: Callable[[str], PluginInfo],
     out: Callable[[PluginInfo], PluginOut],
+    dependencies: list[Any],
 ) -> None:
     def endpoint(plugin_id: str) -> PluginOut:
         with translated():
@@ -164,6 +187,7 @@ def _add_verb(
         tags=_TAGS,
         summary=summary,
         response_model=PluginOut,
+        dependencies=dependencies,
     )
 
 
@@ -196,10 +220,10 @@ def _check_requirement(text: str) -> None:
 
 
 async def _receive(request: Request, limit: int) -> tuple[str, str, str]:
-    """Stream the upload into a private temporary file: ``(directory, path, name)``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + _ENVELOPE:
-        raise _too_big(limit)  # before a byte of the body is read
+    """Stream the upload into a private temporary file: ``(directory, path, name)``.
+
+    The route bounds the whole body (:mod:`lazyext.web._limits`); the file is bounded
+    here."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise problem(
             415,
@@ -207,8 +231,17 @@ async def _receive(request: Request, limit: int) -> tuple[str, str, str]:
             "the upload must be multipart/form-data",
             "send the zip as the form field 'file' (curl -F file=@plugin.zip)",
         )
-    counted = Request(request.scope, _counting(request.receive, limit + _ENVELOPE, limit))
-    form = await counted.form(max_files=1, max_fields=8)
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except (MultiPartException, StarletteHTTPException) as error:
+        if isinstance(error, StarletteHTTPException) and error.status_code != 400:
+            raise  # a 413 from the bound (lazyext.web._limits)
+        raise problem(
+            400,
+            "MalformedUpload",
+            f"the multipart body cannot be parsed: {_reason(error)}",
+            "send the zip as the form field 'file' (curl -F file=@plugin.zip)",
+        ) from None
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -231,40 +264,20 @@ async def _receive(request: Request, limit: int) -> tuple[str, str, str]:
         await form.close()
 
 
+def _reason(error: Exception) -> str:
+    if isinstance(error, StarletteHTTPException):
+        return str(error.detail)
+    return str(getattr(error, "message", error))
+
+
 async def _copy(upload: UploadFile, path: str, limit: int) -> None:
     written = 0
     with open(path, "xb") as sink:
         while chunk := await upload.read(_CHUNK):
             written += len(chunk)
             if written > limit:
-                raise _too_big(limit)
+                raise too_big(limit, uploading=True)
             sink.write(chunk)
-
-
-def _counting(receive: Receive, limit: int, upload_limit: int) -> Receive:
-    """``receive`` that stops a body growing past ``limit`` bytes (chunked uploads
-    declare no length): the parser never sees more."""
-    seen = 0
-
-    async def counted() -> Message:
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _too_big(upload_limit)
-        return message
-
-    return counted
-
-
-def _too_big(limit: int) -> HTTPException:
-    return problem(
-        413,
-        "UploadTooLarge",
-        f"the upload is larger than the limit of {limit} bytes",
-        "raise [web] max-upload-bytes on the server if this plugin is genuine",
-    )
 
 
 def _install_upload(manager: PluginManager, path: str, name: str, enable: bool) -> PluginInfo:

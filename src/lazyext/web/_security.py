@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -27,6 +28,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+#: Whether the request being served carried the right token.
+authorized: ContextVar[bool] = ContextVar("lazyext_web_authorized", default=False)
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 
@@ -116,20 +119,39 @@ class Guard:
 
 
 class GuardMiddleware:
-    """ASGI middleware applying a :class:`Guard` to every HTTP and WebSocket request."""
+    """ASGI middleware applying a :class:`Guard` to every HTTP and WebSocket request.
 
-    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+    ``public``: paths served without the token when one is configured (GET and HEAD
+    only): the OpenAPI document and the docs pages, which hold no data. They stay
+    local-only when no token is configured."""
+
+    def __init__(self, app: ASGIApp, guard: Guard, public: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.guard = guard
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            try:
-                self.guard.check(scope)
-            except Refusal as refusal:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.guard.check(scope)
+        except Refusal as refusal:
+            if not (
+                refusal.status == 401
+                and scope["type"] == "http"
+                and scope.get("method") in ("GET", "HEAD")
+                and scope.get("path") in self.public
+            ):
                 await refuse(refusal, scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        reset = authorized.set(self.guard.has_token)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            authorized.reset(reset)
 
 
 async def refuse(refusal: Refusal, scope: Scope, receive: Receive, send: Send) -> None:

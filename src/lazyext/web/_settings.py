@@ -6,6 +6,8 @@ host = "127.0.0.1"               # lazyext serve's default bind address
 port = 8000
 token-file = "~/.config/lazyext/api-token"   # or: token = "..."
 max-upload-bytes = 33554432      # largest plugin zip accepted by POST /plugins/upload
+max-body-bytes = 1048576         # largest other request body (JSON)
+prefix = ""                      # serve the API under this path, e.g. "/manager"
 scheduler = true                 # the server runs the task scheduler
 ```
 
@@ -19,6 +21,7 @@ holds it. Still prefer the variable or a token file, kept apart from the config.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -30,12 +33,15 @@ from lazyext._parse import check_table
 TOKEN_ENV: Final = "LAZYEXT_API_TOKEN"
 #: A shorter secret can be guessed over the network.
 MIN_TOKEN_LENGTH: Final = 16
+_PREFIX: Final = re.compile(r"(/[A-Za-z0-9._-]{1,64}){1,8}")
 _TYPES: Final[dict[str, tuple[type, ...]]] = {
     "host": (str,),
     "port": (int,),
     "token": (str,),
     "token-file": (str,),
     "max-upload-bytes": (int,),
+    "max-body-bytes": (int,),
+    "prefix": (str,),
     "scheduler": (bool,),
 }
 
@@ -48,6 +54,8 @@ class WebSettings:
     port: int = 8000
     token: str | None = field(default=None, repr=False)
     max_upload_bytes: int = 32 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    prefix: str = ""
     scheduler: bool = True
 
 
@@ -64,8 +72,11 @@ def web_settings(config: Config, overrides: Mapping[str, Any] | None = None) -> 
     explicit = values.pop("token", None)
     if not 0 <= int(values.get("port", 0)) <= 65535:
         problems.append(f"port: must be 0-65535, got {values['port']!r}")
-    if int(values.get("max_upload_bytes", 1)) <= 0:
-        problems.append(f"max-upload-bytes: must be positive, got {values['max_upload_bytes']!r}")
+    for key in ("max_upload_bytes", "max_body_bytes"):
+        if int(values.get(key, 1)) <= 0:
+            problems.append(f"{key.replace('_', '-')}: must be positive, got {values[key]!r}")
+    if "prefix" in values:
+        values["prefix"] = check_prefix(values["prefix"], problems)
     try:
         token = _token(explicit, configured, token_file, config.source)
     except ConfigError as error:
@@ -77,6 +88,17 @@ def web_settings(config: Config, overrides: Mapping[str, Any] | None = None) -> 
             f"{where}: {'; '.join(problems)}", problems=tuple(problems), source=config.source
         )
     return WebSettings(token=token, **values)
+
+
+def check_prefix(prefix: str, problems: list[str]) -> str:
+    """``prefix`` as routes take it: ``""``, or ``/a/b`` without a trailing slash."""
+    prefix = prefix.rstrip("/")
+    if prefix and (not _PREFIX.fullmatch(prefix) or "/." in prefix):
+        problems.append(
+            f"prefix: {prefix!r} must be a path such as '/manager' (letters, digits, "
+            "'.', '_', '-' between slashes, not starting with '.')"
+        )
+    return prefix
 
 
 def _token_in_file(source: str, problems: list[str]) -> str | None:

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from lazyext.tasks import Task
 from lazyext.tasks._spec import normalize_trigger
+from lazyext.web import _ids
 from lazyext.web._errors import problem, translated
-from lazyext.web.models import TaskCreate, TaskDefinition, TaskOut, TaskReplace, TaskRunOut
+from lazyext.web.models import (
+    TaskCreate,
+    TaskDefinition,
+    TaskOut,
+    TaskReplace,
+    TaskRunOut,
+    TaskUpdate,
+)
 
 if TYPE_CHECKING:
     from lazyext.tasks import TaskManager
     from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["tasks"]
+TaskId = Annotated[str, Depends(_ids.task_id)]
 
 
 def task_out(task: Task) -> TaskOut:
@@ -39,6 +48,57 @@ def _options(body: TaskDefinition) -> dict[str, Any]:
     }
 
 
+def _changeable(tasks: TaskManager, task_id: str) -> Task:
+    current = tasks.get_task(task_id)
+    if current.builtin:
+        raise problem(
+            409,
+            "BuiltinTask",
+            f"{task_id!r} is a built-in maintenance task",
+            "change it through the [maintenance] table of the config",
+        )
+    return current
+
+
+def _merged(current: Task, body: TaskUpdate) -> TaskReplace:
+    """``current`` with the fields ``body`` sets: a full definition."""
+    given = body.model_fields_set
+    if body.trigger not in (None, current.trigger) and body.trigger_args is None:
+        raise problem(
+            422,
+            "TriggerArgsMissing",
+            f"a new trigger ({body.trigger}) needs its trigger_args",
+            "send trigger_args with the new trigger",
+        )
+    # Not validated again: the body was, and the rest is the stored task's.
+    return TaskReplace.model_construct(
+        func=body.func or current.func,
+        trigger=body.trigger or current.trigger,
+        trigger_args=dict(current.trigger_args if body.trigger_args is None else body.trigger_args),
+        name=body.name or current.name,
+        max_retries=current.max_retries if body.max_retries is None else body.max_retries,
+        timeout=body.timeout if "timeout" in given else current.timeout,
+        kwargs=dict(current.kwargs if body.kwargs is None else body.kwargs),
+        enabled=body.enabled,
+    )
+
+
+def _replace(tasks: TaskManager, task_id: str, current: Task, body: TaskReplace) -> TaskOut:
+    options = _options(body)
+    task = tasks.add_task(
+        body.func,
+        body.trigger,
+        id=task_id,
+        name=body.name or current.name,
+        replace_existing=True,
+        **options,
+    )
+    enabled = current.enabled if body.enabled is None else body.enabled
+    if task.enabled != enabled:
+        task = tasks.resume_task(task_id) if enabled else tasks.pause_task(task_id)
+    return task_out(task)
+
+
 def add_routes(api: APIRouter, service: Service) -> None:
     tasks: TaskManager = service.tasks
 
@@ -55,44 +115,33 @@ def add_routes(api: APIRouter, service: Service) -> None:
             return task_out(task)
 
     @api.get("/tasks/{task_id}", tags=_TAGS, summary="One task")
-    def get_task(task_id: str) -> TaskOut:
+    def get_task(task_id: TaskId) -> TaskOut:
         with translated():
             return task_out(tasks.get_task(task_id))
 
     @api.put("/tasks/{task_id}", tags=_TAGS, summary="Replace a task's definition")
-    def replace_task(task_id: str, body: TaskReplace) -> TaskOut:
+    def replace_task(task_id: TaskId, body: TaskReplace) -> TaskOut:
         """The new definition takes effect at once; the run history stays. ``name``
         and ``enabled`` keep their values when left out."""
         with translated():
-            current = tasks.get_task(task_id)
-            if current.builtin:
-                raise problem(
-                    409,
-                    "BuiltinTask",
-                    f"{task_id!r} is a built-in maintenance task",
-                    "change it through the [maintenance] table of the config",
-                )
-            options = _options(body)
-            task = tasks.add_task(
-                body.func,
-                body.trigger,
-                id=task_id,
-                name=body.name or current.name,
-                replace_existing=True,
-                **options,
-            )
-            enabled = current.enabled if body.enabled is None else body.enabled
-            if task.enabled != enabled:
-                task = tasks.resume_task(task_id) if enabled else tasks.pause_task(task_id)
-            return task_out(task)
+            return _replace(tasks, task_id, _changeable(tasks, task_id), body)
+
+    @api.patch("/tasks/{task_id}", tags=_TAGS, summary="Change some of a task's fields")
+    def update_task(task_id: TaskId, body: TaskUpdate) -> TaskOut:
+        """Only the fields sent change (``name``, ``enabled``, ``trigger`` with its
+        ``trigger_args``, ``func``, ``kwargs``, ``max_retries``, ``timeout``); the
+        run history stays."""
+        with translated():
+            current = _changeable(tasks, task_id)
+            return _replace(tasks, task_id, current, _merged(current, body))
 
     @api.delete("/tasks/{task_id}", status_code=204, tags=_TAGS, summary="Remove a task")
-    def delete_task(task_id: str) -> None:
+    def delete_task(task_id: TaskId) -> None:
         with translated():
             tasks.remove_task(task_id)
 
     @api.post("/tasks/{task_id}/run", tags=_TAGS, summary="Run a task now, here")
-    def run_task(task_id: str) -> TaskRunOut:
+    def run_task(task_id: TaskId) -> TaskRunOut:
         """Runs with the task's retries and timeout and answers with the outcome (a
         failed run is a 200 whose ``status`` says ``failed``)."""
         with translated():
@@ -101,16 +150,18 @@ def add_routes(api: APIRouter, service: Service) -> None:
             return TaskRunOut.model_validate(run.as_dict())
 
     @api.post("/tasks/{task_id}/pause", tags=_TAGS, summary="Stop running a task")
-    def pause_task(task_id: str) -> TaskOut:
+    def pause_task(task_id: TaskId) -> TaskOut:
         with translated():
             return task_out(tasks.pause_task(task_id))
 
     @api.post("/tasks/{task_id}/resume", tags=_TAGS, summary="Run a paused task again")
-    def resume_task(task_id: str) -> TaskOut:
+    def resume_task(task_id: TaskId) -> TaskOut:
         with translated():
             return task_out(tasks.resume_task(task_id))
 
     @api.get("/tasks/{task_id}/runs", tags=_TAGS, summary="A task's latest runs, oldest first")
-    def task_runs(task_id: str, limit: Annotated[int, Query(ge=1, le=50)] = 50) -> list[TaskRunOut]:
+    def task_runs(
+        task_id: TaskId, limit: Annotated[int, Query(ge=1, le=50)] = 50
+    ) -> list[TaskRunOut]:
         with translated():
             return [TaskRunOut.model_validate(r.as_dict()) for r in tasks.task_runs(task_id, limit)]

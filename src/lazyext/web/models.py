@@ -8,9 +8,17 @@ misspelt option is a 422 that names it instead of being ignored.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 #: A trigger argument as APScheduler 3 takes it: a number, a string (cron fields,
 #: ISO dates, time zones) or null.
@@ -24,37 +32,102 @@ class _Request(BaseModel):
 # -- tasks ---------------------------------------------------------------------------
 
 
-class TaskDefinition(_Request):
-    """What a task runs and when (the fields of ``TaskManager.add_task``)."""
-
-    func: str = Field(
-        description="'package.module:function', importable by the server process",
-        examples=["myapp.jobs:sync"],
-    )
-    trigger: Literal["interval", "cron", "date"] = "interval"
-    trigger_args: dict[str, TriggerValue] = Field(
-        default_factory=dict,
+#: A task id the API accepts: 1-200 characters, no control characters, no '/' (it
+#: could not be named in a URL).
+TASK_ID_PATTERN: Final = r"^[^\x00-\x1f\x7f/]{1,200}$"
+_FUNC_DESCRIPTION: Final = "'package.module:function', importable by the server process"
+Func = Annotated[
+    str,
+    Field(min_length=1, max_length=300, description=_FUNC_DESCRIPTION, examples=["x.jobs:sync"]),
+]
+TriggerArgs = Annotated[
+    dict[str, TriggerValue],
+    Field(
         description="APScheduler 3 trigger arguments: interval weeks/days/hours/minutes/"
         "seconds, cron year/month/day/week/day_of_week/hour/minute/second, date run_date; "
         "all: start_date, end_date, timezone, jitter",
         examples=[{"minutes": 10}],
-    )
-    name: str | None = None
-    max_retries: int = Field(3, ge=0, description="retries of a failing run, doubling backoff")
-    timeout: float | None = Field(None, gt=0, description="seconds before a run is abandoned")
+    ),
+]
+MaxRetries = Annotated[
+    int, Field(ge=0, le=100, description="retries of a failing run, doubling backoff")
+]
+Timeout = Annotated[
+    float, Field(gt=0, le=366 * 86400, description="seconds before a run is abandoned")
+]
+_NAME = Field(None, min_length=1, max_length=200)
+
+
+def _func_path(data: Any) -> Any:
+    """``func_path`` (the seed designs' name) read as ``func``."""
+    if isinstance(data, dict) and "func_path" in data:
+        data = dict(data)
+        path = data.pop("func_path")
+        if data.setdefault("func", path) != path:
+            raise ValueError("'func' and 'func_path' name different functions: send one")
+    return data
+
+
+def _document_func_path(schema: dict[str, Any]) -> None:
+    properties = schema.setdefault("properties", {})
+    properties["func_path"] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 300,
+        "description": "the seed designs' name of 'func' (send one of them)",
+    }
+    if "func" in schema.get("required", []):
+        schema["required"] = [name for name in schema["required"] if name != "func"]
+        schema["anyOf"] = [{"required": ["func"]}, {"required": ["func_path"]}]
+
+
+class TaskDefinition(_Request):
+    """What a task runs and when (the fields of ``TaskManager.add_task``); the
+    function as ``func`` or ``func_path``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_func_path)
+
+    func: Func
+    trigger: Literal["interval", "cron", "date"] = "interval"
+    trigger_args: TriggerArgs = Field(default_factory=dict)
+    name: str | None = _NAME
+    max_retries: MaxRetries = 3
+    timeout: Timeout | None = None
     kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments")
+
+    _accept_func_path = model_validator(mode="before")(_func_path)
 
 
 class TaskCreate(TaskDefinition):
     """``POST /tasks``: a new stored task."""
 
-    id: str | None = Field(None, description="default: the function path")
+    id: str | None = Field(None, pattern=TASK_ID_PATTERN, description="default: the function path")
 
 
 class TaskReplace(TaskDefinition):
     """``PUT /tasks/{id}``: the task's whole new definition (its run history stays)."""
 
     enabled: bool | None = Field(None, description="pause (false) or resume (true); null: keep")
+
+
+class TaskUpdate(_Request):
+    """``PATCH /tasks/{id}``: the fields to change; the others keep their values.
+
+    A new ``trigger`` needs its ``trigger_args``; ``timeout: null`` removes the
+    timeout."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_func_path)
+
+    func: Func | None = None
+    trigger: Literal["interval", "cron", "date"] | None = None
+    trigger_args: TriggerArgs | None = None
+    name: str | None = _NAME
+    enabled: bool | None = Field(None, description="pause (false) or resume (true)")
+    max_retries: MaxRetries | None = None
+    timeout: Timeout | None = None
+    kwargs: dict[str, Any] | None = Field(None, description="keyword arguments (all of them)")
+
+    _accept_func_path = model_validator(mode="before")(_func_path)
 
 
 class TaskOut(BaseModel):
@@ -149,17 +222,19 @@ class PluginInstall(_Request):
     """``POST /plugins``: install or upgrade from a requirement (zips: /plugins/upload)."""
 
     requirement: str = Field(
-        description="a PEP 508 requirement of a plugin distribution", examples=["my-plugin>=1"]
+        max_length=1000,
+        description="a PEP 508 requirement of a plugin distribution",
+        examples=["my-plugin>=1"],
     )
     enable: bool = False
 
 
 class SnapshotCreate(_Request):
-    note: str = ""
+    note: str = Field("", max_length=2000)
 
 
 class SnapshotRestore(_Request):
-    snapshot: int = Field(description="the id of one of the plugin's snapshots")
+    snapshot: int = Field(ge=0, le=2**63 - 1, description="the id of one of the plugin's snapshots")
 
 
 # -- extensions and the cache -----------------------------------------------------------
@@ -178,6 +253,12 @@ class ExtensionStatus(BaseModel):
     installed_at: float | None
 
 
+class ExtensionDetail(ExtensionStatus):
+    """``GET /extensions/{name}``: one extension, with its configured ``arguments``."""
+
+    arguments: dict[str, Any] = Field(description="the extension's [extensions.arguments]")
+
+
 class CacheStatus(BaseModel):
     source: str
     cache_dir: str
@@ -186,7 +267,9 @@ class CacheStatus(BaseModel):
 
 
 class WarmRequest(_Request):
-    names: list[str] = Field(default_factory=list, description="default: every enabled one")
+    names: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=1000, description="default: every enabled one"
+    )
     refresh: bool = Field(False, description="reinstall even if cached")
 
 
@@ -205,6 +288,30 @@ class Invalidated(BaseModel):
     invalidated: int = Field(description="installs marked invalid; the next use reinstalls")
 
 
+# -- health ----------------------------------------------------------------------------
+
+
+class SchedulerHealth(BaseModel):
+    configured: bool = Field(description="the server runs the scheduler ([web] scheduler)")
+    running: bool
+
+
+class PluginsHealth(BaseModel):
+    installed: int
+    enabled: int = Field(description="recorded as enabled (the wanted state)")
+    loaded: int = Field(description="running in the server")
+    failed: int
+
+
+class Health(BaseModel):
+    """``GET /healthz``: the server answers, and what its managers are doing."""
+
+    status: Literal["ok"]
+    version: str
+    scheduler: SchedulerHealth
+    plugins: PluginsHealth
+
+
 # -- errors ----------------------------------------------------------------------------
 
 
@@ -217,4 +324,27 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """Every error lazyext's web layer sends (401, 403, 404, 409, 413, 415, 503, ...)."""
+
     detail: ErrorDetail
+
+
+class ValidationItem(BaseModel):
+    """One field FastAPI found wrong (``loc`` is its place in the request)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    model_config = ConfigDict(extra="allow")
+
+
+class ValidationErrorResponse(BaseModel):
+    """FastAPI's 422 for a malformed request: one item per wrong field."""
+
+    detail: list[ValidationItem]
+
+
+class PlainErrorResponse(BaseModel):
+    """FastAPI's 400 for a body it cannot decode (e.g. not UTF-8)."""
+
+    detail: str

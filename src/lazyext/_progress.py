@@ -1,0 +1,141 @@
+"""One line on stderr while an install takes long: what is installed, and why.
+
+``with installing("pandas>=2", "import pandas"):`` around an install. Nothing happens
+for installs shorter than half a second. After that, on a terminal, one line::
+
+    lazyext: installing pandas>=2 for `import pandas` ... 3 s
+
+updated in place every second and finished with the time taken (``installed ... in
+8.2 s`` or ``... failed after 2.1 s``). When stderr is not a terminal, nothing is
+written to it: a log record on the ``lazyext`` logger (INFO) says the same, for the
+logs of services. ``LAZYEXT_PROGRESS=0`` turns both off.
+
+No progress library and no thread module: a ``_thread`` watcher waits on a lock with
+a timeout, so an install that finishes in time costs one thread start and no output.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import sys
+import time
+
+from lazyext import _log
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import TracebackType
+
+AFTER = 0.5  # seconds before the line appears
+EVERY = 1.0  # seconds between updates on a terminal
+
+_write_lock = _thread.allocate_lock()
+_open: installing | None = None  # whose line is the last one written, without newline
+
+
+def enabled() -> bool:
+    return os.environ.get("LAZYEXT_PROGRESS", "").strip().lower() not in {"0", "false", "no", "off"}
+
+
+class installing:  # a statement: `with installing(...)`
+    """Context manager: show progress for one install if it takes longer than ``AFTER``."""
+
+    def __init__(self, what: str, why: str = "") -> None:
+        self.text = f"installing {what}" + (f" for {why}" if why else "")
+        self.failed = False
+        self._done: _thread.LockType | None = None
+        self._finished = _thread.allocate_lock()
+
+    def __enter__(self) -> installing:
+        if not enabled():
+            return self
+        stream = sys.stderr
+        tty = stream is not None and _isatty(stream)
+        done = _thread.allocate_lock()
+        done.acquire()
+        self._done = done
+        self._finished.acquire()
+        after = _after()
+        _thread.start_new_thread(self._watch, (done, tty, after, time.monotonic()))
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        done = self._done
+        if done is None:
+            return
+        self.failed = kind is not None
+        done.release()
+        self._finished.acquire()  # the final line is written before the caller goes on
+        self._finished.release()
+
+    def _watch(self, done: _thread.LockType, tty: bool, after: float, started: float) -> None:
+        try:
+            if done.acquire(timeout=after):
+                return  # quick: nothing to say
+            if not tty:
+                _log.info("%s ...", self.text)
+            else:
+                self._line(f"lazyext: {self.text} ...", final=False)
+            while not done.acquire(timeout=EVERY):
+                if tty:
+                    seconds = int(time.monotonic() - started)
+                    self._line(f"lazyext: {self.text} ... {seconds} s", final=False)
+            took = time.monotonic() - started
+            if self.failed:
+                final = f"{self.text}: failed after {took:.1f} s"
+            else:
+                final = self.text.replace("installing", "installed", 1) + f" in {took:.1f} s"
+            if tty:
+                self._line(f"lazyext: {final}", final=True)
+            else:
+                _log.info("%s", final)
+        except Exception:  # progress must never break an install
+            pass
+        finally:
+            self._finished.release()
+
+    def _line(self, text: str, *, final: bool) -> None:
+        """Write this install's line: in place while it is the open (last) line, on a
+        line of its own when another install's line was written since."""
+        global _open
+        with _write_lock:
+            if _open is self:
+                _write(f"\r\033[K{text}", newline=final)
+            elif _open is None:
+                _write(text, newline=final)
+            elif final or text.endswith("..."):
+                _write(f"\n{text}", newline=final)  # close the other line first
+            else:
+                return  # an update while another line is open: skip it
+            _open = None if final else self
+
+
+def _after() -> float:
+    try:
+        return max(0.0, float(os.environ.get("LAZYEXT_PROGRESS_AFTER", AFTER)))
+    except ValueError:
+        return AFTER
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _write(text: str, *, newline: bool) -> None:
+    stream = sys.stderr
+    if stream is None:
+        return
+    try:
+        stream.write(text + ("\n" if newline else ""))
+        stream.flush()
+    except (OSError, ValueError):
+        pass

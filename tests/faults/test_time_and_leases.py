@@ -1,0 +1,166 @@
+"""Issue 12 #3 and #4: leases that do not depend on the spawn view, and clock steps.
+
+Only the clock is mocked (``time.time``/``time.time_ns`` shifted in this process).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lazyext
+from faults.kit import generations, spawn
+from lazyext import _cache, _gc
+from lazyext._config import Config
+from lazyext.tasks._maintenance import refresh_expired
+
+from support import Wheelhouse
+
+DAY = 86400.0
+
+# -- #3: a lease without a view ------------------------------------------------------
+
+
+def _lease_child(options: dict[str, Any], go: Path) -> Any:
+    options = {
+        key: str(value) if isinstance(value, Path) else value for key, value in options.items()
+    }
+    return spawn(
+        f"""
+        import os, sys, time, lazyext
+        from lazyext import _view
+        lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, **{options!r})
+        import tinyyaml
+        print("view", _view.current(), flush=True)
+        while not os.path.exists({str(go)!r}):
+            time.sleep(0.01)
+        import tinyyaml.sub
+        print("sub", tinyyaml.sub.X, flush=True)
+        """
+    )
+
+
+def test_gc_never_removes_an_install_leased_by_a_process_without_a_view(
+    options: dict[str, Any], cache_dir: Path, tmp_path: Path
+) -> None:
+    cache_dir.mkdir(mode=0o700)
+    # No view can be made (as with inodes exhausted): "views" is taken by a file.
+    (cache_dir / "views").write_text("")
+    go = tmp_path / "go"
+    child = _lease_child(options, go)
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if not line:
+        pytest.fail(f"the child failed: {child.communicate(timeout=60)}")
+    assert line.strip() == "view None"
+    (generation,) = generations(cache_dir)
+    assert lazyext.invalidate("TinyYaml>=6", **options) == 1
+    report = _gc.collect(str(cache_dir), grace_seconds=0)
+    assert str(generation) in report.skipped_in_use
+    assert generation.is_dir()
+    go.touch()
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert out.strip() == "sub 1"
+    # Once the process is gone, so is its lease.
+    report = _gc.collect(str(cache_dir), grace_seconds=0)
+    assert str(generation) in report.removed
+
+
+# -- #4: clock steps in both directions ---------------------------------------------
+
+
+@pytest.fixture
+def shift(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Set the wall clock ``offset`` seconds away from the real one."""
+    real, real_ns = time.time, time.time_ns
+
+    def set_offset(offset: float) -> None:
+        monkeypatch.setattr(time, "time", lambda: real() + offset)
+        monkeypatch.setattr(time, "time_ns", lambda: real_ns() + int(offset * 1e9))
+
+    return set_offset
+
+
+@pytest.fixture
+def wheels(tmp_path: Path) -> Wheelhouse:
+    built = Wheelhouse(tmp_path / "clock-wheels")
+    built.build("clockpkg", "1.0", {"clockpkg/__init__.py": "VERSION = '1.0'\n"})
+    return built
+
+
+def _config(wheels: Wheelhouse, cache_dir: Path) -> Config:
+    config = lazyext.activate({"clockpkg": "clockpkg"}, **wheels.options(cache_dir), ttl_hours=1.0)
+    lazyext.deactivate()
+    return config
+
+
+def _newest(config: Config) -> _cache.Entry:
+    plan = config.plan_for("clockpkg")
+    assert plan is not None
+    entry = _cache.find_entry(config.settings.cache_dir, plan.key, config.platform)
+    assert entry is not None
+    return entry
+
+
+def test_an_install_made_with_the_clock_ahead_is_refreshed_once_it_is_back(
+    wheels: Wheelhouse, cache_dir: Path, shift: Callable[[float], None]
+) -> None:
+    config = _config(wheels, cache_dir)
+    shift(2 * DAY)
+    lazyext.ensure("clockpkg", **wheels.options(cache_dir), ttl_hours=1.0)
+    lazyext.deactivate()
+    ahead = _newest(config)
+    shift(0)
+    assert ahead.expired()  # dated in the future: expired from now, not fresh
+    wheels.build("clockpkg", "1.1", {"clockpkg/__init__.py": "VERSION = '1.1'\n"})
+    report = refresh_expired(config)
+    assert list(report["refreshed"]) == ["clockpkg"]
+    fresh = _newest(config)
+    assert fresh.path != ahead.path
+    assert fresh.version_of("clockpkg") == "1.1"
+    assert not fresh.expired()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_refresh_after_the_clock_stepped_back_publishes_the_newest_generation(
+    wheels: Wheelhouse, cache_dir: Path, shift: Callable[[float], None], force: bool
+) -> None:
+    config = _config(wheels, cache_dir)
+    lazyext.ensure("clockpkg", **wheels.options(cache_dir), ttl_hours=1.0)
+    lazyext.deactivate()
+    before = _newest(config)
+    wheels.build("clockpkg", "1.1", {"clockpkg/__init__.py": "VERSION = '1.1'\n"})
+    shift(-DAY)
+    assert before.expired()  # in the future now
+    report = refresh_expired(config, force=force)
+    assert list(report["refreshed"]) == ["clockpkg"]
+    after = _newest(config)
+    assert after.path == report["refreshed"]["clockpkg"]
+    assert after.version_of("clockpkg") == "1.1"
+    assert not after.expired()
+    # And again: --force always publishes a new generation.
+    again = refresh_expired(config, names=["clockpkg"], force=True)
+    assert again["refreshed"]["clockpkg"] not in (before.path, after.path)
+    assert _newest(config).path == again["refreshed"]["clockpkg"]
+
+
+def test_gc_removes_a_generation_superseded_by_one_dated_in_the_future(
+    wheels: Wheelhouse, cache_dir: Path, shift: Callable[[float], None]
+) -> None:
+    config = _config(wheels, cache_dir)
+    lazyext.ensure("clockpkg", **wheels.options(cache_dir))
+    lazyext.deactivate()  # this process's lease would keep it
+    old = _newest(config)
+    shift(2 * DAY)
+    refresh_expired(config, force=True)
+    new = _newest(config)
+    shift(0)
+    report = _gc.collect(str(cache_dir), grace_seconds=3600)
+    assert old.path in report.removed  # not kept until the clock catches up in two days
+    assert os.path.isdir(new.path)

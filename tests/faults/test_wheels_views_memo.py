@@ -1,0 +1,192 @@
+"""Issue 12 #8, #11, #12: the spawn view links only what lazyext serves, the config
+memo is data to validate, and a wheel that contradicts its RECORD is never published."""
+
+from __future__ import annotations
+
+import importlib
+import marshal
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import lazyext
+from faults.kit import CountingUv, generations, run
+from lazyext import _view
+
+from support import Wheelhouse
+
+
+def _import(name: str) -> Any:
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
+# -- #8: the spawn view ---------------------------------------------------------------
+
+
+def test_the_spawn_view_never_links_stdlib_names_or_hidden_files(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    house = Wheelhouse(tmp_path / "view-wheels")
+    house.build(
+        "shadowing",
+        "1.0",
+        {
+            "shadowing/__init__.py": "NAME = 'shadowing'\n",
+            "msvcrt.py": "raise SystemExit('the wheel msvcrt.py ran')\n",
+            "typing.py": "raise SystemExit('the wheel typing.py ran')\n",
+            ".hidden.py": "raise SystemExit('a hidden module ran')\n",
+        },
+    )
+    lazyext.activate({"shadowing": "shadowing"}, **house.options(cache_dir))
+    assert _import("shadowing").NAME == "shadowing"
+    view = _view.current()
+    assert view is not None
+    linked = sorted(os.listdir(view))
+    assert "shadowing" in linked
+    assert not {"msvcrt.py", "typing.py", ".hidden.py"} & set(linked)
+    # A spawn child sees the view as a plain sys.path entry: nothing of the wheel's
+    # standard-library names can come from there.
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; sys.path.append({view!r}); import shadowing\n"
+            "try:\n    import msvcrt\nexcept ImportError:\n    print('no msvcrt')\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "no msvcrt"
+
+
+# -- #11: the memo ------------------------------------------------------------------------
+
+
+def _rewrite_memo(cache_dir: Path, change: Any) -> None:
+    memo_file = cache_dir / "compiled.marshal"
+    memo = marshal.loads(memo_file.read_bytes())
+    for fingerprint, value in memo.items():
+        settings, plans, *rest = marshal.loads(value)
+        memo[fingerprint] = marshal.dumps(change(settings, plans, *rest))
+    memo_file.write_bytes(marshal.dumps(memo))
+
+
+def _with_plan_field(index: int, value: object) -> Any:
+    def change(settings: Any, plans: Any, *rest: Any) -> Any:
+        plans = tuple((*plan[:index], value, *plan[index + 1 :]) for plan in plans)
+        return (settings, plans, *rest)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _with_plan_field(9, "../../escaped"),  # the key names a directory
+        _with_plan_field(9, 12345),  # the key of the wrong type
+        _with_plan_field(2, "tinyyaml"),  # modules: a string, not a tuple
+        _with_plan_field(0, "../name"),
+        lambda settings, plans, *rest: (settings, plans, "../../platform", *rest[1:]),
+        lambda settings, plans, *rest: ((*settings[:1], "24", *settings[2:]), plans, *rest),
+        lambda settings, plans, *rest: (("relative", *settings[1:]), plans, *rest),
+    ],
+    ids=["key-escapes", "key-type", "modules-type", "name", "platform", "ttl-type", "cache-dir"],
+)
+def test_a_memo_with_wrong_values_is_rebuilt_never_used(
+    change: Any, options: dict[str, Any], cache_dir: Path
+) -> None:
+    lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options)
+    lazyext.deactivate()
+    _rewrite_memo(cache_dir, change)
+    config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options)
+    plan = config.plan_for("tinyyaml")
+    assert plan is not None
+    assert len(plan.key) == 32
+    assert config.platform.count("/") == 0
+    assert _import("tinyyaml").load("") == 42
+    assert not (cache_dir.parent / "escaped").exists()
+    assert not (cache_dir / "escaped").exists()
+    assert [g.parent.parent.name for g in generations(cache_dir)] == [plan.key]
+
+
+def test_a_fifo_at_the_memo_is_refused_not_waited_for(
+    options: dict[str, Any], cache_dir: Path
+) -> None:
+    cache_dir.mkdir(mode=0o700)
+    os.mkfifo(cache_dir / "compiled.marshal", 0o600)
+    safe = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
+    result = run(
+        f"""
+        import lazyext
+        config = lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, **{safe!r})
+        import tinyyaml
+        print(tinyyaml.load(""))
+        """,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "42"
+
+
+# -- #12: wheels that contradict their RECORD ------------------------------------------
+
+
+def _tamper(wheel: Path, member: str, data: bytes) -> None:
+    """Change one file of ``wheel`` and keep its RECORD as it was."""
+    with zipfile.ZipFile(wheel) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    contents[member] = data
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, content in contents.items():
+            archive.writestr(name, content)
+
+
+def test_a_wheel_whose_files_contradict_its_record_is_never_published(
+    tmp_path: Path, cache_dir: Path, shim: CountingUv
+) -> None:
+    house = Wheelhouse(tmp_path / "record-wheels")
+    wheel = house.build("tampered", "1.0", {"tampered/__init__.py": "NAME = 'honest'\n"})
+    _tamper(wheel, "tampered/__init__.py", b"NAME = 'changed after signing'\n")
+    options = house.options(cache_dir)
+    with pytest.raises(lazyext.InstallError, match="do not match the RECORD") as caught:
+        lazyext.ensure("tampered", **options)
+    assert caught.value.security is True
+    assert "tampered/__init__.py" in str(caught.value)
+    assert generations(cache_dir) == []
+    # Remembered: the next attempts (an import, verify --repair's reinstall) do not
+    # install the same wheel again, even after the in-process failure memory is gone.
+    importlib.invalidate_caches()
+    with pytest.raises(lazyext.InstallError, match="not installing tampered again") as again:
+        lazyext.ensure("tampered", **options)
+    assert again.value.security is True
+    assert len(shim.runs()) == 1
+    Path("lazyext.toml").write_text(
+        house.toml() + '[[extensions]]\nname = "tampered"\npackage = "tampered"\n',
+        encoding="utf-8",
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "lazyext", "verify", "--repair"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode != 0
+    assert "refused" in shown.stdout
+    assert "tampered/__init__.py" in shown.stdout
+    assert len(shim.runs()) == 1
+    # `lazyext invalidate` lets uv try again (a fixed wheel may have been published).
+    lazyext.invalidate("tampered", **options)
+    importlib.invalidate_caches()
+    with pytest.raises(lazyext.InstallError, match="do not match the RECORD"):
+        lazyext.ensure("tampered", **options)
+    assert len(shim.runs()) == 2

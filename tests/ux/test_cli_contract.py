@@ -1,0 +1,250 @@
+"""The command line's one contract, over every verb (README: The command line).
+
+* exit codes: 0 success, 1 the operation failed, 2 usage error or unknown name;
+* global options (--config, --json, --python, -v) before or after the verb; --version;
+* --json: one report shape for per-extension results, one error shape.
+
+A verb added without a row in CASES fails test_every_verb_is_covered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lazyext import __version__, _shapes, cli
+
+from support import Wheelhouse
+
+#: verb -> the arguments that name something unknown (exit 2), or None (names nothing).
+CASES: dict[tuple[str, ...], list[str] | None] = {
+    ("status",): None,
+    ("warm",): ["nosuch"],
+    ("invalidate",): ["nosuch"],
+    ("gc",): None,
+    ("doctor",): ["nosuch"],
+    ("verify",): ["nosuch"],
+    ("refresh",): ["nosuch"],
+    ("health",): ["nosuch"],
+    ("lock",): None,
+    ("pack",): None,
+    ("unpack",): ["nosuch.tar.gz"],
+    ("serve",): None,
+    ("scheduler",): None,
+    ("plugins", "list"): None,
+    ("plugins", "info"): ["nosuch"],
+    ("plugins", "install"): ["./nosuch-folder"],
+    ("plugins", "validate"): ["./nosuch-folder"],
+    ("plugins", "enable"): ["nosuch"],
+    ("plugins", "disable"): ["nosuch"],
+    ("plugins", "uninstall"): ["nosuch"],
+    ("plugins", "reload"): ["nosuch"],
+    ("plugins", "snapshot"): ["nosuch"],
+    ("plugins", "snapshots"): ["nosuch"],
+    ("plugins", "restore"): ["nosuch", "1"],
+    ("tasks", "list"): None,
+    ("tasks", "add"): ["nosuchmodule:f", "--every", "1m"],
+    ("tasks", "pause"): ["nosuch"],
+    ("tasks", "resume"): ["nosuch"],
+    ("tasks", "run"): ["nosuch"],
+    ("tasks", "remove"): ["nosuch"],
+    ("tasks", "show"): ["nosuch"],
+}
+
+
+def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: list[tuple[str, ...]] = []
+            for name, sub in action.choices.items():
+                found += _verbs(sub, (*prefix, name))
+            return found
+    return [prefix]
+
+
+VERBS = _verbs(cli._parser())
+
+
+@pytest.fixture
+def config(tmp_path: Path, wheelhouse: Wheelhouse) -> Path:
+    path = tmp_path / "conf" / "lazyext.toml"
+    path.parent.mkdir()
+    path.write_text(
+        wheelhouse.toml()
+        + '[[extensions]]\nname = "alpha"\npackage = "alpha"\n'
+        + '[[extensions]]\nname = "missing"\npackage = "nosuchdist"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_verb_is_covered() -> None:
+    missing = [verb for verb in VERBS if verb not in CASES]
+    assert missing == [], f"add these verbs to the contract's CASES: {missing}"
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_help_exits_0_and_a_bad_option_exits_2(
+    verb: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, *verb, "--help")[0] == 0
+    assert run(capsys, *verb, "--no-such-option")[0] == 2
+
+
+@pytest.mark.parametrize("verb", [v for v in VERBS if CASES.get(v)], ids=" ".join)
+def test_an_unknown_name_exits_2(
+    verb: tuple[str, ...], capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    code, out, err = run(capsys, *verb, *(CASES[verb] or []), "--config", str(config))
+    assert code == 2, out + err
+    assert err.strip()  # what was wrong, on stderr
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_global_options_before_or_after_the_verb(verb: tuple[str, ...], tmp_path: Path) -> None:
+    parser = cli._parser()
+    names = CASES.get(verb) or []
+    for argv in (
+        ["--config", "c.toml", "--json", "-v", *verb, *names],
+        [*verb, *names, "--config", "c.toml", "--json", "-v"],
+        [*verb, "--config=c.toml", *names, "-v", "--json"],
+    ):
+        args = parser.parse_args(cli.hoist(argv))
+        assert args.config == "c.toml"
+        assert args.global_json is True
+        assert args.verbose == 1
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_python_is_refused_where_it_does_not_apply(
+    verb: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    if verb[0] in cli.PYTHON_VERBS:
+        return
+    code, _, err = run(capsys, *verb, *(CASES.get(verb) or []), "--python", sys.executable)
+    assert code == 2
+    assert "--python applies to" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.startswith(f"lazyext {__version__} ")
+    assert run(capsys, "status", "--version")[0] == 0  # a global option after a verb too
+
+
+def test_no_verb_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys)[0] == 2
+
+
+def _assert_report(data: dict[str, Any], command: str) -> None:
+    assert set(_shapes.REPORT_KEYS) <= set(data)
+    assert data["command"] == command
+    for row in data["extensions"]:
+        assert sorted(row) == sorted(_shapes.EXTENSION_KEYS)
+
+
+def test_one_json_shape_for_per_extension_results(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    outcomes = {}
+    for argv in (
+        ["warm"],
+        ["status"],
+        ["verify"],
+        ["doctor"],
+        ["refresh", "--force", "alpha"],
+        ["health", "alpha"],
+        ["invalidate", "alpha"],
+    ):
+        code, out, _err = run(capsys, *argv, "--json", "--config", str(config))
+        data = json.loads(out)
+        _assert_report(data, argv[0])
+        outcomes[argv[0]] = (code, data["ok"])
+    # warm: 'missing' does not exist -> the operation failed (1); the others report.
+    assert outcomes["warm"] == (1, False)
+    assert outcomes["status"] == (0, False)  # status reports the remembered failure
+    assert outcomes["verify"] == (0, True)
+    assert outcomes["doctor"] == (1, False)
+    assert outcomes["refresh"] == (0, True)
+    assert outcomes["health"] == (0, True)
+    assert outcomes["invalidate"] == (0, True)
+
+
+@pytest.mark.parametrize("verb", [v for v in VERBS if CASES.get(v)], ids=" ".join)
+def test_an_unknown_name_with_json_prints_the_error_shape(
+    verb: tuple[str, ...], capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    code, out, _ = run(capsys, *verb, *(CASES[verb] or []), "--json", "--config", str(config))
+    assert code == 2
+    data = json.loads(out)
+    if verb == ("plugins", "validate") or "plugins" in data:
+        # validate: its report of the problems is its result; enable, disable, reload,
+        # uninstall (several ids): one row per id, the failed ones with their error.
+        assert data["ok"] is False
+        return
+    assert data["ok"] is False
+    assert data["exit"] == 2
+    assert set(data["error"]) == {"type", "message", "problems"}
+
+
+def test_one_json_shape_for_errors(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    code, out, _ = run(capsys, "warm", "nosuch", "--json", "--config", str(config))
+    assert code == 2
+    data = json.loads(out)
+    assert data == {
+        "ok": False,
+        "error": {
+            "type": "ConfigError",
+            "message": "no configured extension named 'nosuch'",
+            "problems": ["no configured extension named 'nosuch'"],
+        },
+        "exit": 2,
+    }
+
+
+def _other_interpreter(tmp_path: Path) -> Path:
+    """This venv's interpreter under another path (its own pyvenv.cfg and lib)."""
+    venv = Path(sys.prefix)
+    other = tmp_path / "other-venv"
+    (other / "bin").mkdir(parents=True)
+    (other / "pyvenv.cfg").write_text((venv / "pyvenv.cfg").read_text(), encoding="utf-8")
+    (other / "lib").symlink_to(venv / "lib")
+    python = other / "bin" / "python"
+    python.symlink_to(os.path.realpath(sys.executable))
+    return python
+
+
+def test_python_runs_the_command_for_that_interpreter(
+    config: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    python = _other_interpreter(tmp_path)
+    code = cli.main(["status", "--json", "--config", str(config), "--python", str(python)])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["python"] == str(python)  # the report came from the other interpreter
+    assert data["command"] == "status"
+
+
+def test_python_without_lazyext_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bare = tmp_path / "bare" / "python"
+    bare.parent.mkdir()
+    bare.symlink_to(os.path.realpath(sys.executable))  # no pyvenv.cfg: no lazyext there
+    code, _, err = run(capsys, "status", "--python", str(bare))
+    assert code == 2
+    assert "lazyext is not installed for that interpreter" in err

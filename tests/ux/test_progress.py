@@ -1,0 +1,123 @@
+"""The progress line: on a terminal (a real pty), in the logs otherwise, off on request."""
+
+from __future__ import annotations
+
+import os
+import pty
+import sys
+import textwrap
+from pathlib import Path
+
+from support import Wheelhouse, python_env, run_python
+
+CHILD = """
+import lazyext
+lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, find_links=[{wheels!r}], no_index=True)
+import tinyyaml
+print("VALUE", tinyyaml.load(""))
+"""
+
+
+def _in_pty(code: str, env: dict[str, str], cwd: Path) -> str:
+    """Run ``code`` with stdin/stdout/stderr on a pseudo-terminal; return what it wrote."""
+    pid, master = pty.fork()
+    if pid == 0:  # the child: exec at once (no Python state of the test is used)
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-c", code], env)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    os.close(master)
+    output = b"".join(chunks).decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, output
+    return output
+
+
+def _env(cache_dir: Path, **extra: str) -> dict[str, str]:
+    # LAZYEXT_PROGRESS_AFTER=0: the line shows however fast the local install is (no
+    # timing in the test); the cache is empty, so the import installs.
+    return python_env(LAZYEXT_CACHE_DIR=str(cache_dir), LAZYEXT_PROGRESS_AFTER="0", **extra)
+
+
+def test_the_line_on_a_terminal(wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path) -> None:
+    code = textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path)))
+    output = _in_pty(code, _env(cache_dir), tmp_path)
+    assert "VALUE 42" in output
+    assert "lazyext: installing tinydep" not in output  # the extension, not its dependencies
+    start = output.index("lazyext: installing TinyYaml>=6 for `import tinyyaml` ...")
+    # Finished in place (carriage return, clear line), with the time taken, on one line.
+    final = output.index("\r\x1b[Klazyext: installed TinyYaml>=6 for `import tinyyaml` in ", start)
+    line = output[final:].split("\n", 1)[0]
+    assert line.rstrip("\r").endswith(" s")
+    assert output.index("VALUE") > final
+
+
+def test_off_with_lazyext_progress_0(
+    wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path
+) -> None:
+    code = textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path)))
+    output = _in_pty(code, _env(cache_dir, LAZYEXT_PROGRESS="0"), tmp_path)
+    assert "VALUE 42" in output
+    assert "installing" not in output
+
+
+def test_a_log_record_when_stderr_is_not_a_terminal(
+    wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path
+) -> None:
+    code = (
+        "import logging\nlogging.basicConfig(level=logging.INFO, format='%(name)s %(message)s')\n"
+    )
+    code += textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path)))
+    quiet = run_python(
+        textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path))),
+        cwd=tmp_path,
+        env=_env(tmp_path / "other-cache"),
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert "installing" not in quiet.stderr  # machine-quiet: nothing on a pipe by default
+    logged = run_python(code, cwd=tmp_path, env=_env(cache_dir))
+    assert logged.returncode == 0, logged.stderr
+    assert "lazyext installing TinyYaml>=6 for `import tinyyaml` ..." in logged.stderr
+    assert "lazyext installed TinyYaml>=6 for `import tinyyaml` in " in logged.stderr
+    assert "\r" not in logged.stderr
+
+
+def test_nothing_for_a_warm_import(wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path) -> None:
+    code = textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path)))
+    _in_pty(code, _env(cache_dir), tmp_path)
+    again = _in_pty(code, _env(cache_dir), tmp_path)
+    assert "VALUE 42" in again
+    assert "installing" not in again
+
+
+def test_parallel_installs_keep_one_line_each(
+    wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "lazyext.toml"
+    config.write_text(
+        wheelhouse.toml()
+        + '[[extensions]]\nname = "tinyyaml"\npackage = "TinyYaml>=6"\n'
+        + '[[extensions]]\nname = "alpha"\npackage = "alpha"\n'
+        + '[[extensions]]\nname = "pthpkg"\npackage = "pthpkg"\n',
+        encoding="utf-8",
+    )
+    code = "import sys\nfrom lazyext import cli\nsys.exit(cli.main(['warm']))\n"
+    output = _in_pty(code, _env(cache_dir), tmp_path)
+    screen = output.replace("\r\n", "\n").replace("\x1b[K", "")
+    lines = [line.split("\r")[-1] for line in screen.split("\n")]
+    progress = [line for line in lines if "lazyext:" in line]
+    assert all(line.count("lazyext:") == 1 for line in progress), progress
+    finished = sorted(line.split(" in ")[0] for line in progress if "installed" in line)
+    assert finished == [
+        "lazyext: installed TinyYaml>=6 for extension 'tinyyaml'",
+        "lazyext: installed alpha for extension 'alpha'",
+        "lazyext: installed pthpkg for extension 'pthpkg'",
+    ]
+    assert "3 of 3 ready" in output

@@ -1,0 +1,206 @@
+"""Issue 13, the HTTP side: the seed "manager" design's task routes and shapes.
+
+The seed serves ``/manager/tasks`` with ``TaskCreate{name, func_path, trigger,
+trigger_args, max_retries}`` and a partial ``TaskUpdate{name, enabled,
+trigger_args}``; a plain extension's ``arguments`` are readable over HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+pytest.importorskip("httpx")
+
+from webkit import LiveServer
+
+SEED_TASK = {
+    "name": "Cleanup",
+    "func_path": "webfuncs:tick",
+    "trigger": "interval",
+    "trigger_args": {"minutes": 30},
+    "max_retries": 3,
+}
+
+
+def test_the_seed_task_routes_under_manager(serve: Callable[..., Any]) -> None:
+    import webfuncs
+
+    client = serve(prefix="/manager", scheduler=False)
+    assert client.get("/tasks").status_code == 404  # only under the prefix
+    assert client.get("/manager/tasks").json() == []
+
+    created = client.post("/manager/tasks", json=SEED_TASK)
+    assert created.status_code == 201, created.text
+    task = created.json()
+    assert (task["id"], task["name"], task["func"]) == ("webfuncs:tick", "Cleanup", "webfuncs:tick")
+    task_id = task["id"]
+    read = client.get(f"/manager/tasks/{task_id}").json()
+    assert {key: read[key] for key in ("id", "name", "status")} == {
+        "id": task_id,
+        "name": "Cleanup",
+        "status": "new",
+    }
+    assert read["next_run"] is not None
+    assert read["last_run"] is None
+
+    # The seed's TaskUpdate: a partial update.
+    patched = client.patch(
+        f"/manager/tasks/{task_id}",
+        json={"name": "Nightly", "enabled": False, "trigger_args": {"minutes": 5}},
+    )
+    assert patched.status_code == 200, patched.text
+    after = patched.json()
+    assert (after["name"], after["enabled"], after["trigger_args"]) == (
+        "Nightly",
+        False,
+        {"minutes": 5},
+    )
+    assert (after["func"], after["trigger"], after["max_retries"]) == (
+        "webfuncs:tick",
+        "interval",
+        3,
+    )
+
+    before = len(webfuncs.TICKS)
+    run = client.post(f"/manager/tasks/{task_id}/run")
+    assert run.json()["status"] == "ok", run.text
+    assert len(webfuncs.TICKS) == before + 1
+    assert client.post(f"/manager/tasks/{task_id}/resume").json()["enabled"]
+    assert not client.post(f"/manager/tasks/{task_id}/pause").json()["enabled"]
+    assert client.delete(f"/manager/tasks/{task_id}").status_code == 204
+    assert client.get("/manager/tasks").json() == []
+    assert client.get("/manager/healthz").json()["status"] == "ok"
+
+
+def test_patch_changes_only_what_is_sent_and_put_still_replaces(
+    serve: Callable[..., Any],
+) -> None:
+    client = serve(scheduler=False)
+    body = {
+        "id": "job",
+        "func": "webfuncs:tick",
+        "trigger_args": {"hours": 1},
+        "kwargs": {"tag": "a"},
+        "timeout": 30,
+        "max_retries": 1,
+    }
+    assert client.post("/tasks", json=body).status_code == 201
+
+    for change, expected in [
+        ({"kwargs": {"tag": "b"}}, {"kwargs": {"tag": "b"}, "timeout": 30}),
+        ({"max_retries": 0}, {"max_retries": 0, "kwargs": {"tag": "b"}}),
+        ({"timeout": 5}, {"timeout": 5}),
+        ({"timeout": None}, {"timeout": None, "max_retries": 0}),  # null removes it
+        (
+            {"trigger": "cron", "trigger_args": {"hour": 3}},
+            {"trigger": "cron", "trigger_args": {"hour": 3}, "name": "job"},
+        ),
+        ({"func_path": "webfuncs:fail"}, {"func": "webfuncs:fail", "trigger": "cron"}),
+        ({}, {"func": "webfuncs:fail", "enabled": True}),
+    ]:
+        answer = client.patch("/tasks/job", json=change)
+        assert answer.status_code == 200, (change, answer.text)
+        task = answer.json()
+        assert {key: task[key] for key in expected} == expected, (change, task)
+
+    # A new trigger without its arguments would mix two triggers' arguments.
+    mixed = client.patch("/tasks/job", json={"trigger": "interval"})
+    assert mixed.status_code == 422
+    assert "trigger_args" in mixed.json()["detail"]["fix"]
+    bad = client.patch("/tasks/job", json={"max_retries": -1})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "max_retries"]
+    assert client.patch("/tasks/job", json={"every": 5}).status_code == 422
+    assert client.get("/tasks/job").json()["trigger"] == "cron"  # the failures changed nothing
+
+    # PUT is a full replacement: what is left out takes its default.
+    replaced = client.put(
+        "/tasks/job", json={"func": "webfuncs:tick", "trigger_args": {"hours": 2}}
+    )
+    assert replaced.status_code == 200, replaced.text
+    task = replaced.json()
+    assert (task["trigger"], task["kwargs"], task["timeout"], task["max_retries"]) == (
+        "interval",
+        {},
+        None,
+        3,
+    )
+    partial_put = client.put("/tasks/job", json={"name": "only a name"})
+    assert partial_put.status_code == 422
+
+
+def test_func_path_is_an_alias_of_func(serve: Callable[..., Any]) -> None:
+    client = serve(scheduler=False)
+    both = {**SEED_TASK, "func": "webfuncs:tick", "id": "same"}
+    assert client.post("/tasks", json=both).status_code == 201  # the same function twice
+    differ = {**SEED_TASK, "func": "webfuncs:fail", "id": "differ"}
+    refused = client.post("/tasks", json=differ)
+    assert refused.status_code == 422
+    assert "func_path" in refused.json()["detail"][0]["msg"]
+    neither = {key: value for key, value in SEED_TASK.items() if key != "func_path"}
+    missing = client.post("/tasks", json=neither)
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "func"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["TaskCreate"]
+    assert "func_path" in schema["properties"]
+    assert schema["anyOf"] == [{"required": ["func"]}, {"required": ["func_path"]}]
+
+
+def test_the_prefix_setting_and_router_prefix(config_file: Path, serve: Callable[..., Any]) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from lazyext.web import router
+
+    with config_file.open("a", encoding="utf-8") as handle:
+        handle.write('[web]\nprefix = "/manager"\n')
+    client = serve(scheduler=False)  # lazyext serve builds its app the same way
+    assert client.get("/manager/tasks").json() == []
+    assert "/manager/tasks/{task_id}" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/tasks").status_code == 404
+
+    host = FastAPI()
+    host.include_router(router(config_file, prefix="/v1", scheduler=False), prefix="/api")
+    server = LiveServer(host).start()
+    try:
+        with httpx.Client(base_url=server.url) as other:
+            assert other.get("/api/v1/tasks").json() == []
+            assert other.get("/api/v1/healthz").json()["status"] == "ok"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("prefix", ["manager", "/a b", "/../x", "/x//y"])
+def test_a_bad_prefix_is_a_config_error(config_file: Path, prefix: str) -> None:
+    from lazyext import ConfigError
+    from lazyext.web import create_app
+
+    with pytest.raises(ConfigError, match="prefix"):
+        create_app(config_file, prefix=prefix)
+
+
+def test_a_plain_extension_s_arguments_are_served(
+    config_file: Path, serve: Callable[..., Any]
+) -> None:
+    with config_file.open("a", encoding="utf-8") as handle:
+        handle.write(
+            "[extensions.arguments]\ntimeout = 30\n"  # tinyyaml's
+            '[[extensions]]\nname = "sphinx"\n'  # a plain, built-in one
+            '[extensions.arguments]\nindent = 2\nstyles = ["a", "b"]\n'
+        )
+    client = serve(scheduler=False)
+    plain = client.get("/extensions/sphinx")
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["arguments"] == {"indent": 2, "styles": ["a", "b"]}
+    assert plain.json()["state"] == "built-in"
+    packaged = client.get("/extensions/tinyyaml").json()
+    assert (packaged["arguments"], packaged["state"]) == ({"timeout": 30}, "missing")
+    unknown = client.get("/extensions/nope")
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"]["error"] == "ExtensionNotFound"
