@@ -279,7 +279,11 @@ _CHECKS: Final = {
 _PLAN_FIELDS: Final = (
     ("name", _is_file_name),
     ("package", lambda value: value is None or _is_str(value)),
-    ("modules", lambda value: _is_strs(value) and all(m.isidentifier() for m in value)),
+    (
+        "modules",
+        lambda value: _is_strs(value)
+        and all(all(part.isidentifier() for part in m.split(".")) for m in value),
+    ),
     ("enabled", lambda value: type(value) is bool),
     ("arguments", lambda value: type(value) is dict),
     ("hashes", _is_strs),
@@ -297,6 +301,7 @@ _MEMO_FIELDS: Final = (
     ("platform", _is_file_name),
     ("source", _is_str),
     ("tables", lambda value: type(value) is dict),
+    ("env_key", lambda value: value == "" or _is_key(value)),
 )
 
 

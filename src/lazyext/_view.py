@@ -81,7 +81,8 @@ _NULL = _NullFinder()
 
 
 def current() -> str | None:
-    return _view
+    """This process's view directory, once it exists."""
+    return _view if _created else None
 
 
 def views() -> list[str]:
