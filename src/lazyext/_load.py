@@ -281,8 +281,10 @@ _PLAN_FIELDS: Final = (
     ("package", lambda value: value is None or _is_str(value)),
     (
         "modules",
-        lambda value: _is_strs(value)
-        and all(all(part.isidentifier() for part in m.split(".")) for m in value),
+        lambda value: (
+            _is_strs(value)
+            and all(all(part.isidentifier() for part in m.split(".")) for m in value)
+        ),
     ),
     ("enabled", lambda value: type(value) is bool),
     ("arguments", lambda value: type(value) is dict),

@@ -225,6 +225,10 @@ def extended(config: Config, env: Environment, plan: Plan) -> Environment:
                 new, text = _resolve.resolve(joined, key, [plan], constraints=pins)
             except InstallError as error:
                 _guards.remember_failure(key, error, config.settings.failure_ttl)
+                # Recorded under the extension's own key for `status` / `doctor`.
+                _failures.record(
+                    root, plan.key, plan.requirement, error, config.settings.failure_ttl
+                )
                 raise
             _environment.store(root, new, text)
             return new

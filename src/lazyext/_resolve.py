@@ -208,6 +208,10 @@ def _run(argv: list[str], settings: Settings) -> tuple[int, str]:
         return -1, f"timed out after {limit or 0:g} s (install-timeout)\n" + _tail(
             error.output, settings
         )
+    except OSError as error:
+        raise InstallError(
+            f"cannot run uv ({error}); reinstall the uv package: pip install --force-reinstall uv"
+        ) from error
     return code, _tail(output, settings)
 
 
