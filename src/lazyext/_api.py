@@ -230,6 +230,8 @@ def closure_keys(config: Config, plan: Plan) -> list[str]:
 
         key = joined_key(config, config.env_key, plan)
         env = _environment.find(root, key, config.platform, config.settings)
+        if env is None:  # installed by another config: the newest environment that has it
+            env = _environment.with_root(root, plan.key, config.platform)
         closure = env.closure_of(plan.key) if env is not None else None
     return [locked.key for locked in closure or () if locked.key]
 

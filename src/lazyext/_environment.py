@@ -256,9 +256,20 @@ def load(
     return env
 
 
-def referenced_keys(root: str) -> set[str]:
-    """The cache keys of every distribution a stored environment names (for gc)."""
-    found: set[str] = set()
+def with_root(root: str, plan_key: str, platform: str) -> Environment | None:
+    """The newest stored environment that has ``plan_key`` among its extensions (any
+    config's: ``invalidate`` of a requirement outside the active config)."""
+    best = None
+    for env in _stored(root, platform):
+        if env.roots_of(plan_key) is not None and (
+            best is None or env.created_at > best.created_at
+        ):
+            best = env
+    return best
+
+
+def _stored(root: str, platform: str | None = None) -> list[Environment]:
+    found: list[Environment] = []
     base = os.path.join(root, "envs")
     try:
         keys = os.listdir(base)
@@ -269,11 +280,17 @@ def referenced_keys(root: str) -> set[str]:
             platforms = os.listdir(os.path.join(base, env_key))
         except OSError:
             continue
-        for platform in platforms:
-            env = load(root, env_key, platform)
-            if env is not None:
-                found.update(locked.key for locked in env.dists if locked.key)
+        for name in platforms:
+            if platform is None or name == platform:
+                env = load(root, env_key, name)
+                if env is not None:
+                    found.append(env)
     return found
+
+
+def referenced_keys(root: str) -> set[str]:
+    """The cache keys of every distribution a stored environment names (for gc)."""
+    return {locked.key for env in _stored(root) for locked in env.dists if locked.key}
 
 
 def store(root: str, env: Environment, pylock: str) -> str:

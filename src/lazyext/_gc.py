@@ -135,7 +135,11 @@ def _collect_unreferenced(
     to another version, or resolved before lazyext kept environments): removed after the
     grace period, unless a live process uses it."""
     for _platform, generation in generations:
-        if not os.path.isdir(generation) or _age(generation, now) < grace:
+        entry = _cache.read_entry(generation)
+        recent = max(entry.installed_at if entry is not None else 0.0, _cache.last_used(generation))
+        # Dated in the future (installed with the clock ahead): old enough, or it would
+        # be kept until the clock catches up.
+        if not os.path.isdir(generation) or 0 <= now - recent < grace:
             continue
         if generation in leased:
             report.skipped_in_use.append(generation)

@@ -176,7 +176,7 @@ def test_a_wheel_whose_files_contradict_its_record_is_never_published(
     # Remembered: the next attempts (an import, verify --repair's reinstall) do not
     # install the same wheel again, even after the in-process failure memory is gone.
     importlib.invalidate_caches()
-    with pytest.raises(lazyext.InstallError, match="not installing tampered==1.0 again") as again:
+    with pytest.raises(lazyext.InstallError, match=r"not installing tampered==1\.0 again") as again:
         lazyext.ensure("tampered", **options)
     assert again.value.security is True
     assert len(shim.runs()) == 1
