@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any, Final
 
-    from lazyext._config import Settings
+    from lazyext._config import Config, Plan, Settings
 
 ENV_SCHEMA: Final = 1
 ENV_FILE: Final = "env.marshal"
@@ -107,6 +107,15 @@ class Environment:
             return False
         now = time.time() if now is None else now
         return self.created_at > now + 300.0 or now - self.created_at > self.ttl_seconds
+
+
+def environment_plans(config: Config) -> list[Plan]:
+    """The plans that make up a config's environment: enabled, installable, applicable."""
+    return [
+        plan
+        for plan in config.plans
+        if plan.extension.package is not None and plan.extension.enabled and plan.marker_ok
+    ]
 
 
 def lock_identity(path: str) -> str:

@@ -269,9 +269,7 @@ def install(
 ) -> Installed:
     """Make ``plan``'s closure installed: resolve the environment if needed, install what
     is missing. ``refresh`` resolves the environment again first."""
-    from lazyext._resolve import environment_plans
-
-    if not environment_plans(config):  # nothing to join: the requirement alone
+    if not _environment.environment_plans(config):  # nothing to join: the requirement alone
         config = single_config(plan, config.settings, config.platform)
     env = environment(config, refresh=refresh, name=name)
     closure = env.closure_of(plan.key)

@@ -22,22 +22,13 @@ import time
 from typing import TYPE_CHECKING
 
 from lazyext import _cache, _lockfile, _log
-from lazyext._environment import Environment, Locked
+from lazyext._environment import Environment, Locked, environment_plans
 from lazyext._errors import DistributionNotFound, InstallError, ResolutionError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
     from lazyext._config import Config, Plan, Settings
-
-
-def environment_plans(config: Config) -> list[Plan]:
-    """The plans that make up a config's environment: enabled, installable, applicable."""
-    return [
-        plan
-        for plan in config.plans
-        if plan.extension.package is not None and plan.extension.enabled and plan.marker_ok
-    ]
 
 
 def host_distributions(cache_dir: str) -> dict[str, tuple[str, str]]:
