@@ -192,3 +192,17 @@ def test_compiling_never_touches_the_callers_stdout(
     assert seen == [original]
     assert sys.stdout is original
     assert capsys.readouterr().out == ""
+
+
+def test_gc_keeps_an_install_whose_bytecode_was_written_after_publish(
+    house: Wheelhouse, cache_dir: Path
+) -> None:
+    from lazyext import _gc
+
+    target = lazyext.ensure("twomods", **house.options(cache_dir))
+    assert _bytecode.compile_target(str(target)) is True
+    assert _compiled(target)
+    report = _gc.collect(str(cache_dir.resolve()), grace_seconds=0)
+    assert report.removed == []
+    assert target.is_dir()
+    assert _cli_verify(target) == []

@@ -349,3 +349,15 @@ def test_pack_and_unpack_commands(
     output.write_bytes(b"\x1f\x8b broken")
     assert cli.main(["--config", str(other), "unpack", str(output)]) == 1
     assert "damaged or truncated" in capsys.readouterr().err
+
+
+def test_import_lazyext_imports_no_fleet_module() -> None:
+    code = (
+        "import sys, lazyext\nlazyext.activate({'tinyyaml': 'TinyYaml>=6'})\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('lazyext._pack', "
+        "'lazyext._layers', 'lazyext.integrations', 'distributed', 'ray', 'zstandard', "
+        "'tarfile'))))\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -10,7 +10,7 @@ python=${LAZYEXT_PYTHON:-python3}
 venv=${LAZYEXT_VENV:-.venv}
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -e '.[test,web]'
+"$venv/bin/python" -m pip install -q -e '.[test,web,dask,ray,zstd]'
 if [ "${LAZYEXT_LINT:-1}" != 0 ]; then
     "$venv/bin/ruff" check .
     "$venv/bin/ruff" format --check .

@@ -63,7 +63,7 @@ def diagnose(config: Config, plan: Plan) -> dict[str, Any]:
         result["pth"] = [_pth_effects(e.target, name, config) for e in entries for name in e.pth]
     failure = _failures.read(root, plan.key) or _failures.read(root, config.env_key)
     if failure is not None:
-        result["failure"] = dict(failure, summary=_failures.describe(failure))
+        result["failure"] = dict(failure, summary=_failures.describe(failure, message=False))
     hosts = {module: _host_copy(plan, module) for module in extension.modules}
     result["host"] = hosts
     for module, host in hosts.items():
@@ -120,7 +120,8 @@ def _verdict(
     if cached:
         return "healthy: served from the cache"
     if failure is not None:
-        return f"failed: {_failures.describe(failure)}"
+        first = failure["message"].splitlines()[0] if failure["message"] else failure["type"]
+        return f"failed: {failure['type']}: {first}"
     return "not installed yet: the first import installs it"
 
 

@@ -92,7 +92,7 @@ def clear(root: str, key: str) -> None:
         pass
 
 
-def describe(found: dict[str, Any], *, now: float | None = None) -> str:
+def describe(found: dict[str, Any], *, now: float | None = None, message: bool = True) -> str:
     """``failed 12 s ago (DistributionNotFound: ...); retried ...``: one line."""
     now = time.time() if now is None else now
     ago = max(0.0, now - found["at"])
@@ -103,4 +103,5 @@ def describe(found: dict[str, Any], *, now: float | None = None) -> str:
         if left > 0
         else "the next import retries it"
     )
-    return f"failed {ago:.0f} s ago ({found['type']}: {first}); {when}"
+    what = f"{found['type']}: {first}" if message else found["type"]
+    return f"failed {ago:.0f} s ago ({what}); {when}"

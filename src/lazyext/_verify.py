@@ -44,11 +44,10 @@ def require_verified(target: str, *, requirement: str, cache_key: str) -> None:
     from lazyext._errors import InstallError
 
     _remember_refusal(target, cache_key, problems)
-    shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
     raise InstallError(
         f"refusing to publish {requirement}: its files do not match the RECORD of its "
-        f"wheel ({shown}); the wheel was altered or built broken: rebuild or re-download "
-        "it (a reinstall would give the same files)",
+        f"wheel ({_summary(problems)}); the wheel was altered or built broken: rebuild "
+        "or re-download it (a reinstall would give the same files)",
         spec=requirement,
         cache_key=cache_key,
         security=True,
@@ -58,6 +57,10 @@ def require_verified(target: str, *, requirement: str, cache_key: str) -> None:
 #: How long a refused wheel is not installed again (a fixed release may follow; an
 #: explicit refresh, ``lazyext invalidate`` or this much time lets uv try again).
 REFUSAL_SECONDS = 3600.0
+
+
+def _summary(problems: list[str], shown: int = 5) -> str:
+    return "; ".join(problems[:shown]) + ("; ..." if len(problems) > shown else "")
 
 
 def refusal(root: str, cache_key: str, max_age: float | None = None) -> list[str]:
@@ -88,10 +91,9 @@ def raise_if_refused(root: str, requirement: str, cache_key: str, name: str | No
         return
     from lazyext._errors import InstallError
 
-    shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
     raise InstallError(
         f"not installing {requirement} again: its wheel contradicted its own RECORD less "
-        f"than {REFUSAL_SECONDS / 3600:.0f} h ago ({shown}); `lazyext refresh` or "
+        f"than {REFUSAL_SECONDS / 3600:.0f} h ago ({_summary(problems)}); `lazyext refresh` or "
         "`lazyext invalidate` tries again once a fixed wheel is published",
         name=name,
         spec=requirement,

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lazyext._cli_options import hoist
 from lazyext._errors import ConfigError, LazyextError
 
 EXIT_OK = 0
@@ -37,13 +38,6 @@ _COMMAND_MODULES = (
     "lazyext._cli_verify",
     "lazyext._cli_web",
 )
-
-
-#: Options accepted anywhere on the command line (hoisted in front of the verb).
-_GLOBAL_VALUES = ("--config", "--python")
-_GLOBAL_FLAGS = ("--json", "--verbose", "--version")
-#: The verbs ``--python`` applies to: they act on one interpreter's installs.
-PYTHON_VERBS = frozenset({"status", "warm", "verify", "doctor", "lock"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,30 +123,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def hoist(argv: Sequence[str]) -> list[str]:
-    """``argv`` with the global options moved in front of the verb (before ``--``)."""
-    front: list[str] = []
-    rest: list[str] = []
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        if arg == "--":
-            rest += argv[index:]
-            break
-        name = arg.partition("=")[0]
-        if name in _GLOBAL_VALUES:
-            take = 1 if "=" in arg else 2
-            front += argv[index : index + take]
-            index += take
-            continue
-        if arg in _GLOBAL_FLAGS or (len(arg) > 1 and arg.strip("v") == "-"):
-            front.append(arg)
-        else:
-            rest.append(arg)
-        index += 1
-    return front + rest
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
@@ -172,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.json = bool(getattr(args, "json", False) or args.global_json)
     _configure_logging(args.verbose)
     if args.python is not None:
-        return _for_python(args, given)
+        from lazyext._cli_options import for_python
+
+        return for_python(args, given, main)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -200,54 +172,6 @@ def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
 
         print_json(_shapes.error(error, code))
     return code
-
-
-def _for_python(args: argparse.Namespace, given: list[str]) -> int:
-    """Run this command line under another interpreter: ``PATH -m lazyext ...``."""
-    import os
-    import shutil
-    import subprocess
-
-    if args.command not in PYTHON_VERBS:
-        verbs = ", ".join(sorted(PYTHON_VERBS))
-        print(f"lazyext: --python applies to {verbs}, not to {args.command}", file=sys.stderr)
-        return EXIT_USAGE
-    python = shutil.which(args.python) or args.python
-    if not os.path.isfile(python) or not os.access(python, os.X_OK):
-        print(f"lazyext: --python {args.python}: no such interpreter", file=sys.stderr)
-        return EXIT_USAGE
-    if os.path.abspath(python) == os.path.abspath(sys.executable):
-        args.python = None
-        return main(_without_python(given))
-    probe = subprocess.run(
-        [python, "-c", "import lazyext.cli"], capture_output=True, text=True, check=False
-    )
-    if probe.returncode != 0:
-        print(
-            f"lazyext: --python {python}: lazyext is not installed for that interpreter "
-            f"(install it there: {python} -m pip install lazyext)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    done = subprocess.run([python, "-m", "lazyext", *_without_python(given)], check=False)
-    return done.returncode
-
-
-def _without_python(argv: list[str]) -> list[str]:
-    hoisted = hoist(argv)
-    out: list[str] = []
-    skip = False
-    for arg in hoisted:
-        if skip:
-            skip = False
-            continue
-        if arg == "--python":
-            skip = True
-            continue
-        if arg.startswith("--python="):
-            continue
-        out.append(arg)
-    return out
 
 
 def _configure_logging(verbosity: int) -> None:

@@ -80,14 +80,7 @@ def test_a_full_disk_is_reported_as_full_and_the_database_is_kept(tmp_path: Path
     command = (
         f"mount -t tmpfs -o size=1m,mode=0700 tmpfs {data} && exec {sys.executable} {script} {data}"
     )
-    done = subprocess.run(
-        [unshare, "-m", "--propagation", "private", "sh", "-c", command],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=python_env(),
-        check=False,
-    )
+    done = _run([unshare, "-m", "--propagation", "private", "sh", "-c", command])
     assert done.returncode == 0, done.stderr
     error_line, tasks_line = done.stdout.strip().splitlines()[-2:]
     assert error_line.startswith("ERROR StateError"), done.stdout
@@ -151,15 +144,14 @@ def read_only_cache(
             os.chmod(path, mode)
 
 
-def _cli(prefix: list[str], *arguments: str) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "lazyext", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=python_env(),
-        check=False,
+        argv, capture_output=True, text=True, timeout=120, env=python_env(), check=False
     )
+
+
+def _cli(prefix: list[str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return _run([*prefix, sys.executable, "-m", "lazyext", *arguments])
 
 
 @pytest.mark.parametrize(
@@ -187,14 +179,7 @@ def test_the_invalidate_api_on_a_read_only_cache_raises_a_lazyext_error(
             print(type(error).__name__, isinstance(error, OSError), error)
         """
     )
-    done = subprocess.run(
-        [*read_only_cache, sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=python_env(),
-        check=False,
-    )
+    done = _run([*read_only_cache, sys.executable, "-c", code])
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("CacheWriteError True "), done.stdout
     assert "read-only" in done.stdout

@@ -322,3 +322,19 @@ def test_a_cache_dir_that_is_a_dangling_link_is_a_lazyext_error(
     with pytest.raises(lazyext.UnsafeCacheError, match="does not exist"):
         _import("tinyyaml")
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize(
+    ("task_id", "match"),
+    [("t" * 100_000, "characters long"), ("a\x00b", "control character"), ("a\nb", "control")],
+)
+def test_task_ids_are_bounded_before_they_reach_sql(
+    tmp_path: Path, task_id: str, match: str
+) -> None:
+    manager = TaskManager(data_dir=tmp_path / "data")
+    try:
+        with pytest.raises(lazyext.ConfigError, match=match):
+            manager.add_task("os:getcwd", "interval", id=task_id, seconds=60)
+        assert manager.list_tasks() == []
+    finally:
+        manager.shutdown(wait=False)

@@ -131,6 +131,8 @@ def test_the_foreground_scheduler_runs_stored_tasks_and_stops_cleanly(
         )
         assert added[0] == 0, added[1]
         wait_for(lambda: out.exists() and f"{scheduler.pid}\n" in out.read_text())
+        # A second run starts only once the first one returned, after logging its outcome.
+        wait_for(lambda: TaskManager().get_task("taskfuncs:record").run_count >= 2)
         scheduler.send_signal(signum)
         assert scheduler.wait(30) == 0
         rest = scheduler.stderr.read()

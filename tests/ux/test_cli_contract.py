@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from lazyext import __version__, _shapes, cli
+from lazyext import __version__, _cli_options, _shapes, cli
 
 from support import Wheelhouse
 
@@ -131,7 +131,7 @@ def test_global_options_before_or_after_the_verb(verb: tuple[str, ...], tmp_path
 def test_python_is_refused_where_it_does_not_apply(
     verb: tuple[str, ...], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if verb[0] in cli.PYTHON_VERBS:
+    if verb[0] in _cli_options.PYTHON_VERBS:
         return
     code, _, err = run(capsys, *verb, *(CASES.get(verb) or []), "--python", sys.executable)
     assert code == 2

@@ -80,3 +80,48 @@ def _operation_test(
         case.call_and_validate(headers=auth, excluded_checks=excluded)
 
     return test
+
+
+def test_each_error_status_is_documented_with_the_body_it_has(
+    serve: Callable[..., Any],
+) -> None:
+    from lazyext.web.models import ErrorResponse, ValidationErrorResponse
+
+    client = serve(scheduler=False, max_body_bytes=1024)
+    document = client.get("/openapi.json").json()
+
+    def schema(path: str, method: str, status: int) -> Any:
+        response = document["paths"][path][method]["responses"][str(status)]
+        return response["content"]["application/json"]["schema"]
+
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for status in (401, 403, 404, 409, 413, 503):
+        assert schema("/tasks", "post", status) == error, status
+    assert schema("/plugins/upload", "post", 415) == error
+    assert error in schema("/tasks", "post", 400)["anyOf"]
+    fields = {"$ref": "#/components/schemas/ValidationErrorResponse"}
+    assert schema("/tasks", "post", 422)["anyOf"] == [fields, error]
+
+    # The answers have those bodies.
+    too_big = client.post("/tasks", content=b"[" + b" " * 2048 + b"]")
+    assert too_big.status_code == 413
+    ErrorResponse.model_validate(too_big.json())
+    not_multipart = client.post("/plugins/upload", content=b"x")
+    assert not_multipart.status_code == 415
+    ErrorResponse.model_validate(not_multipart.json())
+    broken = client.post(
+        "/plugins/upload",
+        content=b"--b\r\nno headers at all",
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert broken.status_code == 400, broken.text
+    ErrorResponse.model_validate(broken.json())
+    malformed = client.get("/tasks/%00")
+    assert malformed.status_code == 404
+    ErrorResponse.model_validate(malformed.json())
+    fields_wrong = client.post("/tasks", json={"func": 1})
+    assert fields_wrong.status_code == 422
+    ValidationErrorResponse.model_validate(fields_wrong.json())
+    semantic = client.post("/tasks", json={"func": "no_such_module_xyz:f"})
+    assert semantic.status_code == 422
+    ErrorResponse.model_validate(semantic.json())

@@ -17,7 +17,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from webkit import LiveServer
+from webkit import LiveServer, plugin_files, zip_bytes
 
 SEED_TASK = {
     "name": "Cleanup",
@@ -152,7 +152,9 @@ def test_func_path_is_an_alias_of_func(serve: Callable[..., Any]) -> None:
     assert schema["anyOf"] == [{"required": ["func"]}, {"required": ["func_path"]}]
 
 
-def test_the_prefix_setting_and_router_prefix(config_file: Path, serve: Callable[..., Any]) -> None:
+def test_the_prefix_setting_and_router_prefix(
+    config_file: Path, serve: Callable[..., Any], tmp_path: Path
+) -> None:
     import httpx
     from fastapi import FastAPI
 
@@ -164,6 +166,14 @@ def test_the_prefix_setting_and_router_prefix(config_file: Path, serve: Callable
     assert client.get("/manager/tasks").json() == []
     assert "/manager/tasks/{task_id}" in client.get("/openapi.json").json()["paths"]
     assert client.get("/tasks").status_code == 404
+    # The plugins' routes follow the prefix too.
+    data = zip_bytes(tmp_path / "p.zip", plugin_files("preplug"))
+    files = {"file": ("p.zip", data)}
+    upload = client.post("/manager/plugins/upload", files=files, params={"enable": 1})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["routes"] == "/manager/plugins/preplug/"
+    assert client.get("/manager/plugins/preplug/hello").json()["hello"] == "world"
+    assert "/manager/plugins/preplug/hello" in client.get("/openapi.json").json()["paths"]
 
     host = FastAPI()
     host.include_router(router(config_file, prefix="/v1", scheduler=False), prefix="/api")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from lazyext._errors import ConfigError
+from lazyext._keys import MAX_NAME, check_text
 from lazyext._record import EMPTY, record
 
 if TYPE_CHECKING:
@@ -268,6 +269,10 @@ def check_options(
     problems = []
     if not task_id or task_id.startswith("lazyext:"):
         problems.append(f"task id {task_id!r} is empty or reserved (lazyext:...)")
+    try:  # it reaches SQL, logs and lock names: bounded like every name (lazyext._keys)
+        check_text(task_id, "task id", MAX_NAME)
+    except ConfigError as error:
+        problems.append(str(error))
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         problems.append(f"max_retries must be a whole number >= 0, not {max_retries!r}")
     if timeout is not None and (

@@ -3,7 +3,11 @@
 ``create_app()`` returns a FastAPI application serving the API; ``router()`` returns
 an ``APIRouter`` an existing FastAPI application can include. Enabled plugins that
 define a ``router`` have it served under ``/plugins/<id>/``. ``lazyext serve`` runs
-the application with uvicorn.
+the application with uvicorn. ``GET /healthz`` says whether the server, its scheduler
+and its plugins run; ``prefix="/manager"`` (or ``[web] prefix``) serves the API under
+a path. Request bodies are bounded (``[web] max-body-bytes``), ids from URLs are
+checked before use, and ``/openapi.json`` documents every answer (see the README's
+"Web API" section).
 
 This package needs the ``web`` extra (FastAPI, uvicorn, python-multipart); nothing
 else in lazyext imports it. Without the extra, importing it raises

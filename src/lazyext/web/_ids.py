@@ -22,28 +22,28 @@ _TASK_ID: Final = re.compile(TASK_ID_PATTERN)
 _NAME: Final = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
+def _checked(value: str, form: re.Pattern[str], error: str, what: str, listing: str) -> str:
+    if not form.match(value):
+        raise problem(404, error, f"no {what} {value[:200]!r}: not a valid {what}", listing)
+    return value
+
+
 def task_id(task_id: str) -> str:
     """A dependency: the ``task_id`` of the path, or a 404."""
-    if not _TASK_ID.match(task_id):
-        raise problem(
-            404,
-            "TaskNotFoundError",
-            f"no task {task_id[:200]!r}: not a valid task id",
-            "list the tasks with GET /tasks",
-        )
-    return task_id
+    return _checked(
+        task_id, _TASK_ID, "TaskNotFoundError", "task id", "list the tasks with GET /tasks"
+    )
 
 
 def extension_name(name: str) -> str:
     """A dependency: the extension ``name`` of the path, or a 404."""
-    if not _NAME.match(name):
-        raise problem(
-            404,
-            "ExtensionNotFound",
-            f"no extension {name[:200]!r}: not a valid name",
-            "list the extensions with GET /extensions",
-        )
-    return name
+    return _checked(
+        name,
+        _NAME,
+        "ExtensionNotFound",
+        "extension name",
+        "list the extensions with GET /extensions",
+    )
 
 
 def known_plugin(manager: PluginManager) -> Callable[[str], str]:

@@ -1,0 +1,92 @@
+"""The global options of the command line: accepted before or after the verb.
+
+``--config PATH``, ``--json``, ``--python PATH``, ``-v`` and ``--version`` are moved in
+front of the verb (:func:`hoist`) before argparse sees the command line, so nested
+verbs (``tasks add``, ``plugins info``) need not declare them. ``--python PATH`` runs
+the command under that interpreter (:func:`for_python`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+#: Options accepted anywhere on the command line (hoisted in front of the verb).
+_GLOBAL_VALUES = ("--config", "--python")
+_GLOBAL_FLAGS = ("--json", "--verbose", "--version")
+_USAGE = 2  # lazyext.cli.EXIT_USAGE (cli imports this module)
+#: The verbs ``--python`` applies to: they act on one interpreter's installs.
+PYTHON_VERBS = frozenset({"status", "warm", "verify", "doctor", "lock"})
+
+
+def hoist(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the global options moved in front of the verb (before ``--``)."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            rest += argv[index:]
+            break
+        name = arg.partition("=")[0]
+        if name in _GLOBAL_VALUES:
+            take = 1 if "=" in arg else 2
+            front += argv[index : index + take]
+            index += take
+            continue
+        if arg in _GLOBAL_FLAGS or (len(arg) > 1 and arg.strip("v") == "-"):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
+def for_python(args: argparse.Namespace, given: list[str], main: Callable[[list[str]], int]) -> int:
+    """Run this command line under another interpreter: ``PATH -m lazyext ...``."""
+    import os
+    import shutil
+    import subprocess
+
+    if args.command not in PYTHON_VERBS:
+        verbs = ", ".join(sorted(PYTHON_VERBS))
+        print(f"lazyext: --python applies to {verbs}, not to {args.command}", file=sys.stderr)
+        return _USAGE
+    python = shutil.which(args.python) or args.python
+    if not os.path.isfile(python) or not os.access(python, os.X_OK):
+        print(f"lazyext: --python {args.python}: no such interpreter", file=sys.stderr)
+        return _USAGE
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        args.python = None
+        return main(_without_python(given))
+    probe = subprocess.run(
+        [python, "-c", "import lazyext.cli"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        print(
+            f"lazyext: --python {python}: lazyext is not installed for that interpreter "
+            f"(install it there: {python} -m pip install lazyext)",
+            file=sys.stderr,
+        )
+        return _USAGE
+    done = subprocess.run([python, "-m", "lazyext", *_without_python(given)], check=False)
+    return done.returncode
+
+
+def _without_python(argv: list[str]) -> list[str]:
+    hoisted = hoist(argv)
+    out: list[str] = []
+    skip = False
+    for arg in hoisted:
+        if skip:
+            skip = False
+            continue
+        if arg == "--python":
+            skip = True
+            continue
+        if arg.startswith("--python="):
+            continue
+        out.append(arg)
+    return out
