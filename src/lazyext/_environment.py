@@ -212,18 +212,15 @@ def find(root: str, env_key: str, platform: str, settings: Settings) -> Environm
 
 
 def _from_layer(layer: str, env_key: str, platform: str, trust_group: bool) -> Environment | None:
-    from lazyext import _layers
+    from lazyext import _layers, _trust
 
     if not _layers.check_layer(layer, trust_group=trust_group):
         return None
-    path = layer
-    for name in ("envs", env_key, platform):
-        path = os.path.join(path, name)
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            return None
-        _layers._refuse(layer, path, info, trust_group=trust_group)
+    directory = env_dir(layer, env_key, platform)
+    if not os.path.lexists(directory):
+        return None
+    # Every directory from / down to the environment's, by the layer's trust rule.
+    _trust.check_dir(directory, what=_layers._WHAT, root_owned_ok=True, trust_group=trust_group)
     return load(
         layer, env_key, platform, owners=(0, os.geteuid()) if hasattr(os, "geteuid") else ()
     )
