@@ -218,15 +218,17 @@ class Suite(ColdPath):
         run(ws.pip_argv(REAL[1], self.site), env=ws.env())
 
     def targets(self, count: int) -> list[str]:
-        from lazyext import _cache
+        """The install directories of the first ``count`` extensions' closures."""
+        from lazyext._provision import cached_closure, environment
 
         root = str(self.ws.cache_warm)
-        found = []
+        env = environment(self.config)
+        found: list[str] = []
         for plan in self.config.plans[:count]:
-            entry = _cache.find_entry(root, plan.key, self.config.platform)
-            if entry is None:
+            entries = cached_closure(root, env, plan.key)
+            if not entries:
                 raise RuntimeError(f"setup: {plan.requirement} is not cached")
-            found.append(entry.target)
+            found += [entry.target for entry in entries if entry.target not in found]
         return found
 
     # -- B1 -----------------------------------------------------------------------
