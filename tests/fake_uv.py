@@ -16,7 +16,8 @@ import uv
 
 
 class UvShim:
-    """A uv stand-in in ``directory``; ``runs()`` lists one argv per invocation."""
+    """A uv stand-in in ``directory``; ``runs()`` lists one argv per install run,
+    ``compiles()`` one per resolution."""
 
     def __init__(self, directory: Path, *, body: str | None = None, before: str = "") -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -27,8 +28,15 @@ class UvShim:
         real = shlex.quote(str(uv.find_uv_bin()))
         body = body if body is not None else f'exec {real} "$@"'
         # One line per run, written with O_APPEND: safe across processes.
+        self.compile_log = directory / "uv-compiles.log"
+        # Resolutions (`uv pip compile`) go straight to the real uv, logged apart: the
+        # shim's behaviour and its run count are about installs.
         script = (
             "#!/bin/sh\n"
+            'if [ "$2" = "compile" ]; then\n'
+            f'  printf "%s\\n" "$*" >> {shlex.quote(str(self.compile_log))}\n'
+            f'  exec {real} "$@"\n'
+            "fi\n"
             f'printf "%s\\n" "$*" >> {shlex.quote(str(self.log))}\n'
             f"env > {shlex.quote(str(self.env_dir))}/$$.env\n"
             f"{before}\n"
@@ -43,6 +51,12 @@ class UvShim:
     def runs(self) -> list[str]:
         try:
             return self.log.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+
+    def compiles(self) -> list[str]:
+        try:
+            return self.compile_log.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             return []
 
@@ -63,3 +77,16 @@ class UvShim:
             "import lazyext._installer as _lazyext_installer\n"
             f"_lazyext_installer.uv_binary = lambda: {str(self.path)!r}\n"
         )
+
+
+def failing_install_of(dist: str) -> str:
+    """Shell for a shim's ``before``: an install run whose locked requirements name ``dist``
+    fails (status 1, not transient); resolutions and other installs are untouched."""
+    pattern = shlex.quote(f"^{dist}[=@ ]")
+    return (
+        'eval "requirements=\\${$#}"\n'
+        f'if grep -qi {pattern} "$requirements" 2>/dev/null; then\n'
+        f'  echo "error: the wheel of {dist} is broken" >&2\n'
+        "  exit 1\n"
+        "fi"
+    )

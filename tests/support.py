@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -10,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lazyext import _cache
+from lazyext._cache import Entry
 from lazyext._wheels import build_wheel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,7 +70,7 @@ def run_python(
     )
 
 
-def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0) -> None:
+def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0, version: str = "6.1") -> None:
     """``TinyYaml 6.1`` (a package, a submodule, a sibling module) and its ``tinydep``.
 
     ``sub_padding`` lines of comments make the install a little longer (kill trials).
@@ -75,10 +78,10 @@ def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0) -> None:
     house.build("tinydep", "1.0", {"tinydep/__init__.py": "VALUE = 41\n"})
     house.build(
         "TinyYaml",
-        "6.1",
+        version,
         {
             "tinyyaml/__init__.py": (
-                "import tinydep\n__version__ = '6.1'\n"
+                f"import tinydep\n__version__ = {version!r}\n"
                 "def load(text):\n    return tinydep.VALUE + 1\n"
             ),
             "tinyyaml/sub.py": "X = 1\n" + "# padding\n" * sub_padding,
@@ -86,3 +89,42 @@ def build_tinyyaml(house: Wheelhouse, *, sub_padding: int = 0) -> None:
         },
         requires=("tinydep>=1",),
     )
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def published(cache_dir: Path) -> dict[str, list[Path]]:
+    """The published generations of each distribution, oldest first, by the normalized
+    name of the ``.dist-info`` inside (one cache entry per distribution)."""
+    found: dict[str, list[Path]] = {}
+    for generation in sorted((cache_dir / "entries").glob("*/*/g*"), key=lambda p: p.name):
+        for info in sorted((generation / "target").glob("*.dist-info")):
+            dist = info.name.removesuffix(".dist-info").rpartition("-")[0]
+            found.setdefault(_normal(dist), []).append(generation)
+    return found
+
+
+def publications(cache_dir: Path) -> dict[str, int]:
+    """How many times each distribution was published (1: installed once)."""
+    return {dist: len(generations) for dist, generations in published(cache_dir).items()}
+
+
+def entry_of(cache_dir: Path, dist: str) -> Path:
+    """The newest published generation of distribution ``dist`` (its cache entry)."""
+    generations = published(cache_dir).get(_normal(dist))
+    assert generations, f"{dist} is not published in {cache_dir}"
+    return generations[-1]
+
+
+def republish(root: str, entry: Entry) -> str:
+    """Publish a copy of ``entry`` as a newer generation of its key; return its path.
+
+    A distribution's entry is installed once: newer generations of one key come only
+    from a repair or a reinstall racing an older reader, which tests stage directly.
+    """
+    staging = _cache.new_staging(root, entry.key)
+    os.rmdir(staging)
+    shutil.copytree(entry.path, staging, symlinks=True)
+    return _cache.publish(staging, root, entry.key, entry.platform)

@@ -15,7 +15,7 @@ import pytest
 import lazyext
 from lazyext import _bytecode, _cache
 
-from support import Wheelhouse, python_env
+from support import Wheelhouse, entry_of, python_env
 
 MODULES = {
     "twomods/__init__.py": "VALUE = 1\n",
@@ -119,9 +119,10 @@ def test_warm_no_compile_leaves_it_to_the_interpreter(config: Path) -> None:
     assert _pyc(_target(config), "twomods/unused.py").is_file()
 
 
-def test_refresh_compiles_the_new_generation(config: Path) -> None:
+def test_refresh_compiles_the_new_generation(config: Path, house: Wheelhouse) -> None:
     _cli(config, "warm", "--no-compile")
     first = _target(config)
+    house.build("twomods", "1.1", MODULES)  # a new release: the refresh installs it
     _cli(config, "refresh", "--force")
     second = _target(config)
     assert second != first
@@ -131,10 +132,7 @@ def test_refresh_compiles_the_new_generation(config: Path) -> None:
 def _target(config: Path) -> Path:
     loaded = lazyext.activate(config)
     lazyext.deactivate()
-    plan = loaded.plans[0]
-    entry = _cache.find_entry(str(loaded.settings.cache_dir), plan.key, loaded.platform)
-    assert entry is not None
-    return Path(entry.target)
+    return entry_of(Path(loaded.settings.cache_dir), "twomods") / "target"
 
 
 def test_what_counts_as_derived() -> None:

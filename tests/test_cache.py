@@ -17,7 +17,7 @@ from lazyext._cache import Entry
 from lazyext._config import Config
 from lazyext._provision import provision
 
-from support import Wheelhouse
+from support import Wheelhouse, republish
 
 
 def config_for(wheelhouse: Wheelhouse, cache_dir: Path, requirement: str = "TinyYaml>=6") -> Config:
@@ -78,12 +78,12 @@ def test_find_entry_ignores_foreign_and_unfinished_things(
     (platform_dir / "tmp-partial").mkdir()
     (platform_dir / "README").write_text("x", encoding="utf-8")
     root = str(cache_dir.resolve())
-    assert _cache.find_entry(root, config.plans[0].key, config.platform) == entry
+    assert _cache.find_entry(root, entry.key, config.platform) == entry
     # A generation swapped for a symlink is foreign and never used.
     newer = platform_dir / "g99999999999999999999.1"
     newer.symlink_to(entry.path)
     assert _cache.read_entry(str(newer)) is None
-    assert _cache.find_entry(root, config.plans[0].key, config.platform) == entry
+    assert _cache.find_entry(root, entry.key, config.platform) == entry
     assert _cache.find_entry(root, "0" * 32, config.platform) is None
 
 
@@ -91,7 +91,7 @@ def test_invalidate_key_marks_every_platform(wheelhouse: Wheelhouse, cache_dir: 
     config = config_for(wheelhouse, cache_dir)
     entry = provision_of(config)
     root = str(cache_dir.resolve())
-    key = config.plans[0].key
+    key = entry.key
     other = Path(root, "entries", key, "cp399-cp399-other")
     other.mkdir()
     (other / "g00000000000000000001.1").mkdir()
@@ -136,7 +136,7 @@ def test_gc_removes_invalidated_after_the_grace(wheelhouse: Wheelhouse, cache_di
     config = config_for(wheelhouse, cache_dir)
     entry = provision_of(config)
     root = str(cache_dir.resolve())
-    _cache.invalidate_key(root, config.plans[0].key)
+    _cache.invalidate_key(root, entry.key)
     assert _gc.collect(root, grace_seconds=3600).removed == []
     assert os.path.isdir(entry.path)
     report = _gc.collect(root, grace_seconds=0)
@@ -149,14 +149,18 @@ def test_gc_removes_superseded_generations_after_the_grace(
 ) -> None:
     config = config_for(wheelhouse, cache_dir)
     oldest = provision_of(config)
-    middle = provision_of(config, refresh=True)
-    newest = provision_of(config, refresh=True)
     root = str(cache_dir.resolve())
+    # A distribution's entry is installed once; newer generations of it come from a
+    # reinstall racing an older reader (or a repair): publish them directly.
+    middle = republish(root, oldest)
+    newest = republish(root, oldest)
     assert _gc.collect(root, grace_seconds=3600).removed == []
     # A mocked clock: two hours later, the superseded ones go.
     report = _gc.collect(root, grace_seconds=3600, now=time.time() + 7200)
-    assert sorted(report.removed) == sorted([oldest.path, middle.path])
-    assert _cache.find_entry(root, config.plans[0].key, config.platform) == newest
+    assert sorted(report.removed) == sorted([oldest.path, middle])
+    found = _cache.find_entry(root, oldest.key, config.platform)
+    assert found is not None
+    assert found.path == newest
 
 
 def test_gc_removes_damaged_generations(wheelhouse: Wheelhouse, cache_dir: Path) -> None:
@@ -198,7 +202,7 @@ def test_gc_skips_a_key_another_process_is_installing(
     config = config_for(wheelhouse, cache_dir)
     entry = provision_of(config)
     root = str(cache_dir.resolve())
-    key = config.plans[0].key
+    key = entry.key
     _cache.invalidate_key(root, key)
     holder = subprocess.Popen(
         [

@@ -110,10 +110,20 @@ def test_status_table(capsys: pytest.CaptureFixture[str], config: Path) -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == f"config: {config} (--config)"
-    assert lines[2].split() == ["NAME", "STATE", "VERSION", "SIZE", "REQUIREMENT"]
+    assert lines[2].startswith("environment: resolved, lock ")
+    assert lines[2].endswith("pylock.toml")
+    assert lines[3].split() == ["NAME", "STATE", "VERSION", "SIZE", "REQUIREMENT"]
     alpha = next(line for line in lines if line.startswith("alpha "))
     assert alpha.split()[:3] == ["alpha", "installed", "1.0"]
     assert "KiB" in alpha or " B " in alpha
+    # Every locked distribution: its version, state and the extensions that need it.
+    dists = lines[lines.index("") + 1 :]
+    assert dists[0].split() == ["NAME", "VERSION", "STATE", "PULLED_IN_BY"]
+    assert [line.split() for line in dists[1:]] == [
+        ["alpha", "1.0", "installed", "alpha"],
+        ["tinydep", "1.0", "missing", "tinyyaml"],
+        ["tinyyaml", "6.1", "missing", "tinyyaml"],
+    ]
 
 
 def test_warm_named_extensions_only(
@@ -183,7 +193,7 @@ def test_invalidate(capsys: pytest.CaptureFixture[str], config: Path, shim: UvSh
     assert code == 0
     assert out.splitlines() == [
         "alpha: 1 install(s) invalidated",
-        "TinyYaml>=6: 1 install(s) invalidated",
+        "TinyYaml>=6: 2 install(s) invalidated",  # its closure: TinyYaml and tinydep
     ]
     assert states(capsys, config)["alpha"] == "missing"
     code, _, err = run(capsys, "--config", str(config), "invalidate", "not a requirement")

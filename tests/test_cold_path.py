@@ -22,6 +22,12 @@ from lazyext._errors import LockTimeout
 from support import Wheelhouse, python_env, run_python
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 class _Index:
     """The wheelhouse as a PEP 503 index whose pages are always stale (``max-age=0``), as
     a real index's are once uv's freshness window has passed; every request is counted."""
@@ -41,8 +47,10 @@ class _Index:
                 index.requests.append(self.path)
                 parts = [p for p in self.path.split("/") if p]
                 if parts[:1] == ["simple"] and len(parts) == 2:
+                    # With the files' hashes, as PyPI's pages have them: a resolution
+                    # into a lock with hashes then needs no download.
                     links = "".join(
-                        f'<a href="/files/{w.name}">{w.name}</a>\n'
+                        f'<a href="/files/{w.name}#sha256={_sha256(w)}">{w.name}</a>\n'
                         for w in sorted(wheels.glob("*.whl"))
                         if w.name.split("-")[0].lower() == parts[1].replace("-", "_")
                     )

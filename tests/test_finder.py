@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 import lazyext
-from fake_uv import UvShim
+from fake_uv import UvShim, failing_install_of
 from lazyext import _api, _cache, _finder, _guards, _installer, _view
 
-from support import Wheelhouse
+from support import Wheelhouse, entry_of, publications
 
 COUNT_VAR = "LAZYEXT_TEST_PTH_COUNT"
 
@@ -105,8 +105,8 @@ def test_cold_import_returns_the_installed_package_itself(
     import tinyyaml  # type: ignore[import-not-found]
 
     assert len(shim.runs()) == 1
-    (generation,) = generations(cache_dir)
-    target = generation / "target"
+    assert publications(cache_dir) == {"tinyyaml": 1, "tinydep": 1}
+    target = entry_of(cache_dir, "TinyYaml") / "target"
     real = PathFinder.find_spec("tinyyaml", [str(target)])
     assert real is not None
     spec = tinyyaml.__spec__
@@ -122,8 +122,9 @@ def test_cold_import_returns_the_installed_package_itself(
     assert spec.has_location
     assert spec.cached == real.cached
     assert tinyyaml.load("") == 42
-    # The dependency came from the same install.
-    assert sys.modules["tinydep"].__file__ == str(target / "tinydep" / "__init__.py")
+    # The dependency came from the same install run, published as its own entry.
+    dependency = entry_of(cache_dir, "tinydep") / "target" / "tinydep" / "__init__.py"
+    assert sys.modules["tinydep"].__file__ == str(dependency)
 
 
 def test_a_configured_plain_module(wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim) -> None:
@@ -209,7 +210,8 @@ def test_dependencies_are_served_last_and_host_modules_win(
     wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path
 ) -> None:
     lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options(cache_dir, wheelhouse))
-    target = Path(lazyext.ensure("tinyyaml"))
+    lazyext.ensure("tinyyaml")
+    target = entry_of(cache_dir, "tinydep") / "target"
     assert importlib.import_module("tinydep").__file__ == str(target / "tinydep" / "__init__.py")
     # The application's own module of the same name comes first.
     del sys.modules["tinydep"]
@@ -362,11 +364,22 @@ def test_eight_threads_one_install(wheelhouse: Wheelhouse, cache_dir: Path, shim
     (module,) = {result for result in results if isinstance(result, ModuleType)}
     assert module.load("") == 42
     assert len(shim.runs()) == 1
-    assert len(generations(cache_dir)) == 1
+    assert publications(cache_dir) == {"tinyyaml": 1, "tinydep": 1}
 
 
-def test_eight_threads_one_failure(wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim) -> None:
-    lazyext.activate({"tinyyaml": "TinyYaml>=99"}, **options(cache_dir, wheelhouse))
+@pytest.fixture
+def broken_tinyyaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> UvShim:
+    """The real uv, except that installing TinyYaml fails (its environment resolves)."""
+    shim = UvShim(tmp_path / "broken", before=failing_install_of("tinyyaml"))
+    monkeypatch.setattr(_installer, "uv_binary", lambda: str(shim))
+    return shim
+
+
+def test_eight_threads_one_failure(
+    wheelhouse: Wheelhouse, cache_dir: Path, broken_tinyyaml: UvShim
+) -> None:
+    shim = broken_tinyyaml
+    lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options(cache_dir, wheelhouse))
     results = run_threads(8, lambda: importlib.import_module("tinyyaml"))
     assert all(isinstance(result, lazyext.InstallError) for result in results), results
     assert all(result.name == "tinyyaml" for result in results)  # type: ignore[attr-defined]
@@ -388,10 +401,11 @@ def test_eight_threads_one_failure(wheelhouse: Wheelhouse, cache_dir: Path, shim
 
 
 def test_a_failure_of_one_key_does_not_block_another(
-    wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim
+    wheelhouse: Wheelhouse, cache_dir: Path, broken_tinyyaml: UvShim
 ) -> None:
+    shim = broken_tinyyaml
     lazyext.activate(
-        {"tinyyaml": "TinyYaml>=99", "alpha": "alpha"}, **options(cache_dir, wheelhouse)
+        {"tinyyaml": "TinyYaml>=6", "alpha": "alpha"}, **options(cache_dir, wheelhouse)
     )
     with pytest.raises(lazyext.InstallError):
         importlib.import_module("tinyyaml")
@@ -499,12 +513,22 @@ def test_a_cached_install_is_served_without_the_provisioning_loader(
 ) -> None:
     lazyext.ensure("TinyYaml>=6", **options(cache_dir, wheelhouse))
     lazyext.deactivate()
+    # The config's environment is resolved at its first import; its distributions are
+    # those ensure() installed.
+    lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options(cache_dir, wheelhouse))
+    assert importlib.import_module("tinyyaml").load("") == 42
+    assert len(shim.runs()) == 1
+    for name in ("tinyyaml", "tinydep"):
+        del sys.modules[name]
+    lazyext.deactivate()
+    resolutions = len(shim.compiles())
     lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options(cache_dir, wheelhouse))
     spec = importlib.util.find_spec("tinyyaml")
     assert spec is not None
     assert type(spec.loader) is SourceFileLoader
     assert importlib.import_module("tinyyaml").load("") == 42
     assert len(shim.runs()) == 1
+    assert len(shim.compiles()) == resolutions
 
 
 def test_find_spec_alone_does_not_install(
@@ -625,7 +649,7 @@ def test_two_names_of_one_install_imported_together(
     results = run_threads(8, work)
     assert all(isinstance(result, ModuleType) for result in results), results
     assert len(shim.runs()) == 1
-    assert len(generations(cache_dir)) == 1
+    assert publications(cache_dir) == {"tinyyaml": 1, "tinydep": 1}
 
 
 def test_a_namespace_package_cold_and_cached(tmp_path: Path, cache_dir: Path, shim: UvShim) -> None:

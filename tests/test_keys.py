@@ -12,7 +12,7 @@ from fake_uv import UvShim
 from lazyext import _cache, _installer, _keys, _load
 from lazyext._config import Config
 
-from support import Wheelhouse
+from support import Wheelhouse, entry_of, published
 
 
 def key_of(requirement: str, **overrides: object) -> str:
@@ -124,16 +124,20 @@ def test_equivalent_spellings_install_once_into_one_directory(
     second = lazyext.ensure("tinyyaml <7, >=6", **options)
     assert first == second
     assert len(shim.runs()) == 1
+    # One entry per distribution (TinyYaml and its tinydep), each published once.
+    generations = published(cache_dir)
+    assert sorted(generations) == ["tinydep", "tinyyaml"]
+    assert all(len(found) == 1 for found in generations.values())
     keys = list((cache_dir / "entries").iterdir())
-    assert len(keys) == 1
+    assert len(keys) == 2
     # Per-platform directory inside the key.
-    assert [p.name for p in keys[0].iterdir()] == [_keys.platform_tag()]
+    assert all([p.name for p in key.iterdir()] == [_keys.platform_tag()] for key in keys)
 
 
 def test_other_platforms_do_not_see_an_install(wheelhouse: Wheelhouse, cache_dir: Path) -> None:
     config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **wheelhouse.options(cache_dir))
     lazyext.ensure("tinyyaml")
-    plan = config.plans[0]
+    key = entry_of(cache_dir, "TinyYaml").parent.parent.name
     root = str(cache_dir.resolve())
-    assert _cache.find_entry(root, plan.key, config.platform) is not None
-    assert _cache.find_entry(root, plan.key, "cp313-cp313t-manylinux_2_36_x86_64") is None
+    assert _cache.find_entry(root, key, config.platform) is not None
+    assert _cache.find_entry(root, key, "cp313-cp313t-manylinux_2_36_x86_64") is None

@@ -30,6 +30,17 @@ def configure(
     )
 
 
+def tinyyaml_key(wheelhouse: Wheelhouse) -> str:
+    """The cache key of TinyYaml 6.1: what was installed, not where it came from."""
+    import hashlib
+
+    from lazyext._keys import dist_key
+
+    wheel = wheelhouse.path / "TinyYaml-6.1-py3-none-any.whl"
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return dist_key("tinyyaml", "6.1", (f"sha256:{digest}",))
+
+
 def snapshot(root: Path) -> dict[str, tuple[int, int, float]]:
     """Every path under ``root`` with its mode, size and mtime: any write shows."""
     found = {}
@@ -68,7 +79,9 @@ def test_an_entry_in_a_layer_is_used_as_is(
     config = configure(wheelhouse, private, (layer,))
     plan = config.plan_for("tinyyaml")
     assert plan is not None
-    entry = _cache.find_entry(str(private), plan.key, config.platform, config.settings)
+    entry = _cache.find_entry(
+        str(private), tinyyaml_key(wheelhouse), config.platform, config.settings
+    )
     assert entry is not None
     assert entry.path.startswith(str(layer) + os.sep)
     assert provision(plan, config.settings, config.platform) == entry
@@ -105,14 +118,16 @@ def test_a_missing_layer_is_skipped(tmp_path: Path, wheelhouse: Wheelhouse) -> N
     plan = config.plan_for("tinyyaml")
     assert plan is not None
     assert (
-        _cache.find_entry(str(tmp_path / "c"), plan.key, config.platform, config.settings) is None
+        _cache.find_entry(
+            str(tmp_path / "c"), tinyyaml_key(wheelhouse), config.platform, config.settings
+        )
+        is None
     )
 
 
 def _lookup(config: Config, cache: Path) -> object:
-    plan = config.plan_for("tinyyaml")
-    assert plan is not None
-    return _cache.find_entry(str(cache), plan.key, config.platform, config.settings)
+    wheelhouse = Wheelhouse(Path(config.settings.find_links[0]))
+    return _cache.find_entry(str(cache), tinyyaml_key(wheelhouse), config.platform, config.settings)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +171,7 @@ def test_a_group_writable_layer_is_used_with_trust_group(
 def test_a_layer_owned_by_another_user_is_refused(
     layer: Path, tmp_path: Path, wheelhouse: Wheelhouse
 ) -> None:
-    generation = next(layer.glob("entries/*/*/g*"))
+    generation = next(layer.glob(f"entries/{tinyyaml_key(wheelhouse)}/*/g*"))
     os.chown(generation, 4242, 4242)
     config = configure(wheelhouse, tmp_path / "c", (layer,))
     with pytest.raises(lazyext.UnsafeCacheError, match="owned by uid 4242") as caught:
@@ -169,7 +184,7 @@ def test_a_layer_owned_by_another_user_is_refused(
 def test_a_generation_swapped_for_someone_elses_symlink_is_refused(
     layer: Path, tmp_path: Path, wheelhouse: Wheelhouse
 ) -> None:
-    generation = next(layer.glob("entries/*/*/g*"))
+    generation = next(layer.glob(f"entries/{tinyyaml_key(wheelhouse)}/*/g*"))
     platform = generation.parent
     os.chmod(platform, 0o700)
     generation.rename(tmp_path / "moved")
@@ -203,11 +218,14 @@ def test_a_layer_that_changes_mode_while_in_use_is_refused_at_the_next_lookup(
 def test_a_newer_install_in_the_writable_cache_wins(
     layer: Path, tmp_path: Path, wheelhouse: Wheelhouse
 ) -> None:
-    config = configure(wheelhouse, tmp_path / "c", (layer,))
-    plan = config.plan_for("tinyyaml")
+    # Installed later into the writable cache (the layer's copy was invalidated there,
+    # or the writable cache was warmed without the layer): the newer generation serves.
+    alone = configure(wheelhouse, tmp_path / "c")
+    plan = alone.plan_for("tinyyaml")
     assert plan is not None
-    fresh = provision(plan, config.settings, config.platform, refresh=True)
+    fresh = provision(plan, alone.settings, alone.platform)
     assert fresh.path.startswith(str(tmp_path / "c"))
+    config = configure(wheelhouse, tmp_path / "c", (layer,))
     assert _lookup(config, tmp_path / "c") == fresh
 
 

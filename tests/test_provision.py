@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 import lazyext
-from fake_uv import UvShim
-from lazyext import _api, _cache, _installer, _keys, _load
+from fake_uv import UvShim, failing_install_of
+from lazyext import _api, _cache, _installer, _keys, _load, _provision
 from lazyext._cache import Entry
 from lazyext._config import Config
 from lazyext._provision import provision
 
-from support import Wheelhouse
+from support import Wheelhouse, build_tinyyaml, entry_of, publications, republish
 
 
 @pytest.fixture
@@ -45,17 +45,26 @@ def test_publishes_a_complete_generation(
     wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim
 ) -> None:
     config = config_for(wheelhouse, cache_dir)
-    plan = config.plans[0]
     entry = provision_of(config)
+    # The entry of the extension's own distribution, keyed by what the lock installs.
+    env = _provision.environment(config)
+    locked = env.dist("tinyyaml")
+    assert locked is not None
+    assert entry.key == locked.key == _keys.dist_key("tinyyaml", "6.1", locked.hashes)
     generation = Path(entry.path)
-    assert generation.parent == cache_dir.resolve() / "entries" / plan.key / config.platform
+    assert generation.parent == cache_dir.resolve() / "entries" / entry.key / config.platform
     assert generation.name.startswith("g")
     assert {p.name for p in generation.iterdir()} == {"entry.marshal", "entry.json", "target"}
-    assert entry.requirement == "tinyyaml>=6"
-    assert entry.resolved == (("TinyYaml", "6.1"), ("tinydep", "1.0"))
+    assert entry.requirement == "tinyyaml==6.1"
+    assert entry.resolved == (("TinyYaml", "6.1"),)
     assert entry.version_of("TinyYaml") == "6.1"
-    assert set(entry.top_level) == {"tinyyaml", "tinydep", "_tinyyaml_speedups"}
+    assert set(entry.top_level) == {"tinyyaml", "_tinyyaml_speedups"}
     assert entry.pth == ()
+    # Its dependency is an entry of its own, from the same install run.
+    dependency = _cache.read_entry(str(entry_of(cache_dir, "tinydep")))
+    assert dependency is not None
+    assert dependency.resolved == (("tinydep", "1.0"),)
+    assert dependency.top_level == ("tinydep",)
     assert entry.ttl_seconds == 24 * 3600.0
     assert not entry.expired()
     assert not os.path.lexists(os.path.join(entry.target, ".lock"))
@@ -66,7 +75,8 @@ def test_publishes_a_complete_generation(
     # The second call is a hit: same entry, no uv.
     assert provision_of(config) == entry
     assert len(shim.runs()) == 1
-    assert (cache_dir / "locks" / f"{plan.key}.lock").exists()
+    assert publications(cache_dir) == {"tinyyaml": 1, "tinydep": 1}
+    assert (cache_dir / "locks" / f"{entry.key}.lock").exists()
 
 
 def test_the_published_metadata_is_readable_by_people(
@@ -126,17 +136,37 @@ def test_expired_entries_survive_offline(
     assert len(shim.runs()) == 1
 
 
+TINYYAML_62 = {
+    "tinyyaml/__init__.py": (
+        "import tinydep\n__version__ = '6.2'\ndef load(text):\n    return tinydep.VALUE + 1\n"
+    ),
+    "tinyyaml/sub.py": "X = 1\n",
+}
+
+
 def test_refresh_publishes_a_new_generation_while_the_old_keeps_working(
-    wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim
+    tmp_path: Path, cache_dir: Path, shim: UvShim
 ) -> None:
-    config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **wheelhouse.options(cache_dir))
+    house = Wheelhouse(tmp_path / "wheels")
+    build_tinyyaml(house)
+    config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **house.options(cache_dir))
     old_module = importlib.import_module("tinyyaml")
     old = Path(old_module.__file__).parents[2]
+    dependency = importlib.import_module("tinydep").__file__
     runtime = _api._runtime
     assert runtime is not None
-    new_entry = runtime.provision_and_activate(config.plans[0], refresh=True)
+    # Nothing new on the index: a refresh resolves again and installs nothing.
+    unchanged = runtime.provision_and_activate(config.plans[0], refresh=True)
+    assert Path(unchanged[0].path) == old
+    assert len(shim.runs()) == 1
+    # A new release: the refresh publishes it; the unchanged dependency stays shared.
+    house.build("TinyYaml", "6.2", TINYYAML_62, requires=("tinydep>=1",))
+    new_entry, *rest = runtime.provision_and_activate(config.plans[0], refresh=True)
+    assert new_entry.resolved == (("TinyYaml", "6.2"),)
     assert Path(new_entry.path) != old
+    assert [Path(e.path) for e in rest] == [entry_of(cache_dir, "tinydep")]
     assert len(shim.runs()) == 2
+    assert publications(cache_dir) == {"tinyyaml": 2, "tinydep": 1}
     # The process that imported the old generation keeps working from it...
     assert old.is_dir()
     assert old_module.load("") == 42
@@ -146,18 +176,22 @@ def test_refresh_publishes_a_new_generation_while_the_old_keeps_working(
         del sys.modules[name]
     fresh = importlib.import_module("tinyyaml")
     assert fresh.__file__.startswith(new_entry.target)
-    assert importlib.import_module("tinydep").__file__.startswith(new_entry.target)
+    assert fresh.__version__ == "6.2"
+    assert importlib.import_module("tinydep").__file__ == dependency
     root = str(cache_dir.resolve())
-    assert _cache.find_entry(root, config.plans[0].key, config.platform) == new_entry
-    assert len(list(old.parent.iterdir())) == 2
+    assert _cache.find_entry(root, new_entry.key, config.platform) == new_entry
+    # The old version's entry stays valid: another config may lock it.
+    assert _cache.read_entry(str(old)) is not None
 
 
-def test_warm_refresh_through_the_api(
-    wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim
-) -> None:
-    config = config_for(wheelhouse, cache_dir)
+def test_warm_refresh_through_the_api(tmp_path: Path, cache_dir: Path, shim: UvShim) -> None:
+    house = Wheelhouse(tmp_path / "wheels")
+    build_tinyyaml(house)
+    config = config_for(house, cache_dir)
     first = _api.warm(config=config)["tinyyaml"]
     again = _api.warm(config=config)["tinyyaml"]
+    assert _api.warm(config=config, refresh=True)["tinyyaml"] == first  # nothing new
+    house.build("TinyYaml", "6.2", TINYYAML_62, requires=("tinydep>=1",))
     refreshed = _api.warm(config=config, refresh=True)["tinyyaml"]
     assert first == again != refreshed
     assert len(shim.runs()) == 2
@@ -198,11 +232,12 @@ def test_a_damaged_entry_is_a_miss_and_is_repaired(
     damage(Path(first.path))  # type: ignore[operator]
     root = str(cache_dir.resolve())
     assert _cache.read_entry(first.path) is None
-    assert _cache.find_entry(root, config.plans[0].key, config.platform) is None
+    assert _cache.find_entry(root, first.key, config.platform) is None
     repaired = provision_of(config)
     assert repaired.path != first.path
-    assert _cache.find_entry(root, config.plans[0].key, config.platform) == repaired
+    assert _cache.find_entry(root, first.key, config.platform) == repaired
     assert len(shim.runs()) == 2
+    assert publications(cache_dir)["tinydep"] == 1  # only the damaged entry is reinstalled
     lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **wheelhouse.options(cache_dir))
     assert importlib.import_module("tinyyaml").__file__.startswith(repaired.target)
 
@@ -222,11 +257,13 @@ def test_the_newest_valid_generation_wins(
 ) -> None:
     config = config_for(wheelhouse, cache_dir)
     older = provision_of(config)
-    newer = provision_of(config, refresh=True)
     root = str(cache_dir.resolve())
-    key = config.plans[0].key
-    assert _cache.find_entry(root, key, config.platform) == newer
-    Path(newer.path, "entry.marshal").write_bytes(b"")
+    newer = republish(root, older)
+    key = older.key
+    found = _cache.find_entry(root, key, config.platform)
+    assert found is not None
+    assert found.path == newer
+    Path(newer, "entry.marshal").write_bytes(b"")
     assert _cache.find_entry(root, key, config.platform) == older
 
 
@@ -238,9 +275,12 @@ def test_invalidate_marks_and_the_next_use_reinstalls(
 ) -> None:
     options = wheelhouse.options(cache_dir)
     first = lazyext.ensure("TinyYaml>=6", **options)
-    assert importlib.import_module("tinydep").__file__.startswith(str(first))
-    assert lazyext.invalidate("tinyyaml >= 6", **options) == 1
+    dependency = entry_of(cache_dir, "tinydep")
+    assert importlib.import_module("tinydep").__file__.startswith(str(dependency))
+    # The closure is marked: the extension's distribution and its dependency.
+    assert lazyext.invalidate("tinyyaml >= 6", **options) == 2
     assert (first.parent / "INVALIDATED").is_file()
+    assert (dependency / "INVALIDATED").is_file()
     assert first.is_dir()  # marked, not deleted: a live process may still use it
     assert lazyext.invalidate("TinyYaml>=6", **options) == 0  # already marked
     second = lazyext.ensure("TinyYaml>=6", **options)
@@ -248,13 +288,17 @@ def test_invalidate_marks_and_the_next_use_reinstalls(
     assert len(shim.runs()) == 2
     # Dependencies of the invalidated install are no longer served from it.
     del sys.modules["tinydep"]
-    assert importlib.import_module("tinydep").__file__.startswith(str(second))
+    reinstalled = entry_of(cache_dir, "tinydep")
+    assert reinstalled != dependency
+    assert importlib.import_module("tinydep").__file__.startswith(str(reinstalled))
 
 
 def test_invalidate_forgets_a_recent_failure(
-    wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim
+    wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lazyext.activate({"tinyyaml": "TinyYaml>=99"}, **wheelhouse.options(cache_dir))
+    shim = UvShim(tmp_path / "broken", before=failing_install_of("tinyyaml"))
+    monkeypatch.setattr(_installer, "uv_binary", lambda: str(shim))
+    lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **wheelhouse.options(cache_dir))
     for _ in range(2):
         with pytest.raises(lazyext.InstallError):
             importlib.import_module("tinyyaml")
@@ -295,18 +339,18 @@ def test_provision_re_checks_after_taking_the_lock(
     """An entry published by someone else while we waited for the lock is used as is."""
     config = config_for(wheelhouse, cache_dir)
     published = provision_of(config)
-    calls = []
+    looks: list[object] = []
     real_find = _cache.find_entry
 
     def miss_once(*args: object) -> Entry | None:
-        calls.append(args)
-        if len(calls) == 1:
+        looks.append(args[1])  # the key
+        if looks.count(published.key) == 1 and args[1] == published.key:
             return None  # the unlocked look: not there yet
         return real_find(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_cache, "find_entry", miss_once)
     assert provision_of(config) == published
-    assert len(calls) == 2
+    assert looks.count(published.key) == 2  # unlocked, then again under the lock
     assert len(shim.runs()) == 1
 
 

@@ -106,3 +106,28 @@ def test_every_ray_worker_process_imports_with_one_install(
     assert len({pid for pid, _file in found}) == 2  # two worker processes
     assert all(file.startswith(str(cache_dir) + os.sep) for _pid, file in found)
     assert len(list(cache_dir.glob("entries/*/*/g*"))) == 1  # one install
+
+
+def test_the_hook_unpacks_a_shipped_archive_instead_of_installing(
+    fleet_wheels: Wheelhouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lazyext import _installer, _load, _pack
+    from lazyext._api import warm
+
+    options = {"find_links": [str(fleet_wheels.path)], "no_index": True}
+    built = _load.load({"fleetpkg": "fleetpkg"}, {"cache_dir": str(tmp_path / "built"), **options})
+    assert all(isinstance(result, Path) for result in warm(config=built).values())
+    archive = tmp_path / "env.tar.gz"
+    _pack.pack(built, str(archive))
+    cache = tmp_path / "node"
+    monkeypatch.setattr(_installer, "uv_binary", lambda: "/nonexistent/uv")  # no installs
+    hook = runtime_env(
+        {"fleetpkg": "fleetpkg"}, pack=archive.read_bytes(), cache_dir=str(cache), **options
+    )["worker_process_setup_hook"]
+    hook()
+    (generation,) = cache.glob("entries/*/*/g*")
+    import fleetpkg  # type: ignore[import-not-found]
+
+    assert fleetpkg.__file__.startswith(str(generation))
+    hook()  # a second worker process on the node: nothing more
+    assert list(cache.glob("entries/*/*/g*")) == [generation]

@@ -108,4 +108,5 @@ def test_settings_default_values() -> None:
     settings = Settings(cache_dir="/c")
     assert settings.ttl_hours == 24.0
     assert settings.retries == 2
-    assert settings.install_fingerprint() == (None, (), (), False, False)
+    assert settings.lock is None
+    assert settings.install_fingerprint() == (None, (), (), False, False, None)

@@ -37,8 +37,24 @@ def _until_all_import(client: object, module: str, started: float) -> float:
         time.sleep(0.05)
 
 
-def dask(wheels: str, requirement: str, module: str) -> None:
+def _time_plugin(plugin: object, module: str) -> float:
+    """Seconds from registering ``plugin`` on a fresh 2-worker cluster until both
+    worker processes can import ``module``."""
     import distributed
+
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        assert not any(client.run(_can_import, module).values())
+        started = time.monotonic()
+        client.register_plugin(plugin)
+        return _until_all_import(client, module, started)
+
+
+def dask(wheels: str, requirement: str, module: str) -> None:
     from distributed.diagnostics.plugin import PipInstall
 
     from lazyext.integrations.dask import LazyextPlugin
@@ -46,40 +62,13 @@ def dask(wheels: str, requirement: str, module: str) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         cache = Path(scratch) / "cache"
         os.environ["UV_CACHE_DIR"] = str(Path(scratch) / "uv-cache")  # cold uv cache
-        with (
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            assert not any(client.run(_can_import, module).values())
-            started = time.monotonic()
-            client.register_plugin(
-                LazyextPlugin(
-                    {module: requirement},
-                    cache_dir=str(cache),
-                    find_links=[wheels],
-                    no_index=True,
-                    warm=True,
-                )
-            )
-            lazy = _until_all_import(client, module, started)
-            generations = len(list(cache.glob("entries/*/*/g*")))
-        with (
-            distributed.LocalCluster(
-                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-            ) as cluster,
-            distributed.Client(cluster) as client,
-        ):
-            assert not any(client.run(_can_import, module).values())
-            started = time.monotonic()
-            client.register_plugin(
-                PipInstall(
-                    [requirement],
-                    pip_options=["--no-cache-dir", "--no-index", "--find-links", wheels],
-                )
-            )
-            pip = _until_all_import(client, module, started)
+        plugin = LazyextPlugin(
+            {module: requirement}, cache_dir=str(cache), find_links=[wheels], no_index=True
+        )
+        lazy = _time_plugin(plugin, module)
+        generations = len(list(cache.glob("entries/*/*/g*")))
+    options = ["--no-cache-dir", "--no-index", "--find-links", wheels]
+    pip = _time_plugin(PipInstall([requirement], pip_options=options), module)
     print(f"lazyext LazyextPlugin: {lazy:.2f} s until both workers import {module}")
     print(f"  installs (published generations = uv runs that succeeded): {generations}")
     print(f"distributed PipInstall: {pip:.2f} s")

@@ -14,7 +14,9 @@ from lazyext._errors import (
     DistributionNotFound,
     InstallError,
     LazyextError,
+    LockFileError,
     LockTimeout,
+    ResolutionError,
     UnsafeCacheError,
 )
 
@@ -40,8 +42,10 @@ __all__ = [
     "ExtensionInstallationError",
     "InstallError",
     "LazyextError",
+    "LockFileError",
     "LockTimeout",
     "PluginManager",
+    "ResolutionError",
     "TaskManager",
     "UnsafeCacheError",
     "activate",

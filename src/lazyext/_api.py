@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 
 from lazyext._config import Config, Extension, Plan
 from lazyext._errors import ConfigError
@@ -41,6 +42,7 @@ def _overrides(
     find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     no_index: bool | None,
     ttl_hours: float | None,
+    lock: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     if isinstance(find_links, (str, os.PathLike)):
         find_links = [find_links]
@@ -52,6 +54,7 @@ def _overrides(
         "find_links": links,
         "no_index": no_index,
         "ttl_hours": ttl_hours,
+        "lock": os.fspath(lock) if lock is not None else None,
     }
 
 
@@ -64,6 +67,7 @@ def activate(
     find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     no_index: bool | None = None,
     ttl_hours: float | None = None,
+    lock: str | os.PathLike[str] | None = None,
 ) -> Config:
     """Install lazyext's import hook for ``config``; idempotent.
 
@@ -74,10 +78,13 @@ def activate(
     top-level import name to requirement, or a sequence of :class:`Extension`. Keyword
     options override the file and the environment. Raises :class:`ConfigError` for
     any invalid input, before anything is installed. Returns the loaded config.
+
+    ``lock`` names a ``pylock.toml`` (``lazyext lock`` writes one): every process then
+    installs exactly its versions and hashes.
     """
     global _runtime
     loaded = load(
-        config, _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours)
+        config, _overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours, lock)
     )
     if config is None and loaded.source == "<defaults>":
         from lazyext import _log
@@ -168,15 +175,18 @@ def ensure(
     from lazyext._errors import LazyextError, without_internal_frames
 
     try:
-        if config is runtime.config:
-            return Path(runtime.provision_and_activate(plan).target)
-        from lazyext._provision import provision
+        if config is runtime.config and runtime.config.plan_for(plan.name) is plan:
+            entries = runtime.provision_and_activate(plan)
+            return Path(entries[0].target) if entries else _host_location(runtime, plan)
+        from lazyext._provision import install
 
-        entry = provision(plan, config.settings, config.platform)
-        runtime.activate_entry(entry)
+        installed = install(plan, config)
+        for entry in installed.entries:
+            runtime.activate_entry(entry)
     except LazyextError as error:
         raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
-    return Path(entry.target)
+    targets = installed.targets
+    return Path(targets[0]) if targets else _host_location(runtime, plan)
 
 
 async def ensure_async(requirement: str, **options: Any) -> Path:
@@ -197,6 +207,33 @@ def extension(name: str, config: Config | None = None) -> Extension:
         known = ", ".join(sorted(plan.name for plan in config.plans)) or "none"
         raise ConfigError(f"no configured extension named {name!r} in {config.source} ({known})")
     return plan.extension
+
+
+def _host_location(runtime: Runtime, plan: Plan) -> Path:
+    """Where the host serves ``plan``'s distribution from (nothing of the cache's)."""
+    from pathlib import Path
+
+    env = runtime.environment()
+    locked = env.dist(plan.dist) if env is not None else None
+    return Path(locked.host if locked is not None and locked.host else sys.prefix)
+
+
+def closure_keys(config: Config, plan: Plan) -> list[str]:
+    """The cache keys of the distributions ``plan`` needs, per the stored environment."""
+    from lazyext import _cache, _environment
+
+    root = _cache.ensure_root(config.settings.cache_dir)
+    env = _environment.find(root, config.env_key, config.platform, config.settings)
+    closure = env.closure_of(plan.key) if env is not None else None
+    if closure is None:  # a requirement outside the config (ensure): the environment it joined
+        from lazyext._provision import joined_key
+
+        key = joined_key(config, config.env_key, plan)
+        env = _environment.find(root, key, config.platform, config.settings)
+        if env is None:  # installed by another config: the newest environment that has it
+            env = _environment.with_root(root, plan.key, config.platform)
+        closure = env.closure_of(plan.key) if env is not None else None
+    return [locked.key for locked in closure or () if locked.key]
 
 
 def invalidate(
@@ -224,10 +261,13 @@ def invalidate(
     from lazyext import _failures
 
     _failures.clear(root, plan.key)
+    keys = closure_keys(config, plan)
     with _lock:
         if _runtime is not None:
             _runtime.forget(plan.key)
-    return _cache.invalidate_key(root, plan.key)
+            for key in keys:
+                _runtime.forget(key)
+    return sum(_cache.invalidate_key(root, key) for key in [plan.key, *keys])
 
 
 def warm(
@@ -247,7 +287,7 @@ def warm(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from lazyext._provision import provision
+    from lazyext._provision import install
 
     config = config or _config_for({})
     wanted = list(names)
@@ -266,15 +306,21 @@ def warm(
 
     def one(plan: Plan) -> BaseException | Path:
         try:
-            target = provision(plan, config.settings, config.platform, refresh=refresh).target
+            installed = install(plan, config)
             if compile:
                 from lazyext._bytecode import compile_target
 
-                compile_target(target)
-            return Path(target)
+                for entry in installed.entries:
+                    compile_target(entry.target)
+            targets = installed.targets
+            return Path(targets[0]) if targets else Path(sys.prefix)
         except Exception as error:
             return error
 
+    if refresh and plans:
+        from lazyext._provision import environment
+
+        environment(config, refresh=True)  # once for all: one environment
     if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
         raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
     workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))

@@ -128,10 +128,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     def action(manager: PluginManager) -> int:
+        from lazyext.plugins._editable import is_editable
+
         info = manager.info(args.plugin_id)
         snapshots = manager.snapshots(args.plugin_id)
+        editable = is_editable(manager.root, info.path)
         if args.json:
-            print_json({**info.as_dict(), "snapshots": [s.as_dict() for s in snapshots]})
+            listed = [s.as_dict() for s in snapshots]
+            print_json({**info.as_dict(), "editable": editable, "snapshots": listed})
             return EXIT_OK
         manifest = info.manifest
         for label, value in (
@@ -146,7 +150,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("dependencies", ", ".join(info.dependencies) or "(none)"),
             ("installed at", _when(info.installed_at)),
             ("source", info.source),
-            ("path", info.path),
+            ("path", info.path + ("  (editable: runs from this folder)" if editable else "")),
             ("snapshots", len(snapshots)),
             ("last error", info.last_error or ""),
         ):

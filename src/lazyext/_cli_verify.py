@@ -26,10 +26,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from lazyext import _cache
     from lazyext._errors import ConfigError
     from lazyext._installer import clean_uv_cache
+    from lazyext._status import closure_entries, main_entry, stored_environment
     from lazyext._verify import linked_damage, quarantine, refusal, verify
 
     config = load_config(args)
     root = _cache.ensure_root(config.settings.cache_dir)
+    env = stored_environment(config)
     plans = [p for p in config.plans if p.extension.package is not None and p.marker_ok]
     unknown = sorted(set(args.names) - {plan.name for plan in plans})
     if unknown:
@@ -40,21 +42,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for plan in plans:
         if args.names and plan.name not in args.names:
             continue
-        entry = _cache.find_entry(root, plan.key, config.platform)
-        if entry is None:  # never published, perhaps refused (lazyext._verify.refusal)
-            refused = refusal(root, plan.key)
+        entries = closure_entries(config, plan, env)
+        if entries is None:  # never published, perhaps refused (lazyext._verify.refusal)
+            closure = env.closure_of(plan.key) if env is not None else None
+            refused = [p for d in closure or () if d.key for p in refusal(root, d.key)]
             state = "refused" if refused else "missing"
             results[plan.name] = {"state": state, "path": "", "problems": refused}
             continue
-        problems = verify(entry)
-        if problems and args.repair:
-            linked = linked_damage(entry)
-            if linked:  # hard-linked from uv's cache, damaged there too: unpack afresh
-                clean_uv_cache(linked, config.settings)
-                problems.append(f"removed from uv's cache: {', '.join(linked)}")
-            quarantine(entry)
+        problems = []
+        for entry in entries:  # every distribution of the closure
+            damage = verify(entry)
+            if damage and args.repair:
+                linked = linked_damage(entry)
+                if linked:  # hard-linked from uv's cache, damaged there too: unpack afresh
+                    clean_uv_cache(linked, config.settings)
+                    damage.append(f"removed from uv's cache: {', '.join(linked)}")
+                quarantine(entry)
+            problems += damage
         state = "ok" if not problems else "repaired" if args.repair else "damaged"
-        results[plan.name] = {"state": state, "path": entry.path, "problems": problems}
+        main = main_entry(config, plan, env)
+        path = main.path if main is not None else entries[0].path if entries else ""
+        results[plan.name] = {"state": state, "path": path, "problems": problems}
     damaged = [name for name, result in results.items() if result["problems"]]
     if args.json:
         rows = [

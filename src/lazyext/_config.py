@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
 #: Bumped whenever the compiled form or the key recipe changes.
-SCHEMA: Final = 1
+SCHEMA: Final = 2
 
 
 @record
@@ -68,6 +68,8 @@ class Settings:
     retries: int = 2
     failure_ttl: float = 30.0
     parallel: int = 4
+    lock: str | None = None  # a pylock.toml that pins the environment (absolute path)
+    expired: str = "refresh-in-background"  # or "reinstall" (block) or "serve" (never)
     cache_read: tuple[str, ...] = ()  # read-only layers searched first (see _layers)
     trust_group: bool = False  # layers may be group-writable (a Kubernetes fsGroup)
     link_mode: str | None = None  # None: uv's default; else one of LINK_MODES (_parse)
@@ -83,6 +85,7 @@ class Settings:
             tuple(bare(link) for link in self.find_links),
             self.no_index,
             self.allow_sdist,
+            self.lock,
         )
 
 
@@ -115,6 +118,7 @@ class Config:
     platform: str  # wheel tag of this interpreter: the cache's per-platform directory
     source: str = "<defaults>"
     tables: Mapping[str, Mapping[str, Any]] = EMPTY
+    env_key: str = ""  # the content address of the resolved environment (see _environment)
 
     def plan_for(self, name_or_requirement: str) -> Plan | None:
         for plan in self.plans:

@@ -44,20 +44,24 @@ def diagnose(config: Config, plan: Plan) -> dict[str, Any]:
         result["verdict"] = "built-in: nothing to install; imported from the host"
         result["finder"] = dict.fromkeys(extension.modules, "PathFinder (host)")
         return result
-    entry = _cache.find_entry(root, plan.key, config.platform, config.settings)
-    if entry is not None:
+    from lazyext import _status
+
+    env = _status.stored_environment(config)
+    entries = _status.closure_entries(config, plan, env)
+    entry = _status.main_entry(config, plan, env)
+    if entry is not None and entries is not None:
         result["entry"] = {
-            "key": plan.key,
+            "key": entry.key,
             "path": entry.path,
             "target": entry.target,
             "version": entry.version_of(plan.dist) or "",
-            "distributions": [f"{name}=={version}" for name, version in entry.resolved],
+            "distributions": [f"{n}=={v}" for e in entries for n, v in e.resolved],
             "installed_at": entry.installed_at,
-            "expired": entry.expired(),
+            "expired": env.expired() if env is not None else False,
             "top_level": list(entry.top_level),
         }
-        result["pth"] = [_pth_effects(entry.target, name, config) for name in entry.pth]
-    failure = _failures.read(root, plan.key)
+        result["pth"] = [_pth_effects(e.target, name, config) for e in entries for name in e.pth]
+    failure = _failures.read(root, plan.key) or _failures.read(root, config.env_key)
     if failure is not None:
         result["failure"] = dict(failure, summary=_failures.describe(failure, message=False))
     hosts = {module: _host_copy(plan, module) for module in extension.modules}

@@ -5,8 +5,12 @@ so existing ``except`` clauses keep working::
 
     LazyextError(Exception)
     ├── ConfigError(LazyextError, ValueError)      bad config or requirement; raised
-    │                                              before any subprocess starts
+    │   │                                          before any subprocess starts
+    │   └── LockFileError(.., ImportError)         a lock file that cannot be used
+    │                                              (stale, foreign, edited, damaged)
     ├── InstallError(LazyextError, ImportError)    uv failed, timed out or was killed
+    │   ├── ResolutionError                        the extensions (and the host) cannot
+    │   │                                          share one environment
     │   └── DistributionNotFound(InstallError, ModuleNotFoundError)
     │                                              no such distribution or version on
     │                                              the index (or in uv's cache offline):
@@ -90,6 +94,34 @@ class InstallError(LazyextError, ImportError):
         # ImportError keeps ``name`` and ``path`` in slots, not in ``__dict__``.
         state = dict(self.__dict__, name=self.name, path=self.path)
         return (_rebuild, (type(self), self.args, state))
+
+
+class LockFileError(ConfigError, ImportError):
+    """A lock file does not match the config, the interpreter or itself.
+
+    Found when an import first needs the lock, so it is also an :class:`ImportError`.
+    """
+
+
+class ResolutionError(InstallError):
+    """The enabled extensions cannot be resolved into one environment.
+
+    ``extensions`` names the configured extensions involved; ``host`` lists the host
+    distributions that took part (``"name version at location"``); the message carries
+    uv's explanation and what to change.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        extensions: tuple[str, ...] = (),
+        host: tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.extensions = extensions
+        self.host = host
 
 
 class DistributionNotFound(InstallError, ModuleNotFoundError):

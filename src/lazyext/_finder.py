@@ -22,6 +22,7 @@ module on 3.10–3.12 (CPython gh-143650).
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
@@ -29,7 +30,7 @@ from lazyext._errors import InstallError, LazyextError, without_internal_frames
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from types import ModuleType
     from typing import Any
 
@@ -44,12 +45,15 @@ class LazyFinder:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.owned: dict[str, Plan] = {}
+        self.parents: set[str] = set()  # packages above configured dotted names
 
     def find_spec(
         self, fullname: str, path: object = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         plan = self.owned.get(fullname)
         if plan is None:
+            if fullname in self.parents:
+                return self.runtime.parent_spec(fullname)
             return None
         return self.runtime.spec_for(fullname, plan)
 
@@ -59,19 +63,19 @@ class LazyFinder:
         forget_failures()
 
     def find_distributions(self, context: Any = None) -> Iterable[Any]:
-        """Make ``importlib.metadata`` see the activated installs (no sys.path entry)."""
-        targets = self.runtime.active_targets()
+        """Make ``importlib.metadata`` see the environment's installs, imported or not.
+
+        Every distribution of the active environment that is in the cache answers, one
+        per name, before anything imports it: ``version()``, entry points (a pytest
+        plugin, console scripts) and optional-dependency probes see what an import
+        would get. Distributions the host serves are the host's to answer.
+        """
+        name = getattr(context, "name", None)
+        targets = self.runtime.metadata_targets(name)
         if not targets:
             return iter(())
         from importlib.metadata import DistributionFinder, MetadataPathFinder
 
-        name = getattr(context, "name", None)
-        from lazyext import _view
-
-        if name is None and any(view in sys.path for view in _view.views()):
-            # Listing everything: the spawn view on sys.path already shows these
-            # installs to PathFinder; answering too would list each one twice.
-            return iter(())
         scoped = DistributionFinder.Context(name=name, path=targets)
         return MetadataPathFinder.find_distributions(scoped)
 
@@ -108,17 +112,42 @@ class ProvisionLoader:
         self.plan = plan
         self.real: Any = None  # the installed module's loader, once create_module ran
 
-    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
-        try:
-            entry = self.runtime.provision_and_activate(self.plan, name=spec.name)
-        except LazyextError as error:
-            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
-        real = real_spec(spec.name, entry)
+    def _provision(self, spec: ModuleSpec) -> ModuleSpec:
+        entries = self.runtime.provision_and_activate(self.plan, name=spec.name)
+        real = real_spec(spec.name, entries)
         adopt(spec, real)
         self.real = real.loader
+        return real
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        try:
+            real = self._provision(spec)
+        except LazyextError as error:
+            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
         create = getattr(real.loader, "create_module", None)
         module: ModuleType | None = create(spec) if create is not None else None
         return module
+
+    def get_code(self, fullname: str) -> Any:
+        """For ``runpy`` (``python -m name``), which asks for code before any import."""
+        loader: Any = self
+        spec = ModuleSpec(fullname, loader)
+        real = self._provision(spec)
+        if real.submodule_search_locations is not None:
+            # A package runs its __main__, as runpy would have done had it known.
+            return compile(
+                f"import runpy\nrunpy.run_module({fullname + '.__main__'!r}, "
+                "run_name='__main__', alter_sys=True)\n",
+                f"<lazyext: python -m {fullname}>",
+                "exec",
+            )
+        real_loader: Any = real.loader
+        return real_loader.get_code(fullname)
+
+    def is_package(self, fullname: str) -> bool:
+        loader: Any = self
+        spec = ModuleSpec(fullname, loader)
+        return self._provision(spec).submodule_search_locations is not None
 
     def exec_module(self, module: ModuleType) -> None:
         # The import system calls the adopted spec's loader; a loader that wraps this one
@@ -136,21 +165,26 @@ class ProvisionLoader:
         return f"<lazyext.ProvisionLoader for {self.plan.requirement!r}>"
 
 
-def real_spec(fullname: str, entry: Entry) -> ModuleSpec:
-    spec = PathFinder.find_spec(fullname, [entry.target])
+def real_spec(fullname: str, entries: Sequence[Entry]) -> ModuleSpec:
+    """The installed module's own spec, found in the targets of an extension's closure."""
+    parents = fullname.split(".")[:-1]
+    search = [os.path.join(entry.target, *parents) for entry in entries]
+    spec = PathFinder.find_spec(fullname, search)
     if spec is None:
+        first = entries[0] if entries else None
         raise InstallError(
-            f"{entry.requirement} is installed in {entry.target} but provides no module "
-            f"named {fullname!r}; fix the extension's modules list, or, if it was "
-            "importable before, run `lazyext verify --repair` (the install may be damaged)",
+            f"{first.requirement if first else 'the extension'} is installed in "
+            f"{first.target if first else 'the cache'} but provides no module named "
+            f"{fullname!r}; fix the extension's modules list, or, if it was importable "
+            "before, run `lazyext verify --repair` (the install may be damaged)",
             name=fullname,
-            spec=entry.requirement,
-            cache_key=entry.key,
+            spec=first.requirement if first else "",
+            cache_key=first.key if first else "",
         )
     if spec.origin is None and spec.submodule_search_locations is not None:
         # A namespace package: as Python would, merge it with its portions elsewhere on
         # sys.path (the host's; the installs', through the view) when they include this one.
-        merged = PathFinder.find_spec(fullname)
+        merged = PathFinder.find_spec(fullname) if not parents else None
         portions = set(spec.submodule_search_locations)
         if (
             merged is not None

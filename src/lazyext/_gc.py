@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-from lazyext import _cache, _leases
+from lazyext import _cache, _environment, _leases
 from lazyext._locks import try_key_lock
 
 logger = logging.getLogger("lazyext")
@@ -108,6 +108,7 @@ def _collect(
     _collect_staging(root, grace_seconds, now, report)
     _collect_views(root, report)
     leased = _leased(root)
+    referenced = _environment.referenced_keys(root)
     by_key: dict[str, list[tuple[str, str]]] = {}
     for key, platform, generation in _cache.iter_generations(root):
         by_key.setdefault(key, []).append((platform, generation))
@@ -116,12 +117,34 @@ def _collect(
             if not locked:
                 report.skipped_locked.append(key)
                 continue
+            if key not in referenced:
+                _collect_unreferenced(generations, grace_seconds, now, report, leased)
+                continue
             _collect_key(generations, grace_seconds, now, report, leased)
             if unused_days is not None and unused_days > 0:
                 _collect_unused(generations, now, unused_days * 86400.0, report, leased)
     if max_bytes is not None and max_bytes > 0:
         _fit_budget(root, max_bytes, report, leased)
     return report
+
+
+def _collect_unreferenced(
+    generations: list[tuple[str, str]], grace: float, now: float, report: GcReport, leased: set[str]
+) -> None:
+    """A distribution no stored environment names any more (its environment was refreshed
+    to another version, or resolved before lazyext kept environments): removed after the
+    grace period, unless a live process uses it."""
+    for _platform, generation in generations:
+        entry = _cache.read_entry(generation)
+        recent = max(entry.installed_at if entry is not None else 0.0, _cache.last_used(generation))
+        # Dated in the future (installed with the clock ahead): old enough, or it would
+        # be kept until the clock catches up.
+        if not os.path.isdir(generation) or 0 <= now - recent < grace:
+            continue
+        if generation in leased:
+            report.skipped_in_use.append(generation)
+        else:
+            _remove(generation, report, "no environment uses it")
 
 
 def _leased(root: str) -> set[str]:

@@ -135,6 +135,7 @@ def build_argv(
     *,
     requirements_file: str | None = None,
     offline: bool | None = None,
+    no_deps: bool = False,
 ) -> list[str]:
     argv = [
         uv,
@@ -155,23 +156,33 @@ def build_argv(
         argv.append(f"--link-mode={settings.link_mode}")
     if offline if offline is not None else settings.offline:
         argv.append("--offline")
-    # URLs with credentials go to uv through its environment (_secrets.uv_environment).
-    if settings.index_url and _secrets.in_argv([settings.index_url]):
-        argv += ["--index-url", settings.index_url]
-    for url in settings.extra_index_urls if _secrets.in_argv(settings.extra_index_urls) else ():
-        argv += ["--extra-index-url", url]
-    for link in settings.find_links if _secrets.in_argv(settings.find_links) else ():
-        argv += ["--find-links", link]
-    if settings.no_index:
-        argv.append("--no-index")
-    if not settings.allow_sdist:
-        # Building an sdist runs arbitrary code at import time; wheels only by default.
-        argv.append("--no-build")
+    argv += index_flags(settings)
+    if no_deps:
+        # A locked closure: every distribution is listed, at its version, with hashes.
+        argv.append("--no-deps")
     if requirements_file is not None:
         argv += ["--require-hashes", "-r", os.path.abspath(requirements_file)]
     else:
         argv += ["--", requirement]
     return argv
+
+
+def index_flags(settings: Settings) -> list[str]:
+    """uv's flags for lazyext's index settings (installs and resolutions alike)."""
+    flags: list[str] = []
+    # URLs with credentials go to uv through its environment (_secrets.uv_environment).
+    if settings.index_url and _secrets.in_argv([settings.index_url]):
+        flags += ["--index-url", settings.index_url]
+    for url in settings.extra_index_urls if _secrets.in_argv(settings.extra_index_urls) else ():
+        flags += ["--extra-index-url", url]
+    for link in settings.find_links if _secrets.in_argv(settings.find_links) else ():
+        flags += ["--find-links", link]
+    if settings.no_index:
+        flags.append("--no-index")
+    if not settings.allow_sdist:
+        # Building an sdist runs arbitrary code at import time; wheels only by default.
+        flags.append("--no-build")
+    return flags
 
 
 def install(
@@ -183,21 +194,31 @@ def install(
     hashes: Sequence[str] = (),
     cache_key: str = "",
     offline_first: bool = True,
+    locked: Sequence[tuple[str, Sequence[str]]] = (),
 ) -> None:
     """Install ``requirement`` into ``target``, retrying transient failures only.
 
     ``offline_first``: try uv's cache alone (``--offline``) before the index, see
     :func:`_from_uv_cache`; a refresh passes ``False`` to see new releases.
+    ``locked``: install exactly these ``(requirement, hashes)`` pairs, without their
+    dependencies (a closure from the lock); ``requirement`` then only names them.
     """
     uv = uv_binary()
     requirements_file = None
-    if hashes:
+    lines = [(spec, hashes) for spec, hashes in locked] or (
+        [(requirement, hashes)] if hashes else []
+    )
+    if lines:
         requirements_file = os.path.join(os.path.dirname(target), "requirements.txt")
-        flags = " ".join(f"--hash={value}" for value in hashes)
-        # The requirement was validated (no newlines or options); hashes are hex.
+        # Requirements were validated (no newlines or options); hashes are hex.
         with open(requirements_file, "w", encoding="utf-8") as handle:
-            handle.write(f"{requirement} {flags}\n")
-    argv = build_argv(uv, requirement, target, settings, requirements_file=requirements_file)
+            for spec, pins in lines:
+                flags = " ".join(f"--hash={value}" for value in pins)
+                handle.write(f"{spec} {flags}\n")
+    no_deps = bool(locked)
+    argv = build_argv(
+        uv, requirement, target, settings, requirements_file=requirements_file, no_deps=no_deps
+    )
     env = uv_environment(settings)
     attempts = 1 + max(0, settings.retries)
     # install-timeout bounds the whole install, retries and backoff included: it is the
@@ -206,7 +227,13 @@ def install(
     deadline = None if limit is None else time.monotonic() + limit
     if offline_first and _may_use_network(settings):
         offline = build_argv(
-            uv, requirement, target, settings, requirements_file=requirements_file, offline=True
+            uv,
+            requirement,
+            target,
+            settings,
+            requirements_file=requirements_file,
+            offline=True,
+            no_deps=no_deps,
         )
         if _from_uv_cache(offline, env, settings, requirement, name, cache_key, limit):
             return
@@ -363,6 +390,19 @@ def _failure(
         what = f"uv could not reach the package index{hint}"
     elif (missing := re.search(_MISSING, tail)) is not None:
         return _missing(missing, returncode, tail, requirement, name, key)
+    elif "network connectivity is disabled" in lowered:
+        # A locked version uv knows of but never downloaded, asked for offline.
+        wanted = re.search(r"Failed to download `(?P<dist>[\w.-]+)", tail)
+        return DistributionNotFound(
+            f"cannot install {requirement}: {wanted['dist'] if wanted else 'a distribution'} "
+            "is not available from uv's cache (offline mode is on; go online once, or add "
+            "find-links)",
+            name=name,
+            spec=requirement,
+            returncode=returncode,
+            stderr_tail=tail,
+            cache_key=key,
+        )
     elif settings.offline and ("offline" in lowered or "network was disabled" in lowered):
         what = "it is not in uv's cache and offline mode is on; go online once or add find-links"
     elif not settings.allow_sdist and "building from source is disabled" in lowered:

@@ -24,7 +24,7 @@ RESERVED_MODULES: Final = frozenset(
 
 _WINDOWS_DRIVE: Final = re.compile(r"^[A-Za-z]:[\\/]")
 _HASH: Final = re.compile(r"^(sha256|sha384|sha512):[0-9a-f]{64,128}$")
-_EXTENSION_NAME: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_EXTENSION_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
 
 
 #: The longest user text accepted, by what it becomes: a file or directory name
@@ -56,23 +56,26 @@ def check_extension_name(name: object) -> str:
         check_text(name, "extension name", MAX_NAME)
     if not isinstance(name, str) or not _EXTENSION_NAME.match(name) or ".." in name:
         raise ConfigError(
-            f"extension name {name!r} must be letters, digits, '.', '_' or '-' "
-            "(it names files and directories)"
+            f"extension name {name!r} must be at most 200 letters, digits, '.', '_' or '-', "
+            "not starting with '.' or '-' (it names files and directories)"
         )
     return name
 
 
 def check_module_name(module: object) -> str:
-    """A configured import name: one identifier, not stdlib, not lazyext's own."""
+    """A configured import name: dotted identifiers (``zope.interface``), whose top-level
+    part is neither the standard library's nor lazyext's own."""
     import keyword
 
     if isinstance(module, str):
         check_text(module, "module", MAX_NAME)
-    if not isinstance(module, str) or not module.isidentifier() or keyword.iskeyword(module):
+    parts = module.split(".") if isinstance(module, str) and len(module) <= 200 else [""]
+    if not all(part.isidentifier() and not keyword.iskeyword(part) for part in parts):
         raise ConfigError(
-            f"module {module!r} is not a top-level import name (one Python identifier, "
-            "no dots or paths)"
+            f"module {module!r} is not an import name (Python identifiers joined by dots, "
+            "like 'yaml' or 'zope.interface'; no paths, at most 200 characters)"
         )
+    assert isinstance(module, str)
     if unicodedata.normalize("NFKC", module) != module:
         # The parser normalizes identifiers (NFKC): `import ﬁle` asks for "file", so a
         # name that is not normalized could never be imported.
@@ -80,9 +83,10 @@ def check_module_name(module: object) -> str:
             f"module {module!r} is not in normalized form; Python imports it as "
             f"{unicodedata.normalize('NFKC', module)!r}"
         )
-    if module in sys.stdlib_module_names or module in sys.builtin_module_names:
+    top = parts[0]
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
         raise ConfigError(f"module {module!r} belongs to the standard library; pick another name")
-    if module in RESERVED_MODULES:
+    if top in RESERVED_MODULES:
         raise ConfigError(
             f"module {module!r} is one of lazyext's own dependencies, which are installed with "
             "lazyext itself; remove it from the config"
@@ -175,6 +179,32 @@ def cache_key(canonical: str, fingerprint: tuple[Any, ...], hashes: tuple[str, .
     from lazyext._config import SCHEMA
 
     material = repr((SCHEMA, canonical, fingerprint, tuple(sorted(hashes))))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def dist_key(name: str, version: str, hashes: tuple[str, ...], url: str = "") -> str:
+    """The cache key of one locked distribution: what was installed, not where from.
+
+    Name, version and the hashes of its files identify it on every machine and behind
+    every mirror; a distribution without hashes (a direct URL) is keyed by its URL too.
+    """
+    import hashlib
+
+    from lazyext._config import SCHEMA
+
+    material = repr((SCHEMA, "dist", name, version, tuple(sorted(hashes)), "" if hashes else url))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def environment_key(plans: list[tuple[str, str]], settings: Any, platform: str) -> str:
+    """The key of a config's environment: its plans, install settings and interpreter."""
+    import hashlib
+
+    from lazyext._config import SCHEMA
+
+    material = repr(
+        (SCHEMA, "env", sorted(plans), settings.install_fingerprint(), platform, sys.version)
+    )
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 

@@ -279,7 +279,13 @@ _CHECKS: Final = {
 _PLAN_FIELDS: Final = (
     ("name", _is_file_name),
     ("package", lambda value: value is None or _is_str(value)),
-    ("modules", lambda value: _is_strs(value) and all(m.isidentifier() for m in value)),
+    (
+        "modules",
+        lambda value: (
+            _is_strs(value)
+            and all(all(part.isidentifier() for part in m.split(".")) for m in value)
+        ),
+    ),
     ("enabled", lambda value: type(value) is bool),
     ("arguments", lambda value: type(value) is dict),
     ("hashes", _is_strs),
@@ -297,6 +303,7 @@ _MEMO_FIELDS: Final = (
     ("platform", _is_file_name),
     ("source", _is_str),
     ("tables", lambda value: type(value) is dict),
+    ("env_key", lambda value: value == "" or _is_key(value)),
 )
 
 
@@ -389,11 +396,11 @@ def _encode(config: Config) -> tuple[Any, ...]:
     }
     # marshal refuses what it cannot represent (datetimes in arguments, say): probe now.
     marshal.dumps((settings, plans, tables))
-    return (settings, plans, config.platform, config.source, tables)
+    return (settings, plans, config.platform, config.source, tables, config.env_key)
 
 
 def _decode(data: tuple[Any, ...]) -> Config:
-    raw_settings, raw_plans, platform, source, tables = data
+    raw_settings, raw_plans, platform, source, tables, env_key = data
     settings = Settings(**dict(zip(fields_of(Settings), raw_settings, strict=True)))
     plans = []
     for name, package, modules, enabled, arguments, hashes, *rest in raw_plans:
@@ -401,5 +408,10 @@ def _decode(data: tuple[Any, ...]) -> Config:
         requirement, dist, specifier, key, marker_ok = rest
         plans.append(Plan(extension, requirement, dist, specifier, key, marker_ok))
     return Config(
-        settings=settings, plans=tuple(plans), platform=platform, source=source, tables=tables
+        settings=settings,
+        plans=tuple(plans),
+        platform=platform,
+        source=source,
+        tables=tables,
+        env_key=str(env_key),
     )

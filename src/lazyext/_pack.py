@@ -3,7 +3,8 @@
 An archive is a tar stream, compressed with zstd (``.tar.zst``, when the optional
 ``zstandard`` module is importable) or gzip (``.tar.gz``), holding::
 
-    lazyext-pack.json                         the manifest (first member)
+    lazyext-pack.json                         the manifest (first member), with the
+                                              environment's lock (pylock.toml text)
     entries/<key>/<platform>/<gen>/entry.json  each entry's metadata
     entries/<key>/<platform>/<gen>/target/...  its install, without __pycache__
 
@@ -82,19 +83,23 @@ def selection(config: Config, platform: str | None = None) -> list[Entry]:
     """The published entries the enabled extensions of ``config`` need on ``platform``.
 
     The one place that decides what an environment is made of, for pack and for the
-    fleet integrations: today one entry per enabled extension.
+    fleet integrations: every distribution of every enabled extension's closure, once.
     """
-    root = _cache.ensure_root(config.settings.cache_dir)
+    from lazyext import _status
+    from lazyext._record import replace
+
     platform = platform or config.platform
+    config = replace(config, platform=platform) if platform != config.platform else config
+    env = _status.stored_environment(config)
     found: dict[str, Entry] = {}
     missing = []
     for plan in config.plans:
         if plan.extension.package is None or not plan.extension.enabled or not plan.marker_ok:
             continue
-        entry = _cache.find_entry(root, plan.key, platform, config.settings)
-        if entry is None:
+        entries = _status.closure_entries(config, plan, env)
+        if entries is None:
             missing.append(plan.name)
-        else:
+        for entry in entries or ():
             found.setdefault(entry.key, entry)
     if missing:
         raise PackError(
@@ -102,6 +107,51 @@ def selection(config: Config, platform: str | None = None) -> list[Entry]:
             "a machine of that platform first"
         )
     return list(found.values())
+
+
+def _environment_of(config: Config, platform: str) -> dict[str, Any] | None:
+    """The stored environment's key and lock text, so that unpacking needs no resolution."""
+    from lazyext import _environment, _status
+
+    if platform != config.platform:
+        return None
+    env = _status.stored_environment(config)
+    if env is None:
+        return None
+    root = _cache.ensure_root(config.settings.cache_dir)
+    directory = _environment.env_dir(root, env.key, env.platform)
+    try:
+        with open(os.path.join(directory, _environment.LOCK_FILE), encoding="utf-8") as handle:
+            return {"key": env.key, "pylock": handle.read()}
+    except OSError:
+        return None
+
+
+def _restore_environment(config: Config, packed: dict[str, Any] | None, path: str) -> bool:
+    """Store the packed environment for ``config`` when its lock covers every enabled
+    extension (checked like a user's lock file): the versions that were packed are the
+    ones this config then uses, whichever index it names, and nothing is resolved."""
+    from lazyext import _environment, _lockfile, _resolve
+    from lazyext._errors import LockFileError
+
+    if not isinstance(packed, dict):
+        return False
+    text = packed.get("pylock")
+    if not isinstance(text, str):
+        raise PackError(f"{path}: damaged manifest (environment without its lock)")
+    plans = _resolve.environment_plans(config)
+    try:
+        packages = _lockfile.parse(text, path)
+    except LockFileError as error:
+        raise PackError(f"{path}: damaged environment lock: {error}") from error
+    try:
+        _lockfile.check_covers(packages, {p.name: p.requirement for p in plans}, path)
+    except LockFileError:
+        return False  # packed for another config: its entries still serve, it resolves
+    host = _resolve.host_distributions(config.settings.cache_dir)
+    env = _resolve.build(config, config.env_key, plans, packages, host)
+    _environment.store(_cache.ensure_root(config.settings.cache_dir), env, text)
+    return True
 
 
 # -- pack -------------------------------------------------------------------------------
@@ -119,6 +169,7 @@ def pack(config: Config, output: str, *, platform: str | None = None) -> PackRep
     manifest = {
         "format": FORMAT,
         "platform": platform,
+        "environment": _environment_of(config, platform),
         "entries": [
             {
                 "key": entry.key,
@@ -275,7 +326,7 @@ def unpack(config: Config, path: str) -> PackReport:
     report = PackReport(path=os.path.abspath(path))
     staging = _cache.new_staging(root, "unpack")
     try:
-        manifest = _extract(path, staging, config.platform, report)
+        manifest, packed_env = _extract(path, staging, config.platform, report)
         ready = [_check_entry(staging, item, config.platform) for item in manifest]
         for entry in ready:
             report.entries.append(f"{entry.requirement} ({entry.key})")
@@ -285,6 +336,8 @@ def unpack(config: Config, path: str) -> PackReport:
                     continue
                 _cache.publish(entry.path, root, entry.key, entry.platform)
                 report.published.append(entry.key)
+        # Last: an environment is stored only when every entry it names is in place.
+        _restore_environment(config, packed_env, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     report.bytes_out = os.path.getsize(path)
@@ -310,15 +363,18 @@ def _open_input(path: str) -> tuple[IO[bytes], Any]:
     return raw, raw
 
 
-def _extract(path: str, staging: str, platform: str, report: PackReport) -> list[dict[str, Any]]:
-    """Extract ``path`` into ``staging``; the manifest's entries, counted and checked."""
+def _extract(
+    path: str, staging: str, platform: str, report: PackReport
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Extract ``path`` into ``staging``; the manifest's entries, counted and checked,
+    and the packed environment."""
     try:
         raw, stream = _open_input(path)
     except OSError as error:
         raise PackError(f"{path}: cannot read the archive: {error}") from error
     try:
         with raw, tarfile.open(fileobj=stream, mode="r|") as archive:
-            manifest = _read_manifest(path, archive, platform)
+            manifest, packed_env = _read_manifest(path, archive, platform)
             expected = {
                 "/".join(("entries", item["key"], item["platform"], item["generation"])): item
                 for item in manifest
@@ -357,10 +413,12 @@ def _extract(path: str, staging: str, platform: str, report: PackReport) -> list
                 f"({seen[base][1]} bytes), the manifest says {item['files']} "
                 f"({item['bytes']} bytes); nothing was unpacked: copy it again"
             )
-    return list(expected.values())
+    return list(expected.values()), packed_env
 
 
-def _read_manifest(path: str, archive: tarfile.TarFile, platform: str) -> list[dict[str, Any]]:
+def _read_manifest(
+    path: str, archive: tarfile.TarFile, platform: str
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     first = archive.next()
     if first is None or first.name != MANIFEST or not first.isfile() or first.size > _MAX_JSON:
         raise PackError(f"{path}: not a lazyext archive (no {MANIFEST} at its start)")
@@ -398,7 +456,8 @@ def _read_manifest(path: str, archive: tarfile.TarFile, platform: str) -> list[d
         )
         if not valid:
             raise PackError(f"{path}: damaged or foreign manifest entry {item!r}")
-    return items
+    packed_env = manifest.get("environment")
+    return items, packed_env if isinstance(packed_env, dict) else None
 
 
 def _member_place(path: str, member: tarfile.TarInfo, expected: dict[str, Any]) -> tuple[str, str]:

@@ -24,9 +24,11 @@ _BOOL_SETTINGS: Final = frozenset(
 )
 _NUMBER_SETTINGS: Final = frozenset({"ttl-hours", "install-timeout", "lock-timeout", "failure-ttl"})
 _INT_SETTINGS: Final = frozenset({"retries", "parallel"})
-_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "link-mode"})
+_STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "link-mode", "lock", "expired"})
 #: uv's link modes lazyext allows (README: Link mode); unset means uv's default.
 LINK_MODES: Final = ("clone", "copy", "hardlink")
+#: What the first use of an expired environment does (README: TTL).
+EXPIRED_POLICIES: Final = ("refresh-in-background", "reinstall", "serve")
 _LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls", "cache-read"})
 #: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
 _TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
@@ -103,12 +105,14 @@ def parse_table(
     extensions = _extensions_from_table(table.get("extensions", []), problems)
     plans = _plans(extensions, settings, problems)
     problems.raise_if_any()
-    return Config(
-        settings=settings,
-        plans=plans,
-        platform=_keys.platform_tag(),
-        source=source,
-        tables=tables,
+    return _keyed(
+        Config(
+            settings=settings,
+            plans=plans,
+            platform=_keys.platform_tag(),
+            source=source,
+            tables=tables,
+        )
     )
 
 
@@ -131,9 +135,23 @@ def parse_objects(
     settings = _settings({}, Path.cwd(), overrides, problems)
     plans = _plans(extensions, settings, problems)
     problems.raise_if_any()
-    return Config(
-        settings=settings, plans=plans, platform=_keys.platform_tag(), source=problems.source
+    return _keyed(
+        Config(
+            settings=settings, plans=plans, platform=_keys.platform_tag(), source=problems.source
+        )
     )
+
+
+def _keyed(config: Config) -> Config:
+    """``config`` with the key of its environment (computed once, kept in the memo)."""
+    from lazyext._record import replace
+
+    plans = [
+        (plan.key, plan.requirement)
+        for plan in config.plans
+        if plan.extension.package is not None and plan.extension.enabled and plan.marker_ok
+    ]
+    return replace(config, env_key=_keys.environment_key(plans, config.settings, config.platform))
 
 
 def _settings(
@@ -164,6 +182,8 @@ def _settings(
 
 def _resolve_paths(values: dict[str, Any], base: Path, problems: _Problems) -> None:
     """Make ``cache_dir`` and local ``find_links`` absolute against ``base`` (idempotent)."""
+    if values.get("lock"):
+        values["lock"] = str(_absolute(values["lock"], base))
     if values.get("cache_dir"):
         try:
             _keys.check_text(str(values["cache_dir"]), "cache-dir", _keys.MAX_PATH)
@@ -244,6 +264,9 @@ def _check_setting(key: str, given: object, problems: _Problems) -> Any:
         return None
     if key == "index-url":
         return _check_url_setting(key, str(value), problems)
+    if key == "expired" and value not in EXPIRED_POLICIES:
+        problems.add(key, f"expected one of {', '.join(EXPIRED_POLICIES)}, got {value!r}")
+        return None
     if key == "link-mode":
         return _check_link_mode(str(value), problems)
     return float(value) if key in _NUMBER_SETTINGS else value

@@ -9,10 +9,12 @@ from any thread.
 from __future__ import annotations
 
 import _thread
+import os
 import sys
 from importlib.machinery import ModuleSpec, PathFinder
 
 from lazyext import _cache, _finder, _leases
+from lazyext._errors import InstallError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
     from lazyext._cache import Entry
     from lazyext._config import Config, Plan, Settings
+    from lazyext._environment import Environment
 
 
 class Runtime:
@@ -28,8 +31,13 @@ class Runtime:
         self._lock = _thread.RLock()
         self.front = _finder.LazyFinder(self)
         self.back = _finder.FallbackFinder()
-        self.active: dict[str, Entry] = {}  # key -> the entry serving this process
+        self.active: dict[str, Entry] = {}  # dist key -> the entry serving this process
+        self.installed: dict[str, list[Entry]] = {}  # plan key -> its activated closure
         self.host_served: dict[str, bool] = {}  # key -> the host's install satisfies it
+        self._env: Environment | None = None  # the config's environment, once read
+        self._published_entries: dict[str, Entry] = {}  # dist key -> entry (metadata)
+        self._stale = False  # the environment expired (TTL)
+        self._refreshing = False  # a background refresh was started
         self.added_paths: list[str] = []
         # generation path -> (thread running its .pth lines, lock released when done)
         self._activating: dict[str, tuple[int, Any]] = {}
@@ -47,6 +55,9 @@ class Runtime:
 
     def configure(self, config: Config) -> None:
         with self._lock:
+            if config.env_key != self.config.env_key:
+                self._env = None
+                self._published_entries = {}
             self.config = config
             owned: dict[str, Plan] = {}
             for plan in config.plans:
@@ -54,6 +65,14 @@ class Runtime:
                     for module in plan.extension.modules:
                         owned[module] = plan
             self.front.owned = owned
+            # The packages above dotted names (``zope`` of ``zope.interface``): served as
+            # namespaces when nothing else provides them.
+            self.front.parents = {
+                module.rpartition(".")[0] for module in owned if "." in module
+            } | {".".join(m.split(".")[:i]) for m in owned for i in range(1, m.count("."))}
+        from lazyext import _view
+
+        _view.prepare(config.settings.cache_dir, sorted({m.split(".")[0] for m in owned}))
         early = sorted(
             name
             for name in owned
@@ -82,6 +101,7 @@ class Runtime:
             _leases.release_all()
             self.added_paths.clear()
             self.active.clear()
+            self.installed.clear()
             self.back.names.clear()
 
     # -- called by the finder, under the global import lock: no installs here --------
@@ -91,8 +111,8 @@ class Runtime:
 
         if busy():
             return None  # lazyext's own imports while provisioning never recurse
-        entry = self.active.get(plan.key)
-        if entry is None:
+        entries = self.installed.get(plan.key)
+        if entries is None:
             if not plan.marker_ok:
                 if PathFinder.find_spec(fullname) is not None:
                     return None  # the requirement does not apply: not lazyext's name here
@@ -103,14 +123,128 @@ class Runtime:
                 )
             if self._served_by_host(plan, fullname):
                 return None
-            root = _cache.ensure_root(self.settings.cache_dir)
-            entry = _cache.find_entry(root, plan.key, self.config.platform, self.settings)
-            if entry is None or entry.pth:
+            entries = self.cached_closure(plan)
+            if self._stale and self.settings.expired == "reinstall":
+                entries = None  # the seed's TTL: an expired install is replaced before use
+            if entries is None or any(e.pth and e.key not in self.active for e in entries):
                 # Cold (or .pth files to run): the loader does it outside the global lock.
+                # Not claimed to be a package: the loader gives the spec the installed
+                # module's own locations before the import system reads them, and
+                # ``python -m`` of a single-file module must see a module.
                 loader: Any = _finder.ProvisionLoader(self, plan)
-                return ModuleSpec(fullname, loader, is_package=True)
-            self.activate_entry(entry)
-        return _finder.real_spec(fullname, entry)
+                return ModuleSpec(fullname, loader)
+            for entry in entries:
+                self.activate_entry(entry)
+            with self._lock:
+                self.installed[plan.key] = entries
+        return _finder.real_spec(fullname, entries)
+
+    def parent_spec(self, fullname: str) -> ModuleSpec | None:
+        """A namespace for ``zope`` of a configured ``zope.interface`` if nobody has one."""
+        from lazyext._guards import busy
+
+        if busy():
+            return None
+        parent, _, _ = fullname.rpartition(".")
+        search = getattr(sys.modules.get(parent), "__path__", None) if parent else None
+        if PathFinder.find_spec(fullname, search) is not None:
+            return None  # the host's (or an active install's) package or portions
+        spec = ModuleSpec(fullname, None, is_package=True)
+        spec.submodule_search_locations = self._portions(fullname)
+        return spec
+
+    def _portions(self, fullname: str) -> list[str]:
+        parts = fullname.split(".")
+        with self._lock:
+            targets = [entry.target for entry in self.active.values()]
+        return [path for path in (os.path.join(t, *parts) for t in targets) if os.path.isdir(path)]
+
+    def _extend_parents(self, fullname: str) -> None:
+        """Give the packages above a dotted name the portions of the active installs.
+
+        A pkgutil-style package (``__path__`` a list, ``extend_path``) or one created
+        by :meth:`parent_spec` does not recompute its ``__path__``; PEP 420 namespaces
+        do, through the view's finder.
+        """
+        parts = fullname.split(".")
+        for depth in range(1, len(parts)):
+            name = ".".join(parts[:depth])
+            path = getattr(sys.modules.get(name), "__path__", None)
+            if isinstance(path, list):
+                for portion in self._portions(name):
+                    if portion not in path:
+                        path.append(portion)
+
+    def environment(self) -> Environment | None:
+        """The config's stored environment (read once per process), or ``None``."""
+        env = self._env
+        if env is None:
+            from lazyext import _environment
+
+            root = _cache.ensure_root(self.settings.cache_dir)
+            env = _environment.find(root, self.config.env_key, self.config.platform, self.settings)
+            lock = self.settings.lock
+            if env is not None and lock and env.source != _environment.lock_identity(lock):
+                env = None  # the lock file changed: the loader reads it again
+            self._env = env
+            if env is not None and env.expired() and not self.settings.offline:
+                self._stale = True
+                if self.settings.expired == "refresh-in-background":
+                    self._refresh_in_background()
+        return env
+
+    def _refresh_in_background(self) -> None:
+        """Stale-while-revalidate: serve the expired environment now, resolve it again
+        in one background thread (other processes wait on the key's lock and then find
+        the fresh one), install the new closures of what this process uses."""
+        if self._refreshing:
+            return
+        self._refreshing = True
+        config = self.config
+
+        def refresh() -> None:
+            from lazyext import _log
+            from lazyext._provision import environment, install
+
+            try:
+                environment(config, refresh=True)
+                with self._lock:
+                    keys = set(self.installed)
+                for plan in config.plans:
+                    if plan.key in keys:
+                        install(plan, config)
+                _log.info("refreshed the expired environment of %s", config.source)
+            except Exception as error:  # a background thread: log, never raise
+                from lazyext import _guards
+
+                _log.warning("refreshing the expired environment failed: %s", error)
+                if isinstance(error, InstallError):
+                    _guards.remember_failure(config.env_key, error, self.settings.failure_ttl)
+
+        import threading
+
+        # A daemon: a short script never waits at exit for the network; what it did not
+        # finish, the next process (or the maintenance task) does.
+        threading.Thread(target=refresh, name="lazyext-refresh", daemon=True).start()
+
+    def cached_closure(self, plan: Plan) -> list[Entry] | None:
+        """The published entries of ``plan``'s closure, or ``None`` if any is missing."""
+        env = self.environment()
+        closure = None if env is None else env.closure_of(plan.key)
+        if closure is None:
+            return None
+        root = _cache.ensure_root(self.settings.cache_dir)
+        entries = []
+        for locked in closure:
+            if locked.host:
+                continue
+            entry = self.active.get(locked.key) or _cache.find_entry(
+                root, locked.key, self.config.platform, self.settings
+            )
+            if entry is None:
+                return None
+            entries.append(entry)
+        return _main_first(entries, plan)
 
     def _served_by_host(self, plan: Plan, fullname: str) -> bool:
         cache_key = f"{plan.key}:{fullname}"
@@ -126,17 +260,25 @@ class Runtime:
 
     def provision_and_activate(
         self, plan: Plan, *, name: str | None = None, refresh: bool = False
-    ) -> Entry:
-        if not refresh:
-            root = _cache.ensure_root(self.settings.cache_dir)
-            cached = _cache.find_entry(root, plan.key, self.config.platform, self.settings)
-            if cached is not None:
-                self.activate_entry(cached)
-                return cached
-        from lazyext._provision import provision
+    ) -> list[Entry]:
+        """Install ``plan``'s closure if needed and make it serve this process."""
+        entries = None if refresh else self.cached_closure(plan)
+        if self._stale and self.settings.expired == "reinstall":
+            refresh, entries, self._stale = True, None, False
+        if entries is None:
+            from lazyext._provision import install
 
-        entry = provision(plan, self.settings, self.config.platform, name=name, refresh=refresh)
-        self.activate_entry(entry)
+            installed = install(plan, self.config, name=name, refresh=refresh)
+            if installed.environment.key == self.config.env_key:
+                self._env = installed.environment
+            entries = _main_first(list(installed.entries), plan)
+        for entry in entries:
+            self.activate_entry(entry)
+        with self._lock:
+            self.installed[plan.key] = entries
+        for module in plan.extension.modules:
+            if "." in module:
+                self._extend_parents(module)
         # Path-entry finders cache directory listings and "no finder" answers, and
         # namespace packages their portions. PathFinder's own invalidation, not
         # importlib's: that would also reach lazyext's finder, whose invalidate_caches
@@ -144,7 +286,7 @@ class Runtime:
         from lazyext._view import invalidate_path_finders  # 3.13: without importlib.metadata
 
         invalidate_path_finders()
-        return entry
+        return entries
 
     def activate_entry(self, entry: Entry) -> None:
         """Make ``entry`` serve this process: names, ``.pth`` files, spawn view.
@@ -203,11 +345,23 @@ class Runtime:
             done.release()
 
     def forget(self, key: str) -> None:
-        """Stop serving ``key`` (invalidated): the next import activates a fresh entry."""
+        """Stop serving ``key`` (an invalidated distribution, or a plan): the next import
+        activates a fresh entry."""
         with self._lock:
+            self.installed.pop(key, None)
+            for plan_key, entries in list(self.installed.items()):
+                if any(entry.key == key for entry in entries):
+                    del self.installed[plan_key]
+            self._published_entries.pop(key, None)
             entry = self.active.pop(key, None)
             if entry is not None:
                 self._forget_names(entry)
+
+    def forget_environment(self) -> None:
+        """The stored environment changed (a refresh or a new lock): read it again."""
+        with self._lock:
+            self._env = None
+            self._published_entries = {}
 
     def _forget_names(self, entry: Entry) -> None:
         target = str(entry.target)
@@ -221,10 +375,62 @@ class Runtime:
                 if not targets:
                     del self.back.names[name]
 
+    def metadata_targets(self, name: str | None) -> list[str]:
+        """Targets whose ``.dist-info`` answer ``importlib.metadata`` for ``name`` (or all)."""
+        env = self.environment()
+        with self._lock:
+            active = dict(self.active)
+        wanted = _normal(name) if name else None
+        targets: list[str] = []
+        if env is not None:
+            for locked in env.dists:
+                if locked.host or (wanted is not None and locked.name != wanted):
+                    continue
+                entry = active.get(locked.key) or self._published(locked.key)
+                if entry is not None:
+                    targets.append(entry.target)
+        for entry in active.values():  # installs outside the environment (ensure)
+            if entry.target not in targets and (
+                wanted is None or any(_normal(dist) == wanted for dist, _ in entry.resolved)
+            ):
+                targets.append(entry.target)
+        return targets
+
+    def _published(self, key: str) -> Entry | None:
+        found = self._published_entries.get(key)
+        if found is None:
+            root = _cache.ensure_root(self.settings.cache_dir)
+            found = _cache.find_entry(root, key, self.config.platform, self.settings)
+            if found is not None:
+                self._published_entries[key] = found
+        return found
+
     def active_targets(self) -> list[str]:
         with self._lock:  # other threads' imports activate and retire entries
             entries = list(self.active.values())
         return [str(entry.target) for entry in entries]
+
+
+def _normal(name: str) -> str:
+    """PEP 503 form of a distribution name (``.dist-info`` and lock spellings alike)."""
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _main_first(entries: list[Entry], plan: Plan) -> list[Entry]:
+    """The extension's own distribution first: its names win a lookup over the closure."""
+    own = [e for e in entries if any(_normal(dist) == plan.dist for dist, _ in e.resolved)]
+    return own + [e for e in entries if e not in own]
+
+
+def _where(module: Any) -> str:
+    """Where an already-imported module came from, in words."""
+    file = getattr(module, "__file__", None)
+    if file:
+        return str(file)
+    path = getattr(module, "__path__", None)
+    if path is not None:
+        return f"a namespace package in {', '.join(map(str, path)) or 'no directory'}"
+    return "a built-in location"
 
 
 def _warn_already_imported(names: list[str]) -> None:
@@ -237,5 +443,5 @@ def _warn_already_imported(names: list[str]) -> None:
             "%s was imported from %s before lazyext.activate(); that copy stays in use "
             "even if it does not satisfy the configured requirement",
             name,
-            getattr(module, "__file__", None) or "a built-in location",
+            _where(module),
         )

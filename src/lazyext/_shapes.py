@@ -6,12 +6,15 @@ Every command that reports on extensions prints one *report*::
      "cache_dir": "...", "platform": "cp311-...", "python": "/usr/bin/python3",
      "extensions": [<extension result>, ...], "seconds": 0.12}
 
-(``doctor`` adds ``"setup"``.) Each *extension result* has the same keys whatever
-the command (``status``, ``warm``, ``verify``, ``invalidate``, ``refresh``,
-``health``, ``doctor``); a command fills the ones it knows::
+(``doctor`` adds ``"setup"``; ``status`` adds ``"environment"``, the resolved
+environment's state and lock, and ``"distributions"``, one row per locked distribution:
+``{"name", "version", "state", "path", "key", "pulled_in_by"}``.) Each *extension
+result* has the same keys whatever the command (``status``, ``warm``, ``verify``,
+``invalidate``, ``refresh``, ``health``, ``doctor``); a command fills the ones it knows::
 
     {"name", "requirement", "ok", "state", "version", "path", "size", "installed_at",
-     "modules", "enabled", "key", "detail", "problems", "failure", "diagnosis"}
+     "modules", "enabled", "key", "detail", "problems", "failure", "diagnosis",
+     "distributions"}
 
 A command that fails before it has results prints an *error* with ``--json``::
 
@@ -44,6 +47,7 @@ EXTENSION_KEYS = (
     "problems",
     "failure",
     "diagnosis",
+    "distributions",
 )
 REPORT_KEYS = ("command", "ok", "config", "cache_dir", "platform", "python", "extensions")
 
@@ -69,6 +73,7 @@ def extension(name: str, *, ok: bool, state: str, **fields: Any) -> dict[str, An
         "problems": [],
         "failure": None,
         "diagnosis": None,
+        "distributions": [],
     }
     result.update(fields)
     return result

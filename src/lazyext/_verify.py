@@ -20,10 +20,6 @@ from collections.abc import Iterator
 from lazyext._bytecode import derived
 from lazyext._cache import Entry
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from lazyext._config import Plan
-
 #: Written by uv next to the wheel's files, listed in no RECORD.
 _UNLISTED_OK = frozenset({".lock"})
 
@@ -86,13 +82,10 @@ def refusal_path(root: str, cache_key: str) -> str:
     return os.path.join(root, "refused", f"{cache_key}.txt")
 
 
-def raise_if_refused(root: str, plan: Plan, name: str | None, refresh: bool) -> None:
+def raise_if_refused(root: str, requirement: str, cache_key: str, name: str | None) -> None:
     """Refuse to run uv again for a wheel refused moments ago: it is the same wheel
     (``verify --repair`` and every import would reinstall it forever). A refresh
-    looks for a new release: it tries."""
-    if refresh:
-        return
-    requirement, cache_key = plan.requirement, plan.key
+    resolves again: a new release has another key, and is tried."""
     problems = refusal(root, cache_key, REFUSAL_SECONDS)
     if not problems:
         return
@@ -163,6 +156,14 @@ def _records(target: str) -> Iterator[str]:
             record = os.path.join(name, "RECORD")
             if os.path.isfile(os.path.join(target, record)):
                 yield record
+
+
+def record_paths(path: str) -> list[str]:
+    """The paths a ``RECORD`` file lists (relative to the install root)."""
+    try:
+        return [row[0] for row in _rows(path)]
+    except Exception:  # unreadable or malformed (csv.Error): _describe reports the result
+        return []
 
 
 def _rows(path: str) -> list[tuple[str, str, str]]:

@@ -38,6 +38,8 @@ _view: str | None = None
 _linked: dict[str, str] = {}  # name in the view -> the target it links into
 _dirs: dict[str, list[str]] = {}  # top-level directory name -> the targets that have one
 _inherited: list[str] = []  # views of the processes this one was forked from
+_created = False  # the view's directory exists (it is made on first use)
+_listed: list[str] = []  # configured top-level names, for pkgutil.iter_modules()
 
 
 class _NullFinder:
@@ -63,12 +65,24 @@ class _NullFinder:
     def invalidate_caches(self) -> None:
         return None
 
+    def iter_modules(self, prefix: str = "") -> list[tuple[str, bool]]:
+        """What ``pkgutil.iter_modules()`` lists for lazyext: every configured top-level
+        name, installed or not, and the top-level names of the active installs."""
+        names = dict.fromkeys(_listed, False)
+        for name, target in list(_linked.items()):
+            if name.isidentifier():
+                names[name] = os.path.isdir(os.path.join(target, name))
+            elif name.endswith(".py") and name[:-3].isidentifier():
+                names.setdefault(name[:-3], False)
+        return [(prefix + name, ispkg) for name, ispkg in sorted(names.items())]
+
 
 _NULL = _NullFinder()
 
 
 def current() -> str | None:
-    return _view
+    """This process's view directory, once it exists."""
+    return _view if _created else None
 
 
 def views() -> list[str]:
@@ -76,17 +90,29 @@ def views() -> list[str]:
     return [*_inherited, _view] if _view is not None else list(_inherited)
 
 
+def prepare(cache_dir: str, names: list[str]) -> None:
+    """Mount the view (its directory is made on first use) listing ``names``."""
+    global _view, _listed
+    with _lock:
+        _listed = list(names)
+        if _view is None:
+            _view = _path(cache_dir)
+        _mount()
+
+
 def add(cache_dir: str, target: str) -> None:
     """Link the top-level items of ``target`` into this process's view."""
-    global _view
+    global _view, _created
     with _lock:
         try:
             names = os.listdir(target)
         except OSError:
             return
         if _view is None:
-            _view = _create(cache_dir)
-            if _view is None:
+            _view = _path(cache_dir)
+        if not _created:
+            _created = _create(_view)
+            if not _created:
                 return
         for name in names:
             if (
@@ -97,7 +123,13 @@ def add(cache_dir: str, target: str) -> None:
             ):
                 _dirs.setdefault(name, []).append(target)
                 _recompute_namespace(name)
-            if name in _linked or refused(name):
+            if (
+                name in _linked
+                or refused(name)
+                # Metadata is lazyext's finder's to answer, one distribution per name;
+                # a linked .dist-info would answer a second time through sys.path.
+                or name.endswith(".dist-info")
+            ):
                 continue
             try:
                 os.symlink(os.path.join(target, name), os.path.join(_view, name))
@@ -167,17 +199,22 @@ def invalidate_path_finders() -> None:
         namespace_path._epoch += 1  # namespace packages recompute their __path__
 
 
-def _create(cache_dir: str) -> str | None:
+def _path(cache_dir: str) -> str:
     from lazyext._cache import hostname
 
     views = os.path.join(os.path.realpath(cache_dir), "views")
-    path = os.path.join(views, f"{hostname()}.{os.getpid()}.{os.urandom(4).hex()}")
+    return os.path.join(views, f"{hostname()}.{os.getpid()}.{os.urandom(4).hex()}")
+
+
+def _create(path: str) -> bool:
     try:
-        os.makedirs(views, mode=0o700, exist_ok=True)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         os.mkdir(path, mode=0o700)
+    except FileExistsError:
+        return os.path.isdir(path) and not os.path.islink(path)
     except OSError:
-        return None
-    return path
+        return False
+    return True
 
 
 def _mount() -> None:
@@ -190,9 +227,10 @@ def _mount() -> None:
 
 def withdraw() -> None:
     """Remove the view from ``sys.path`` and delete it (deactivate)."""
-    global _view
+    global _view, _created
     with _lock:
         paths, view, _view = views(), _view, None
+        created, _created = _created, False
         _linked.clear()
         _dirs.clear()
         _inherited.clear()
@@ -200,7 +238,7 @@ def withdraw() -> None:
         while path in sys.path:
             sys.path.remove(path)
         sys.path_importer_cache.pop(path, None)
-    if view is None:
+    if view is None or not created:
         return
     import shutil
 
@@ -211,11 +249,12 @@ def _reset_after_fork() -> None:
     # The view is the parent's: its lease on the installs it uses and its spawn
     # children's sys.path entry. The child stops writing to it (it makes its own on its
     # next activation) and never deletes it.
-    global _lock, _view
+    global _lock, _view, _created
     _lock = _thread.allocate_lock()
     if _view is not None:
         _inherited.append(_view)
     _view = None
+    _created = False
     _linked.clear()
 
 

@@ -31,6 +31,7 @@ EXIT_USAGE = 2
 #: Modules that add subcommands: each has ``register(subparsers)``.
 _COMMAND_MODULES = (
     "lazyext._cli_doctor",
+    "lazyext._cli_lock",
     "lazyext._cli_pack",
     "lazyext._cli_plugins",
     "lazyext._cli_tasks",
@@ -203,42 +204,9 @@ def print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 def status_rows(config: Any) -> list[dict[str, Any]]:
     """One extension result (:mod:`lazyext._shapes`) per configured extension."""
-    from lazyext import _cache, _failures, _shapes
-    from lazyext._host import satisfies
+    from lazyext._status import extension_rows
 
-    root = _cache.ensure_root(config.settings.cache_dir)
-    rows = []
-    for plan in config.plans:
-        row = _shapes.extension(
-            plan.name,
-            ok=True,
-            state="built-in",
-            requirement=plan.requirement or "(built-in)",
-            modules=list(plan.extension.modules),
-            enabled=plan.extension.enabled,
-            key=plan.key,
-            size=0,
-        )
-        if plan.extension.package is not None:
-            entry = _cache.find_entry(root, plan.key, config.platform, config.settings)
-            if not plan.marker_ok:
-                row["state"] = "not-applicable"
-            elif entry is not None:
-                row["state"] = "expired" if entry.expired() else "installed"
-                row["version"] = entry.version_of(plan.dist) or ""
-                row["size"] = _cache.dir_size(entry.path)
-                row["path"] = str(entry.target)
-                row["installed_at"] = entry.installed_at
-            elif satisfies(plan.dist, plan.specifier):
-                row["state"] = "host"
-            else:
-                row["state"] = "missing"
-                failure = _failures.read(root, plan.key)
-                if failure is not None:
-                    row.update(ok=False, state="failed", failure=failure)
-                    row["detail"] = _failures.describe(failure)
-        rows.append(row)
-    return rows
+    return extension_rows(config)
 
 
 def _human_size(size: int) -> str:
@@ -252,20 +220,30 @@ def _human_size(size: int) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from lazyext import _shapes
+    from lazyext._status import distribution_rows, environment_summary
 
     config = load_config(args)
     rows = status_rows(config)
+    dists = distribution_rows(config)
+    summary = environment_summary(config)
     if args.json:
-        print_json(_shapes.report("status", config, rows))
+        print_json(_shapes.report("status", config, rows, environment=summary, distributions=dists))
         return EXIT_OK
     print(f"config: {describe_source(args, config)}")
     print(f"cache:  {config.settings.cache_dir} ({config.platform})")
+    lock = summary["lock"] or summary.get("pylock", "not resolved yet (lazyext lock)")
+    print(f"environment: {summary['state']}, lock {lock}")
     for row in rows:
         row["size"] = _human_size(row["size"]) if row["size"] else ""
     print_table(rows, ("name", "state", "version", "size", "requirement"))
     for row in rows:
         if row["failure"] is not None:
             print(f"{row['name']}: {row['detail']}")
+    if dists:
+        print()
+        for dist in dists:
+            dist["pulled_in_by"] = ", ".join(dist["pulled_in_by"])
+        print_table(dists, ("name", "version", "state", "pulled_in_by"))
     return EXIT_OK
 
 
@@ -317,7 +295,7 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
     import os
 
     from lazyext import _cache, _failures, _shapes
-    from lazyext._api import plan_for
+    from lazyext._api import closure_keys, plan_for
 
     config = load_config(args)
     root = _cache.ensure_root(config.settings.cache_dir)
@@ -335,7 +313,8 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
         )
     rows = []
     for name, plan in plans.items():
-        count = _cache.invalidate_key(root, plan.key)
+        keys = [plan.key, *closure_keys(config, plan)]  # its distributions' installs
+        count = sum(_cache.invalidate_key(root, key) for key in keys)
         _failures.clear(root, plan.key)
         rows.append(
             _shapes.extension(

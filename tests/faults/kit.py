@@ -17,6 +17,8 @@ from pathlib import Path
 
 import uv
 
+from lazyext._config import Config
+
 from support import python_env
 
 SRC = str(Path(__file__).resolve().parents[2] / "src" / "lazyext")
@@ -27,6 +29,8 @@ class CountingUv:
 
     ``before`` is shell run first (a delay, a rendezvous); the pid logged is uv's own,
     since ``exec`` keeps it, so tests can check that no uv outlives its install.
+    Resolutions (``uv pip compile``) are logged apart (``compiles()``) and go straight
+    to uv: ``runs()`` and ``before`` are about installs.
     """
 
     def __init__(self, directory: Path, *, before: str = "") -> None:
@@ -34,12 +38,17 @@ class CountingUv:
         self.directory = directory
         self.path = directory / "uv"
         self.log = directory / "runs.log"
+        self.compile_log = directory / "compiles.log"
         self.set_before(before)
 
     def set_before(self, before: str) -> None:
         real = shlex.quote(str(uv.find_uv_bin()))
         script = (
             "#!/bin/sh\n"
+            'if [ "$2" = "compile" ]; then\n'
+            f'  printf "%s %s\\n" "$$" "$*" >> {shlex.quote(str(self.compile_log))}\n'
+            f'  exec {real} "$@"\n'
+            "fi\n"
             f'printf "%s %s\\n" "$$" "$*" >> {shlex.quote(str(self.log))}\n'
             f"{before}\n"
             f'exec {real} "$@"\n'
@@ -50,13 +59,15 @@ class CountingUv:
         os.replace(temporary, self.path)
 
     def runs(self) -> list[str]:
-        try:
-            return self.log.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return []
+        """One ``<pid> <argv>`` per install run."""
+        return _lines(self.log)
+
+    def compiles(self) -> list[str]:
+        """One ``<pid> <argv>`` per resolution."""
+        return _lines(self.compile_log)
 
     def pids(self) -> list[int]:
-        return [int(line.split(" ", 1)[0]) for line in self.runs()]
+        return [int(line.split(" ", 1)[0]) for line in self.runs() + self.compiles()]
 
     def patch_code(self) -> str:
         """Source that points lazyext at this shim inside a child interpreter."""
@@ -73,6 +84,13 @@ class CountingUv:
             time.sleep(0.02)
             alive = [pid for pid in alive if pid_running(pid)]
         return alive
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
 
 
 def pid_running(pid: int) -> bool:
@@ -222,3 +240,13 @@ def unprivileged() -> list[str] | None:
         "--bounding-set=-dac_override,-dac_read_search,-fowner",
         "--",
     ]
+
+
+def locked_key(config: Config, dist: str) -> str:
+    """The cache key of ``dist``'s entry in ``config``'s environment (resolved now if it
+    is not yet; nothing is installed)."""
+    from lazyext._provision import environment
+
+    locked = environment(config).dist(dist)
+    assert locked is not None, f"{dist} is not in the environment"
+    return locked.key

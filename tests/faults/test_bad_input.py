@@ -88,10 +88,14 @@ BAD_MODULES = [
     "packaging",
     "platformdirs",
     "uv",
-    # not one identifier
+    # not identifiers joined by dots
     "1abc",
     "a-b",
-    "a.b",
+    "a..b",
+    "a.",
+    ".a",
+    "a.class",
+    "os.x",
     "a b",
     "class",
     "",
@@ -208,7 +212,7 @@ def test_extension_names_that_are_not_plain_names(
 
 
 @pytest.mark.parametrize("module", BAD_MODULES)
-def test_import_names_that_are_not_one_foreign_identifier(
+def test_import_names_that_are_not_foreign_dotted_identifiers(
     module: str, watched: SpawnAudit, cache_dir: Path
 ) -> None:
     # In a mapping the import name is also the extension's name: either check may fire.

@@ -20,27 +20,34 @@ from faults.kit import SRC, CountingUv, generations, run, staging
 from lazyext import _cache
 from lazyext._verify import verify
 
-from support import Wheelhouse, python_env
+from support import Wheelhouse, publications, python_env
 
 LINE_TRIALS = 24
+CLOSURE = {"tinyyaml": 1, "tinydep": 1}
+# Resolving and storing the environment, then installing and publishing the closure.
+PATH_MODULES = ("_resolve.py", "_environment.py", "_provision.py", "_installer.py", "_cache.py")
 UV_DELAYS = (0.0, 0.01, 0.02, 0.04, 0.07, 0.12)
 
 _VICTIM = """
 import json, os, signal, sys
 import lazyext
 lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, find_links=[{links!r}], no_index=True)
-KILL_AT, SRC = {kill_at}, {src!r}
+KILL_AT, KILL_IN, SRC = {kill_at}, {kill_in!r}, {src!r}
 count = 0
-seen, firsts = set(), []
+seen, firsts, in_module = set(), [], {{}}
 def local(frame, event, arg):
     global count
     if event == "line":
         count += 1
         place = (frame.f_code.co_filename, frame.f_lineno)
+        module = os.path.basename(place[0])
+        in_module[module] = in_module.get(module, 0) + 1
         if place not in seen:
             seen.add(place)
-            firsts.append((count, os.path.basename(place[0])))
-        if count == KILL_AT:
+            firsts.append((count, module, in_module[module]))
+        # The K-th line of lazyext, or (KILL_IN) the K-th line run in one module: its
+        # count does not move with the polling loops that run before it elsewhere.
+        if (in_module[module] if KILL_IN == module else count if not KILL_IN else 0) == KILL_AT:
             with open({where!r}, "w") as handle:
                 name = os.path.basename(frame.f_code.co_filename)
                 handle.write(f"{{name}}:{{frame.f_lineno}} {{frame.f_code.co_name}}")
@@ -65,9 +72,16 @@ cli.main(["gc", "--json"])
 
 
 def _victim(
-    house: Wheelhouse, shim: CountingUv, env: dict[str, str], kill_at: int, where: Path
+    house: Wheelhouse,
+    shim: CountingUv,
+    env: dict[str, str],
+    kill_at: int,
+    where: Path,
+    kill_in: str = "",
 ) -> Any:
-    code = _VICTIM.format(links=str(house.path), kill_at=kill_at, src=SRC, where=str(where))
+    code = _VICTIM.format(
+        links=str(house.path), kill_at=kill_at, kill_in=kill_in, src=SRC, where=str(where)
+    )
     return run(code, shim=shim, env=env)
 
 
@@ -81,11 +95,13 @@ def _assert_no_incomplete_generation(cache: Path) -> None:
 def test_sigkill_at_many_moments_of_an_install(
     house: Wheelhouse, tmp_path: Path, shim: CountingUv
 ) -> None:
-    # Calibrate: how many lines of lazyext run during one cold import.
-    calibration_cache = tmp_path / "calibration"
-    env = python_env(LAZYEXT_CACHE_DIR=str(calibration_cache))
-    done = _victim(house, shim, env, 10**9, tmp_path / "unused")
-    assert done.returncode == 0, done.stderr
+    # Calibrate: how many lines of lazyext run during one cold import. The second one:
+    # with uv's cache as warm as in the trials, it takes their path through lazyext
+    # (offline-first resolution and install), so the moments land where intended.
+    for calibration in ("warm-up", "calibration"):
+        env = python_env(LAZYEXT_CACHE_DIR=str(tmp_path / calibration))
+        done = _victim(house, shim, env, 10**9, tmp_path / "unused")
+        assert done.returncode == 0, done.stderr
     # Kill at the first execution of distinct lines of lazyext, evenly spread over the
     # order in which they first run (so loops do not attract all the kills).
     firsts = json.loads(done.stdout)["firsts"]
@@ -94,10 +110,10 @@ def test_sigkill_at_many_moments_of_an_install(
         ("line", firsts[(len(firsts) - 1) * i // (LINE_TRIALS - 1)][0]) for i in range(LINE_TRIALS)
     ]
     # And in the middle of each module of the install path, however many lines it has.
-    for module in ("_provision.py", "_installer.py", "_cache.py"):
-        counts = [count for count, name in firsts if name == module]
-        if counts:
-            moments.append(("line", counts[len(counts) // 2]))
+    for module in PATH_MODULES:
+        counts = [local for _, name, local in firsts if name == module]
+        assert counts, f"no line of {module} ran during a cold import"
+        moments.append((module, counts[len(counts) // 2]))
     moments += [("uv", delay) for delay in UV_DELAYS]
 
     outcomes: dict[str, int] = {}
@@ -111,7 +127,8 @@ def test_sigkill_at_many_moments_of_an_install(
             victim = _victim(house, shim, env, 10**9, where)
             shim.set_before("")
         else:
-            victim = _victim(house, shim, env, int(when), where)
+            kill_in = "" if how == "line" else how
+            victim = _victim(house, shim, env, int(when), where, kill_in)
         assert not shim.wait_gone(), "a uv outlived its install for a minute"
         if victim.returncode == 0:
             outcome = "finished before the kill"
@@ -122,7 +139,9 @@ def test_sigkill_at_many_moments_of_an_install(
             places.append(where.read_text() if where.exists() else f"uv +{when}s")
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         _assert_no_incomplete_generation(cache)
-        had_generation = bool(generations(cache))
+        # TinyYaml and tinydep are installed by one run and published one after the
+        # other: a kill between the two leaves the closure incomplete.
+        had_closure = publications(cache) == CLOSURE
         runs_before = len(shim.runs())
 
         after = run(_NEXT.format(links=str(house.path)), shim=shim, env=env)
@@ -130,20 +149,21 @@ def test_sigkill_at_many_moments_of_an_install(
         lines = after.stdout.strip().splitlines()
         result, report = json.loads(lines[0]), json.loads("\n".join(lines[1:]))
         assert result["value"] == 42
-        # The next process installs only if the dead one had not published.
+        # The next process installs only what the dead one had not published.
         installs = len(shim.runs()) - runs_before
-        assert installs == (0 if had_generation else 1), (trial, how, when)
+        assert installs == (0 if had_closure else 1), (trial, how, when)
         _assert_no_incomplete_generation(cache)
         assert staging(cache) == [], (trial, report)
-        assert len(generations(cache)) == 1
+        assert publications(cache) == CLOSURE  # each distribution published once
 
     killed = len(moments) - outcomes.get("finished before the kill", 0)
     assert killed >= 20, outcomes
     assert outcomes.get("killed before publishing", 0) >= 10, outcomes
     assert outcomes.get("killed after publishing", 0) >= 2, outcomes
-    # The kills landed all over lazyext: locking, staging, uv, metadata, publishing.
+    # The kills landed all over lazyext: resolving, locking, staging, uv, publishing.
     # (The cache's directory checks run in _trust.py, called from _cache.py: a kill
-    # aimed at the middle of _cache.py's lines may land there.)
+    # aimed at the middle of _cache.py's lines may land there; seen once on 3.12.)
     touched = {place.split(":")[0] for place in places if ":" in place}
-    assert {"_provision.py", "_installer.py"} <= touched, places
-    assert touched & {"_cache.py", "_trust.py"}, places
+    if "_trust.py" in touched:
+        touched.add("_cache.py")
+    assert set(PATH_MODULES) <= touched, places

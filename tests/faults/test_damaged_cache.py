@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 import lazyext
-from faults.kit import CountingUv, generations, run, spawn, staging, unprivileged
+from faults.kit import CountingUv, locked_key, run, spawn, staging, unprivileged
 from lazyext import _cache, _locks, cli
 
-from support import Wheelhouse
+from support import Wheelhouse, entry_of, publications
 
 CONFIG = """
 find-links = ["{links}"]
@@ -58,21 +58,25 @@ def import_fresh(name: str) -> Any:
     return importlib.import_module(name)
 
 
-def installed(config: Path) -> Path:
-    """Install tinyyaml through an import; return its generation directory."""
+def installed(config: Path, dist: str = "TinyYaml") -> Path:
+    """Install tinyyaml (and its tinydep) through an import; return the generation
+    directory of ``dist``'s entry."""
     lazyext.activate()
     assert import_fresh("tinyyaml").load("") == 42
-    (generation,) = generations(Path(os.environ["LAZYEXT_CACHE_DIR"]))
+    cache = Path(os.environ["LAZYEXT_CACHE_DIR"])
+    assert publications(cache) == {"tinyyaml": 1, "tinydep": 1}
     lazyext.deactivate()
-    return generation
+    return entry_of(cache, dist)
 
 
 def reimport_after_damage(shim: CountingUv, damaged: Path, *, reinstalls: bool = True) -> None:
     runs = len(shim.runs())
     lazyext.activate()
+    sys.modules.pop("tinydep", None)
     module = import_fresh("tinyyaml")
     assert module.load("") == 42
     assert not module.__file__.startswith(str(damaged))
+    assert not sys.modules["tinydep"].__file__.startswith(str(damaged))
     assert len(shim.runs()) - runs == (1 if reinstalls else 0)
 
 
@@ -130,7 +134,7 @@ def test_damaged_metadata_is_never_used(
     code, _ = cli_run(capsys, "gc", "--json")
     assert code == 0
     assert not generation.exists()
-    assert len(generations(generation.parents[3])) == 1
+    assert publications(generation.parents[3]) == {"tinyyaml": 1, "tinydep": 1}
 
 
 def test_target_deleted_while_metadata_remains(config: Path, shim: CountingUv) -> None:
@@ -143,7 +147,7 @@ def test_generation_moved_from_another_key_is_not_used(config: Path, shim: Count
     generation = installed(config)
     lazyext.activate()
     import_fresh("alpha")
-    alpha = next(g for g in generations(generation.parents[3]) if g != generation)
+    alpha = entry_of(generation.parents[3], "alpha")
     lazyext.deactivate()
     # Swap alpha's generation into tinyyaml's place (a copy, keeping alpha intact).
     shutil.rmtree(generation)
@@ -160,14 +164,19 @@ def _flip_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-FILE_DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {
-    "module deleted": ("tinyyaml/__init__.py", Path.unlink),
-    "module truncated": ("tinyyaml/sub.py", lambda p: p.write_bytes(p.read_bytes()[:10])),
-    "byte flipped": ("tinyyaml/sub.py", _flip_byte),
-    "dependency deleted": ("tinydep/__init__.py", Path.unlink),
-    "metadata deleted": ("TinyYaml-6.1.dist-info/METADATA", Path.unlink),
-    "RECORD deleted": ("TinyYaml-6.1.dist-info/RECORD", Path.unlink),
-    "file planted": ("evil.pth", lambda p: p.write_text("import os\n")),
+# damage -> (the distribution whose entry is damaged, the file, the harm)
+FILE_DAMAGE: dict[str, tuple[str, str, Callable[[Path], None]]] = {
+    "module deleted": ("TinyYaml", "tinyyaml/__init__.py", Path.unlink),
+    "module truncated": (
+        "TinyYaml",
+        "tinyyaml/sub.py",
+        lambda p: p.write_bytes(p.read_bytes()[:10]),
+    ),
+    "byte flipped": ("TinyYaml", "tinyyaml/sub.py", _flip_byte),
+    "dependency deleted": ("tinydep", "tinydep/__init__.py", Path.unlink),
+    "metadata deleted": ("TinyYaml", "TinyYaml-6.1.dist-info/METADATA", Path.unlink),
+    "RECORD deleted": ("TinyYaml", "TinyYaml-6.1.dist-info/RECORD", Path.unlink),
+    "file planted": ("TinyYaml", "evil.pth", lambda p: p.write_text("import os\n")),
 }
 
 
@@ -178,10 +187,10 @@ def test_damaged_files_are_found_by_verify_and_repaired(
     shim: CountingUv,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    generation = installed(config)
+    dist, relative, harm = FILE_DAMAGE[damage]
+    generation = installed(config, dist)
     code, out = cli_run(capsys, "verify")
     assert code == 0, out
-    relative, harm = FILE_DAMAGE[damage]
     harm(generation / "target" / relative)
 
     code, out = cli_run(capsys, "verify", "tinyyaml")
@@ -252,7 +261,7 @@ def test_read_only_cache_serves_what_it_has_and_refuses_clearly(
     assert done.returncode == 0, done.stderr
     value, failure = done.stdout.splitlines()
     assert value == "42"
-    assert failure.startswith("InstallError cannot install alpha")
+    assert failure.startswith("InstallError installing alpha failed")
     assert "not writable" in failure or "must be writable" in failure
     assert os.environ["LAZYEXT_CACHE_DIR"] in failure
     assert "Traceback" not in done.stderr
@@ -265,11 +274,8 @@ def _lock_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / "locks" / f"{key}.lock"
 
 
-def _key(name: str) -> str:
-    config = lazyext.activate()
-    plan = config.plan_for(name)
-    assert plan is not None
-    return plan.key
+def _key(dist: str) -> str:
+    return locked_key(lazyext.activate(), dist)
 
 
 _HOLD = """

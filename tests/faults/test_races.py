@@ -3,6 +3,7 @@ processes importing different cold extensions in parallel."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
 import threading
@@ -10,10 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import lazyext
+from fake_uv import failing_install_of
 from faults.kit import CountingUv, generations, spawn, staging
 
-from support import Wheelhouse
+from support import Wheelhouse, entry_of, publications
 
 PROCESSES = 8
 THREADS = 8
@@ -74,10 +78,11 @@ def test_processes_and_threads_race_for_one_cold_extension(
     assert len(results) == PROCESSES * THREADS
     assert [r for r in results if r[0] != "ok"] == []
     assert {r[1] for r in results} == {42}
-    published = generations(cache_dir)
     assert len(shim.runs()) == 1, shim.runs()
-    assert len(published) == 1
-    assert {r[2] for r in results} == {str(published[0] / "target" / "tinyyaml" / "__init__.py")}
+    assert publications(cache_dir) == {"tinyyaml": 1, "tinydep": 1}
+    assert len(list(cache_dir.glob("envs/*/*/env.marshal"))) == 1  # resolved once
+    module = entry_of(cache_dir, "TinyYaml") / "target" / "tinyyaml" / "__init__.py"
+    assert {r[2] for r in results} == {str(module)}
     assert staging(cache_dir) == []
 
 
@@ -120,21 +125,16 @@ def test_different_extensions_install_in_parallel(
     assert len(generations(cache_dir)) == len(names)
 
 
-def test_threads_racing_on_a_failing_install_run_uv_once(
-    house: Wheelhouse, cache_dir: Path, shim: CountingUv
-) -> None:
-    """Eight threads ask for an unsatisfiable requirement at once (ensure(), so no module
-    lock serializes them): the first failure is remembered before the key lock is
-    released, so the seven that queued on the lock fail fast instead of re-running uv."""
-    shim.set_before("sleep 0.3")  # all eight reach the key lock while uv runs
-    options = house.options(cache_dir)
+def _ensure_in_threads(requirement: str, options: dict[str, Any]) -> list[BaseException]:
+    """``ensure(requirement)`` in THREADS threads at once (no module lock serializes
+    them); the errors they raised."""
     barrier = threading.Barrier(THREADS)
     errors: list[BaseException] = []
 
     def work() -> None:
         barrier.wait()
         try:
-            lazyext.ensure("alpha>=99", **options)
+            lazyext.ensure(requirement, **options)
         except BaseException as error:
             errors.append(error)
 
@@ -144,8 +144,40 @@ def test_threads_racing_on_a_failing_install_run_uv_once(
     for thread in threads:
         thread.join(60)
     assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def test_threads_racing_on_a_failing_install_run_uv_once(
+    house: Wheelhouse, cache_dir: Path, shim: CountingUv
+) -> None:
+    """Eight threads ask for a requirement whose install fails: the first failure is
+    remembered before the key lock is released, so the seven that queued on the lock
+    fail fast instead of re-running uv."""
+    # All eight reach the key lock while uv runs; then uv fails.
+    shim.set_before("sleep 0.3\n" + failing_install_of("alpha"))
+    errors = _ensure_in_threads("alpha", house.options(cache_dir))
     assert len(errors) == THREADS
     assert all(isinstance(error, lazyext.InstallError) for error in errors)
     assert len(shim.runs()) == 1
     assert generations(cache_dir) == []
+    assert staging(cache_dir) == []
+
+
+def test_threads_racing_on_a_failing_resolution_resolve_once(
+    house: Wheelhouse, cache_dir: Path, shim: CountingUv
+) -> None:
+    """The same for an unsatisfiable requirement, which fails at resolution: the seven
+    threads queued on the environment's lock do not resolve it again."""
+    options = house.options(cache_dir)
+    lazyext.ensure("alpha", **options)  # the environment it joins is resolved
+    before = len(shim.compiles())
+    errors = _ensure_in_threads("alpha>=99", options)
+    assert len(errors) == THREADS
+    assert all(isinstance(error, lazyext.DistributionNotFound) for error in errors), errors
+    raced = len(shim.compiles()) - before
+    importlib.invalidate_caches()  # forget the failure: one thread, one resolution
+    with pytest.raises(lazyext.DistributionNotFound):
+        lazyext.ensure("alpha>=99", **options)
+    assert raced == len(shim.compiles()) - before - raced
+    assert shim.runs()[1:] == []  # alpha's install only
     assert staging(cache_dir) == []

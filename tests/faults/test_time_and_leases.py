@@ -15,8 +15,9 @@ import pytest
 
 import lazyext
 from faults.kit import generations, spawn
-from lazyext import _cache, _gc
+from lazyext import _cache, _gc, _status
 from lazyext._config import Config
+from lazyext._environment import Environment
 from lazyext.tasks._maintenance import refresh_expired
 
 from support import Wheelhouse
@@ -58,8 +59,8 @@ def test_gc_never_removes_an_install_leased_by_a_process_without_a_view(
     if not line:
         pytest.fail(f"the child failed: {child.communicate(timeout=60)}")
     assert line.strip() == "view None"
-    (generation,) = generations(cache_dir)
-    assert lazyext.invalidate("TinyYaml>=6", **options) == 1
+    (generation,) = [g for g in generations(cache_dir) if (g / "target" / "tinyyaml").is_dir()]
+    assert lazyext.invalidate("TinyYaml>=6", **options) == 2  # TinyYaml and tinydep
     report = _gc.collect(str(cache_dir), grace_seconds=0)
     assert str(generation) in report.skipped_in_use
     assert generation.is_dir()
@@ -100,12 +101,26 @@ def _config(wheels: Wheelhouse, cache_dir: Path) -> Config:
     return config
 
 
+def _install(wheels: Wheelhouse, cache_dir: Path) -> None:
+    """Install clockpkg through the config (then deactivate: no lease of this process)."""
+    lazyext.activate({"clockpkg": "clockpkg"}, **wheels.options(cache_dir), ttl_hours=1.0)
+    lazyext.ensure("clockpkg")
+    lazyext.deactivate()
+
+
 def _newest(config: Config) -> _cache.Entry:
+    """The entry that serves clockpkg in the config's current environment."""
     plan = config.plan_for("clockpkg")
     assert plan is not None
-    entry = _cache.find_entry(config.settings.cache_dir, plan.key, config.platform)
+    entry = _status.main_entry(config, plan)
     assert entry is not None
     return entry
+
+
+def _environment(config: Config) -> Environment:
+    env = _status.stored_environment(config)
+    assert env is not None
+    return env
 
 
 def test_an_install_made_with_the_clock_ahead_is_refreshed_once_it_is_back(
@@ -113,18 +128,17 @@ def test_an_install_made_with_the_clock_ahead_is_refreshed_once_it_is_back(
 ) -> None:
     config = _config(wheels, cache_dir)
     shift(2 * DAY)
-    lazyext.ensure("clockpkg", **wheels.options(cache_dir), ttl_hours=1.0)
-    lazyext.deactivate()
+    _install(wheels, cache_dir)
     ahead = _newest(config)
     shift(0)
-    assert ahead.expired()  # dated in the future: expired from now, not fresh
+    assert _environment(config).expired()  # dated in the future: expired from now
     wheels.build("clockpkg", "1.1", {"clockpkg/__init__.py": "VERSION = '1.1'\n"})
     report = refresh_expired(config)
     assert list(report["refreshed"]) == ["clockpkg"]
     fresh = _newest(config)
     assert fresh.path != ahead.path
     assert fresh.version_of("clockpkg") == "1.1"
-    assert not fresh.expired()
+    assert not _environment(config).expired()
 
 
 @pytest.mark.parametrize("force", [False, True])
@@ -132,35 +146,38 @@ def test_a_refresh_after_the_clock_stepped_back_publishes_the_newest_generation(
     wheels: Wheelhouse, cache_dir: Path, shift: Callable[[float], None], force: bool
 ) -> None:
     config = _config(wheels, cache_dir)
-    lazyext.ensure("clockpkg", **wheels.options(cache_dir), ttl_hours=1.0)
-    lazyext.deactivate()
+    _install(wheels, cache_dir)
     before = _newest(config)
     wheels.build("clockpkg", "1.1", {"clockpkg/__init__.py": "VERSION = '1.1'\n"})
     shift(-DAY)
-    assert before.expired()  # in the future now
+    assert _environment(config).expired()  # in the future now
     report = refresh_expired(config, force=force)
     assert list(report["refreshed"]) == ["clockpkg"]
     after = _newest(config)
     assert after.path == report["refreshed"]["clockpkg"]
+    assert after.path != before.path
     assert after.version_of("clockpkg") == "1.1"
-    assert not after.expired()
-    # And again: --force always publishes a new generation.
+    assert not _environment(config).expired()
+    # And again: --force always resolves and stores a new generation of the environment
+    # (compared by identity, whatever the clock says); the unchanged 1.1 keeps its entry.
+    resolved = _environment(config)
     again = refresh_expired(config, names=["clockpkg"], force=True)
-    assert again["refreshed"]["clockpkg"] not in (before.path, after.path)
-    assert _newest(config).path == again["refreshed"]["clockpkg"]
+    assert _environment(config) != resolved
+    assert again["refreshed"]["clockpkg"] == after.path
 
 
 def test_gc_removes_a_generation_superseded_by_one_dated_in_the_future(
     wheels: Wheelhouse, cache_dir: Path, shift: Callable[[float], None]
 ) -> None:
     config = _config(wheels, cache_dir)
-    lazyext.ensure("clockpkg", **wheels.options(cache_dir))
-    lazyext.deactivate()  # this process's lease would keep it
-    old = _newest(config)
     shift(2 * DAY)
+    _install(wheels, cache_dir)  # with the clock ahead; deactivated: no lease of ours
+    old = _newest(config)
+    shift(0)
+    wheels.build("clockpkg", "1.1", {"clockpkg/__init__.py": "VERSION = '1.1'\n"})
     refresh_expired(config, force=True)
     new = _newest(config)
-    shift(0)
+    assert new.path != old.path
     report = _gc.collect(str(cache_dir), grace_seconds=3600)
     assert old.path in report.removed  # not kept until the clock catches up in two days
     assert os.path.isdir(new.path)

@@ -16,7 +16,7 @@ import pytest
 
 import lazyext
 from faults.kit import CountingUv, generations, run
-from lazyext import _view
+from lazyext import _provision, _view
 
 from support import Wheelhouse
 
@@ -111,11 +111,17 @@ def test_a_memo_with_wrong_values_is_rebuilt_never_used(
     plan = config.plan_for("tinyyaml")
     assert plan is not None
     assert len(plan.key) == 32
+    assert len(config.env_key) == 32
     assert config.platform.count("/") == 0
     assert _import("tinyyaml").load("") == 42
     assert not (cache_dir.parent / "escaped").exists()
     assert not (cache_dir / "escaped").exists()
-    assert [g.parent.parent.name for g in generations(cache_dir)] == [plan.key]
+    # Published under the keys of the locked distributions of tinyyaml's closure.
+    closure = _provision.environment(config).closure_of(plan.key)
+    assert closure is not None
+    published = sorted(g.parent.parent.name for g in generations(cache_dir))
+    assert published == sorted(locked.key for locked in closure)
+    assert len(published) == 2  # TinyYaml and tinydep
 
 
 def test_a_fifo_at_the_memo_is_refused_not_waited_for(
@@ -157,6 +163,11 @@ def test_a_wheel_whose_files_contradict_its_record_is_never_published(
     wheel = house.build("tampered", "1.0", {"tampered/__init__.py": "NAME = 'honest'\n"})
     _tamper(wheel, "tampered/__init__.py", b"NAME = 'changed after signing'\n")
     options = house.options(cache_dir)
+    # Configured: its environment (which locks the wheel refused below) is the config's.
+    Path("lazyext.toml").write_text(
+        house.toml() + '[[extensions]]\nname = "tampered"\npackage = "tampered"\n',
+        encoding="utf-8",
+    )
     with pytest.raises(lazyext.InstallError, match="do not match the RECORD") as caught:
         lazyext.ensure("tampered", **options)
     assert caught.value.security is True
@@ -165,14 +176,10 @@ def test_a_wheel_whose_files_contradict_its_record_is_never_published(
     # Remembered: the next attempts (an import, verify --repair's reinstall) do not
     # install the same wheel again, even after the in-process failure memory is gone.
     importlib.invalidate_caches()
-    with pytest.raises(lazyext.InstallError, match="not installing tampered again") as again:
+    with pytest.raises(lazyext.InstallError, match=r"not installing tampered==1\.0 again") as again:
         lazyext.ensure("tampered", **options)
     assert again.value.security is True
     assert len(shim.runs()) == 1
-    Path("lazyext.toml").write_text(
-        house.toml() + '[[extensions]]\nname = "tampered"\npackage = "tampered"\n',
-        encoding="utf-8",
-    )
     shown = subprocess.run(
         [sys.executable, "-m", "lazyext", "verify", "--repair"],
         capture_output=True,

@@ -13,7 +13,13 @@ import pytest
 from plugkit import RUN, events, plugin_files, tree_of, write_folder, write_tree, write_zip
 
 from lazyext.cli import main
-from lazyext.plugins import ManifestError, PluginEnableError, PluginError, PluginManager
+from lazyext.plugins import (
+    ManifestError,
+    PluginEnableError,
+    PluginError,
+    PluginManager,
+    Validation,
+)
 from lazyext.plugins._reload import Watcher
 
 
@@ -50,6 +56,7 @@ def test_validate_reports_every_problem_and_runs_nothing(
         },
     )
     result = manager.validate(sources / "broken")
+    assert isinstance(result, Validation)
     assert not result.ok
     text = "\n".join(result.problems)
     for expected in ("colour: unknown manifest key", "version:", "dependencies:", "run.py"):
@@ -101,7 +108,8 @@ def test_an_editable_plugin_runs_from_the_authors_folder(
     assert module.__file__ == str(renamed / "run.py")
 
     (renamed / "run.py").write_text(_run_py("2.0-edited"))
-    manager.reload("edit_me")  # picks up the author's edit
+    assert manager.reload("edit_me").revision == info.revision + 1  # picks up the edit
+    assert manager.snapshots("edit_me") == []  # a code edit is a plain reload
     assert importlib.import_module("edit_me.run").VERSION == "2.0-edited"
     assert events(log) == ["enable 1.0", "disable 1.0", "enable 2.0-edited"]
 
@@ -115,6 +123,11 @@ def test_an_editable_plugin_runs_from_the_authors_folder(
     clock.now += 1.0
     assert watcher.poll() == ["edit_me"]  # hot reload follows the author's folder
     assert importlib.import_module("edit_me.run").VERSION == "3.0-edited"
+
+    init = renamed / "__init__.py"
+    init.write_text(init.read_text().replace("'1.0'", "'1.1'"))
+    assert manager.reload("edit_me").version == "1.1"  # a changed manifest is read again
+    assert manager.info("edit_me").path == info.path
 
     manager.uninstall("edit_me")
     assert (renamed / "run.py").is_file()  # the author's folder is never deleted
@@ -158,6 +171,11 @@ def test_editable_from_the_command_line(
     argv = ["plugins", "install", "--editable", str(folder), "--directory", str(plugins_dir)]
     assert main(argv) == 0
     assert f"in {os.path.realpath(folder)}" in capsys.readouterr().out
+    assert main(["plugins", "info", "cli_edit", "--directory", str(plugins_dir)]) == 0
+    assert "(editable: runs from this folder)" in capsys.readouterr().out
+    info = ["plugins", "info", "cli_edit", "--json", "--directory", str(plugins_dir)]
+    assert main(info) == 0
+    assert json.loads(capsys.readouterr().out)["editable"] is True
 
 
 # -- the seed's reloader and loader operations ----------------------------------------------

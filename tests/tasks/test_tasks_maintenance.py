@@ -30,7 +30,7 @@ from lazyext.tasks._maintenance import (
 )
 from lazyext.tasks._store import SqliteTasks
 
-from support import Wheelhouse, python_env, run_python
+from support import Wheelhouse, build_tinyyaml, python_env, run_python
 
 DAY = 86400.0
 
@@ -45,9 +45,12 @@ def write_config(wheelhouse: Wheelhouse, extensions: dict[str, str], extra: str 
 
 
 def entry_of(config: Config, name: str) -> _cache.Entry:
+    """The published entry of extension ``name``'s own distribution."""
+    from lazyext._status import main_entry
+
     plan = config.plan_for(name)
     assert plan is not None
-    entry = _cache.find_entry(config.settings.cache_dir, plan.key, config.platform)
+    entry = main_entry(config, plan)
     assert entry is not None
     return entry
 
@@ -157,8 +160,10 @@ _READER = """
 
 
 def test_refresh_publishes_a_new_generation_while_a_reader_keeps_working(
-    wheelhouse: Wheelhouse,
+    tmp_path: Path,
 ) -> None:
+    wheelhouse = Wheelhouse(tmp_path / "wheels")  # its own: a release appears below
+    build_tinyyaml(wheelhouse)
     source = write_config(wheelhouse, {"tinyyaml": "TinyYaml>=6"})
     config = load(source, {})
     warm((), config)  # installed, but not imported here: only the reader holds it
@@ -177,6 +182,9 @@ def test_refresh_publishes_a_new_generation_while_a_reader_keeps_working(
         assert reader.stdout.readline().startswith(old.target)
         # Not expired yet: nothing to do.
         assert refresh_expired(config)["fresh"] == ["tinyyaml"]
+        # A new release: the refresh resolves again and installs it (an unchanged
+        # version would be the same content under the same key: nothing to install).
+        build_tinyyaml(wheelhouse, version="6.2")
         # Two hours later (the task clock), through the scheduled task itself.
         manager = TaskManager(source, maintenance=True, clock=FakeClock(time.time() + 2 * 3600))
         assert manager.run_task("lazyext.refresh") == manager.task_runs("lazyext.refresh")[-1]
@@ -270,9 +278,12 @@ def test_gc_fits_a_size_budget_least_recently_used_first(wheelhouse: Wheelhouse)
         then = time.time() - age * 3600
         os.utime(entry.path, (then, then))
     sizes = [_cache.dir_size(entry.path) for entry in entries]
-    report = collect_garbage(config, max_bytes=sizes[1] + sizes[2])
+    total = sum(
+        _cache.dir_size(path) for *_, path in _cache.iter_generations(config.settings.cache_dir)
+    )  # tinydep, TinyYaml's dependency, is an entry too (the newest)
+    report = collect_garbage(config, max_bytes=total - sizes[0])
     assert report.removed == [entries[0].path]
-    assert report.kept_bytes == sizes[1] + sizes[2]
+    assert report.kept_bytes == total - sizes[0]
     assert all(os.path.isdir(entry.path) for entry in entries[1:])
 
 

@@ -1,5 +1,9 @@
 """Plugins: install, enable, disable, uninstall, reload, hot reload, snapshots.
 
+Also ``validate`` (a dry run of install's checks), editable installs that run from the
+author's folder, per-plugin ``watch``/``unwatch``/``on_change``, and :class:`Plugin`, an
+optional base class of a plugin's entry object.
+
 ``lazyext.PluginManager`` is served from here lazily, so ``import lazyext`` stays
 light. See :class:`PluginManager` and the README's "Plugins" section.
 """
@@ -18,6 +22,7 @@ from lazyext.plugins._errors import (
 from lazyext.plugins._manager import PluginManager
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._store import PluginInfo, SnapshotInfo
+from lazyext.plugins._validate import Validation
 
 __all__ = [
     "Manifest",
@@ -31,4 +36,5 @@ __all__ = [
     "RestartRequired",
     "SnapshotInfo",
     "UnsafeArchiveError",
+    "Validation",
 ]

@@ -16,8 +16,13 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from lazyext.plugins._errors import ManifestError
+
+if TYPE_CHECKING:
+    from lazyext.plugins._manager import PluginManager
+    from lazyext.plugins._store import PluginInfo
 
 
 def is_editable(root: str, path: str) -> bool:
@@ -95,3 +100,29 @@ def run_root(folder: str, copy: Mapping[str, str], package: str) -> str:
         "install a copy instead (without --editable)",
         source=folder,
     )
+
+
+def manifest_changed(manager: PluginManager, info: PluginInfo) -> bool:
+    """Does the editable plugin's folder now declare another manifest than the one
+    recorded? (``False`` for an installed copy, or a folder that no longer reads.)"""
+    if not is_editable(manager.root, info.path):
+        return False
+    from lazyext.plugins import _manifest
+    from lazyext.plugins._archive import Limits
+    from lazyext.plugins._sources import open_source
+
+    try:
+        opened = open_source(info.source, manager.config, Limits())
+    except ManifestError:
+        return False
+    try:
+        manifest, _copy = _manifest.read(
+            opened.tree,
+            folder_name=opened.folder_name,
+            allow_direct_urls=manager.config.settings.allow_direct_urls,
+        )
+    except ManifestError:
+        return False  # reload reports what is wrong when it imports
+    finally:
+        opened.tree.close()
+    return manifest != info.manifest

@@ -201,7 +201,14 @@ class PluginManager(SeedNames):
         """Re-import an enabled plugin: its new code is imported, then the running
         version's ``on_disable`` and the new one's ``on_enable`` run. If anything fails,
         the previous version keeps running. Other processes following the state
-        (hot reload) reload it too."""
+        (hot reload) reload it too. An editable plugin whose manifest changed is
+        installed again from its folder (new dependencies, entry, version)."""
+        from lazyext.plugins._editable import manifest_changed
+
+        with self._lock:
+            info = self.store.require(plugin_id)
+            if info.enabled and manifest_changed(self, info):
+                return self.install(info.source, editable=True)
         with self._lock, self._plugin_lock(plugin_id):
             info = self.store.require(plugin_id)
             if plugin_id not in self.running.loaded:

@@ -64,11 +64,11 @@ def check_health(
 
 
 def _check(plan: Plan, config: Config, root: str, payload: Any, timeout: float) -> tuple[bool, str]:
-    from lazyext import _cache
     from lazyext._host import satisfies
+    from lazyext._status import closure_entries
 
-    entry = _cache.find_entry(root, plan.key, config.platform)
-    if entry is None and not satisfies(plan.dist, plan.specifier):
+    entries = closure_entries(config, plan)
+    if entries is None and not satisfies(plan.dist, plan.specifier):
         return False, "not installed (run: lazyext warm)"
     command = [sys.executable, "-m", "lazyext.tasks._health"]
     data = marshal.dumps((payload, plan.name))

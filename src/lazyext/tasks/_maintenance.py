@@ -212,40 +212,51 @@ def refresh_expired(
     force: bool = False,
     now: float | None = None,
 ) -> dict[str, Any]:
-    """Publish a new generation of each expired (``force``: each named) install.
+    """Resolve the environment again once it expired (``force``: now), then install the
+    new closures of the installed (``names``: the named) extensions.
 
-    The old generation keeps serving until the new one is published, and after that
-    for the processes that imported it (gc waits for them). Missing installs are
-    left to ``warm``.
+    Resolution prefers the newest releases; the old environment and its installs keep
+    serving until the new ones are published, and after that for the processes that
+    imported them (gc waits for them). With a lock file (``lock`` in the config) nothing
+    changes version: only ``lazyext lock --upgrade`` does. Missing installs are left to
+    ``warm``.
     """
-    from lazyext import _cache
+    from lazyext import _status
     from lazyext._bytecode import compile_target
-    from lazyext._provision import provision
+    from lazyext._provision import environment, install
 
     now = time.time() if now is None else now
     _check_names(config, names)
-    root = _cache.ensure_root(config.settings.cache_dir)
     report: dict[str, Any] = {"refreshed": {}, "failed": {}, "fresh": [], "missing": []}
-    for plan in config.plans:
-        if names and plan.name not in names:
-            continue
-        if plan.extension.package is None or not plan.marker_ok:
-            continue
-        if not names and not plan.extension.enabled:
-            continue
-        entry = _cache.find_entry(root, plan.key, config.platform)
-        if entry is None:
-            report["missing"].append(plan.name)
-        elif not force and not entry.expired(now):
-            report["fresh"].append(plan.name)
+    env = _status.stored_environment(config)
+    plans = [
+        plan
+        for plan in config.plans
+        if (plan.name in names if names else plan.extension.enabled)
+        and plan.extension.package is not None
+        and plan.marker_ok
+    ]
+    installed = [p for p in plans if _status.closure_entries(config, p, env) is not None]
+    report["missing"] = [p.name for p in plans if p not in installed]
+    due = env is not None and (force or env.expired(now)) and not config.settings.lock
+    if not due or not installed:
+        report["fresh"] = [p.name for p in installed]
+        return report
+    try:
+        environment(config, refresh=True)
+    except LazyextError as error:
+        report["failed"] = {p.name: str(error) for p in installed}
+        return report
+    for plan in installed:
+        try:
+            fresh = install(plan, config)
+        except LazyextError as error:
+            report["failed"][plan.name] = str(error)
         else:
-            try:
-                fresh = provision(plan, config.settings, config.platform, refresh=True)
-            except LazyextError as error:
-                report["failed"][plan.name] = str(error)
-            else:
-                compile_target(fresh.target)  # ahead of the imports (lazyext._bytecode)
-                report["refreshed"][plan.name] = fresh.path
+            for entry in fresh.entries:
+                compile_target(entry.target)  # ahead of the imports (lazyext._bytecode)
+            main = fresh.main
+            report["refreshed"][plan.name] = main.path if main is not None else ""
     return report
 
 

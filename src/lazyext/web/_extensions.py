@@ -95,6 +95,11 @@ def add_routes(api: APIRouter, service: Service) -> None:
             plan = config.plan_for(name)
             if plan is None or plan.extension.package is None:
                 raise _not_found(name, " (built-in ones have no install)")
+            from lazyext._api import closure_keys
+
             root = _cache.ensure_root(config.settings.cache_dir)
             forget_failures()
-            return Invalidated(name=name, invalidated=_cache.invalidate_key(root, plan.key))
+            keys = closure_keys(config, plan)
+            return Invalidated(
+                name=name, invalidated=sum(_cache.invalidate_key(root, key) for key in keys)
+            )
