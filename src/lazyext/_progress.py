@@ -91,8 +91,8 @@ class installing:  # a statement: `with installing(...)`
             if self.failed:
                 final = f"{self.text}: failed after {took:.1f} s"
             else:
-                done = self.doing[: -len("ing")] + "ed"  # installing -> installed
-                final = self.text.replace(self.doing, done, 1) + f" in {took:.1f} s"
+                past = self.doing[: -len("ing")] + "ed"  # installing -> installed
+                final = self.text.replace(self.doing, past, 1) + f" in {took:.1f} s"
             if tty:
                 self._line(f"lazyext: {final}", final=True)
             else:
