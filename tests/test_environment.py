@@ -466,3 +466,15 @@ def test_a_host_module_without_metadata_that_shadows_a_locked_one_is_named(
     assert f"the host module shareddep ({host / 'shareddep.py'}) shadows shareddep 2.0" in (
         done.stderr
     )
+
+
+def test_the_extension_whose_version_does_not_exist_fails_alone(
+    house: Wheelhouse, cache_dir: Path
+) -> None:
+    house.build("alphadist", "1.0", {"alphadist/__init__.py": "NAME = 'alpha'\n"})
+    config = {"alphadist": "alphadist", "later": "alphadist>=99"}
+    lazyext.activate(config, **opts(house, cache_dir))
+    assert importlib.import_module("alphadist").NAME == "alpha"  # resolved without "later"
+    with pytest.raises(lazyext.DistributionNotFound) as caught:
+        importlib.import_module("later")
+    assert caught.value.spec == "alphadist>=99"

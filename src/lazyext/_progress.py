@@ -41,8 +41,9 @@ def enabled() -> bool:
 class installing:  # a statement: `with installing(...)`
     """Context manager: show progress for one install if it takes longer than ``AFTER``."""
 
-    def __init__(self, what: str, why: str = "") -> None:
-        self.text = f"installing {what}" + (f" for {why}" if why else "")
+    def __init__(self, what: str, why: str = "", *, doing: str = "installing") -> None:
+        self.doing = doing
+        self.text = f"{doing} {what}" + (f" for {why}" if why else "")
         self.failed = False
         self._done: _thread.LockType | None = None
         self._finished = _thread.allocate_lock()
@@ -90,7 +91,8 @@ class installing:  # a statement: `with installing(...)`
             if self.failed:
                 final = f"{self.text}: failed after {took:.1f} s"
             else:
-                final = self.text.replace("installing", "installed", 1) + f" in {took:.1f} s"
+                done = self.doing[: -len("ing")] + "ed"  # installing -> installed
+                final = self.text.replace(self.doing, done, 1) + f" in {took:.1f} s"
             if tty:
                 self._line(f"lazyext: {final}", final=True)
             else:

@@ -105,7 +105,12 @@ def environment(
             if recalled is not None:
                 raise recalled
             try:
-                env = _resolve_and_store(config, root, env, upgrade=upgrade or refresh)
+                from lazyext._progress import installing
+
+                why = f"`import {name}`" if name else ""
+                what = f"the environment of {len(config.plans)} extension(s)"
+                with installing(what, why, doing="resolving"):
+                    env = _resolve_and_store(config, root, env, upgrade=upgrade or refresh)
             except InstallError as error:
                 if error.name is None:
                     error.name = name

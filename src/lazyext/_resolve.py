@@ -259,16 +259,11 @@ def _explain(
     code: int,
 ) -> InstallError:
     """Say who conflicts: the extensions among themselves, or with the host."""
-    from lazyext._installer import _MISSING, _missing
 
     names = tuple(plan.name for plan in plans if _mentions(said, plan.dist))
-    missing = re.search(_MISSING, said)
-    if missing is not None:
-        dist = missing.group("dist") or missing.group("nover") or missing.group("only") or ""
-        for plan in plans:
-            if _lockfile.normalize(dist) == plan.dist:
-                module = plan.extension.modules[0] if plan.extension.modules else plan.name
-                return _missing(missing, code, said, plan.requirement, module, plan.key)
+    not_found = _not_found(said, plans, code)
+    if not_found is not None:
+        return not_found
     built = re.search(r"(?i)wheels are required for `(?P<dist>[^`]+)` because building", said)
     if built is not None and not settings.allow_sdist:
         return ResolutionError(
@@ -325,6 +320,10 @@ def _explain(
             stderr_tail=said,
             returncode=code,
         )
+    # Without any constraint, a requirement that names nothing that exists says so.
+    not_found = _not_found(free_said, plans, code)
+    if not_found is not None:
+        return not_found
     return ResolutionError(
         f"the extensions {', '.join(names or [p.name for p in plans])} cannot be installed "
         "together: no version of each satisfies them all (uv's explanation below); change "
@@ -333,6 +332,29 @@ def _explain(
         stderr_tail=free_said or said,
         returncode=code,
     )
+
+
+def _not_found(said: str, plans: Sequence[Plan], code: int) -> InstallError | None:
+    """An extension whose distribution or version does not exist: DistributionNotFound."""
+    from lazyext._installer import _MISSING, _missing
+
+    missing = re.search(_MISSING, said)
+    if missing is None:
+        return None
+    dist = missing.group("dist") or missing.group("nover") or missing.group("only") or ""
+    named = [plan for plan in plans if _lockfile.normalize(dist) == plan.dist]
+    # Several extensions of one distribution: the one whose specifier uv quotes.
+    quoted = [p for p in named if p.specifier and _specifier_in(said, p.specifier)]
+    for plan in quoted or named:
+        module = plan.extension.modules[0] if plan.extension.modules else plan.name
+        return _missing(missing, code, said, plan.requirement, module, plan.key)
+    return None
+
+
+def _specifier_in(text: str, specifier: str) -> bool:
+    """``>=99`` of a plan in uv's words (``alpha>=99``, ``alpha >=99``), spaces aside."""
+    flat = text.replace(" ", "")
+    return all(clause.replace(" ", "") in flat for clause in specifier.split(","))
 
 
 def _mentions(text: str, dist: str) -> bool:

@@ -161,5 +161,9 @@ def test_sigkill_at_many_moments_of_an_install(
     assert outcomes.get("killed before publishing", 0) >= 10, outcomes
     assert outcomes.get("killed after publishing", 0) >= 2, outcomes
     # The kills landed all over lazyext: resolving, locking, staging, uv, publishing.
+    # (The cache's directory checks run in _trust.py, called from _cache.py: a kill
+    # aimed at the middle of _cache.py's lines may land there; seen once on 3.12.)
     touched = {place.split(":")[0] for place in places if ":" in place}
+    if "_trust.py" in touched:
+        touched.add("_cache.py")
     assert set(PATH_MODULES) <= touched, places

@@ -53,7 +53,11 @@ def test_the_line_on_a_terminal(wheelhouse: Wheelhouse, cache_dir: Path, tmp_pat
     assert "VALUE 42" in output
     # The extension, with the number of distributions of its closure, not each of them.
     assert "lazyext: installing tinydep" not in output
+    # The environment is resolved first (uv pip compile), then installed: both shown.
+    resolved = "lazyext: resolved the environment of 1 extension(s) for `import tinyyaml` in "
+    assert resolved in output
     start = output.index(f"lazyext: installing {TINYYAML} for `import tinyyaml` ...")
+    assert output.index(resolved) < start
     # Finished in place (carriage return, clear line), with the time taken, on one line.
     final = output.index(f"\r\x1b[Klazyext: installed {TINYYAML} for `import tinyyaml` in ", start)
     line = output[final:].split("\n", 1)[0]
