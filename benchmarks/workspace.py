@@ -134,6 +134,12 @@ class Workspace:
     def prepare(self) -> None:
         for path in (self.wheels, self.scratch, self.cwd):
             shutil.rmtree(path, ignore_errors=True)
+        # The wheels are rebuilt (new hashes): caches whose compiled config pinned the
+        # old ones (a resolved environment is hash-checked) start over.
+        if self.root.is_dir():
+            for path in self.root.iterdir():
+                if path.name.startswith(("cold-", "b3-", "b6-")) and path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         for path in (self.wheels, self.scratch, self.cwd):

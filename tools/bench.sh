@@ -1,5 +1,5 @@
 #!/bin/sh
-# The benchmark suite (about 5 minutes on 2 cores, no network), from a fresh machine
+# The benchmark suite (5-10 minutes on 2 cores, no network), from a fresh machine
 # with only python3 and pip:
 #   sh tools/bench.sh            (--quick: a one-repetition smoke run; --only B1,B4;
 #                                 --real: B4-real, pandas from PyPI, needs the network)
