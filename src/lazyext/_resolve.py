@@ -110,17 +110,22 @@ def _resolve(
     pins = [
         f"{name}=={version}" for name, (version, _) in sorted(host.items()) if name not in exempt
     ]
+    # A configured extension the host already satisfies is the host's to serve: nothing
+    # to resolve or install for it (its distribution stays a constraint of the others).
+    wanted = [p for p in plans if not (p.dist in host and p.dist not in exempt)]
+    if not wanted:
+        return build(config, env_key, plans, [], host), _EMPTY_LOCK
     root = _cache.ensure_root(settings.cache_dir)
     work = _cache.new_staging(root, env_key)
     try:
         requirements = os.path.join(work, "requirements.in")
-        _write_lines(requirements, sorted({plan.requirement for plan in plans}))
+        _write_lines(requirements, sorted({plan.requirement for plan in wanted}))
         host_file = os.path.join(work, "host.txt")
         _write_lines(host_file, [*pins, *constraints])
         output = os.path.join(work, "pylock.toml")
         if previous is not None and not upgrade:
             _write_lines(output, [previous.rstrip("\n")])
-        text = _compile_lock(settings, requirements, host_file, output, upgrade, plans, host)
+        text = _compile_lock(settings, requirements, host_file, output, upgrade, wanted, host)
         packages = _lockfile.parse(text, "the resolved environment")
         graph = _graph(settings, requirements, packages, work)
         text = _lockfile.annotate(text, graph)
@@ -130,6 +135,10 @@ def _resolve(
         shutil.rmtree(work, ignore_errors=True)
     env = build(config, env_key, plans, _lockfile.parse(text, "the resolved environment"), host)
     return env, text
+
+
+#: The lock of an environment with nothing to install (PEP 751's required keys).
+_EMPTY_LOCK = 'lock-version = "1.0"\ncreated-by = "lazyext"\n'
 
 
 def build(

@@ -116,7 +116,7 @@ def provision_dependencies(requirements: Iterable[str], config: Config) -> list[
     if not wanted:
         return []
     from lazyext import _api
-    from lazyext._provision import provision
+    from lazyext._provision import install
 
     runtime = _api._runtime_for_use()
     targets = []
@@ -124,8 +124,11 @@ def provision_dependencies(requirements: Iterable[str], config: Config) -> list[
         plan = _api.plan_for(requirement, config)
         if not plan.marker_ok:
             continue
-        entry = provision(plan, config.settings, config.platform)
-        runtime.activate_entry(entry)
-        targets.append(entry.target)
+        # Its whole closure, resolved to fit the process's environment; a dependency
+        # the host already satisfies has nothing of the cache's to activate.
+        installed = install(plan, config)
+        for entry in installed.entries:
+            runtime.activate_entry(entry)
+        targets += installed.targets
     importlib.invalidate_caches()
     return targets
