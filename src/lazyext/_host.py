@@ -14,17 +14,17 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
-def installed_version(dist: str) -> str | None:
-    """The version of ``dist`` found first on ``sys.path``, ignoring lazyext's view."""
-    from lazyext import _view
-    from lazyext._cache import normalize_dist
 
-    wanted = normalize_dist(dist)
-    skip = _view.views()
+def dist_infos(skip: Callable[[str], bool]) -> Iterator[tuple[str, str, str]]:
+    """``(distribution, version, directory)`` of every ``*.dist-info`` along ``sys.path``,
+    in import order, for the directories ``skip`` does not refuse."""
     for entry in sys.path:
         directory = entry or os.getcwd()
-        if directory in skip:
+        if skip(directory):
             continue
         try:
             names = os.listdir(directory)
@@ -33,8 +33,20 @@ def installed_version(dist: str) -> str | None:
         for name in names:
             if name.endswith(".dist-info"):
                 found, _, version = name[: -len(".dist-info")].rpartition("-")
-                if normalize_dist(found) == wanted:
-                    return version
+                if found and version:
+                    yield found, version, directory
+
+
+def installed_version(dist: str) -> str | None:
+    """The version of ``dist`` found first on ``sys.path``, ignoring lazyext's view."""
+    from lazyext import _view
+    from lazyext._cache import normalize_dist
+
+    wanted = normalize_dist(dist)
+    views = _view.views()
+    for found, version, _directory in dist_infos(views.__contains__):
+        if normalize_dist(found) == wanted:
+            return version
     return None
 
 

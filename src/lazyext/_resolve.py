@@ -38,23 +38,18 @@ def host_distributions(cache_dir: str) -> dict[str, tuple[str, str]]:
     ``importlib.metadata``; lazyext's own path entries (its views) are not the host.
     """
     from lazyext import _view
+    from lazyext._host import dist_infos
 
-    skip = {os.path.realpath(path) for path in _view.views()}
+    views = {os.path.realpath(path) for path in _view.views()}
     cache = os.path.realpath(cache_dir) + os.sep
+
+    def skip(directory: str) -> bool:
+        real = os.path.realpath(directory)
+        return real in views or (real + os.sep).startswith(cache)
+
     found: dict[str, tuple[str, str]] = {}
-    for entry in sys.path:
-        directory = os.path.realpath(entry or os.getcwd())
-        if directory in skip or (directory + os.sep).startswith(cache):
-            continue
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(".dist-info"):
-                dist, _, version = name[: -len(".dist-info")].rpartition("-")
-                if dist and version:
-                    found.setdefault(_lockfile.normalize(dist), (version, directory))
+    for dist, version, directory in dist_infos(skip):
+        found.setdefault(_lockfile.normalize(dist), (version, os.path.realpath(directory)))
     return found
 
 
