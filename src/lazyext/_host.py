@@ -52,7 +52,7 @@ def installed_version(dist: str) -> str | None:
 
 def serves(dist: str, specifier: str, module: str) -> bool:
     """True if ``import module`` should come from the host, not from the cache."""
-    from importlib.machinery import PathFinder
+    from _frozen_importlib_external import PathFinder
 
     # A module the host cannot import is never the host's to serve. Asked first: it is
     # one cached lookup per path entry, where installed_version lists every directory

@@ -11,9 +11,12 @@ from __future__ import annotations
 import _thread
 import os
 import sys
-from importlib.machinery import ModuleSpec, PathFinder
 
-from lazyext import _cache, _finder, _leases
+# importlib.machinery's classes, without importing importlib (see _finder).
+from _frozen_importlib import ModuleSpec
+from _frozen_importlib_external import PathFinder
+
+from lazyext import _cache, _finder
 from lazyext._errors import InstallError
 
 TYPE_CHECKING = False
@@ -98,6 +101,8 @@ class Runtime:
             from lazyext import _view
 
             _view.withdraw()
+            from lazyext import _leases
+
             _leases.release_all()
             self.added_paths.clear()
             self.active.clear()
@@ -323,6 +328,8 @@ class Runtime:
             return
         try:
             _cache.note_use(entry.path, self.settings.cache_dir)
+            from lazyext import _leases
+
             _leases.hold(entry.path)  # gc keeps it while this process lives (issue 12 #3)
             if entry.pth:
                 from lazyext import _pth
