@@ -255,9 +255,15 @@ class Runtime:
         cache_key = f"{plan.key}:{fullname}"
         cached = self.host_served.get(cache_key)
         if cached is None:
-            from lazyext._host import serves
+            # The host cannot import it (the common case): not the host's, and _host
+            # stays unimported (benchmark B3).
+            spec = PathFinder.find_spec(fullname)
+            if spec is None:
+                cached = False
+            else:
+                from lazyext._host import serves
 
-            cached = serves(plan.dist, plan.specifier, fullname)
+                cached = serves(plan.dist, plan.specifier, fullname, spec)
             self.host_served[cache_key] = cached
         return cached
 
