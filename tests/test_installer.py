@@ -55,9 +55,12 @@ def test_argv_shape(tmp_path: Path) -> None:
     argv = _installer.build_argv("/bin/uv", "pyyaml>=6", "rel/target", settings)
     assert argv[:4] == ["/bin/uv", "pip", "install", "--no-config"]
     assert argv[argv.index("--python") + 1] == sys.executable
-    target = argv[argv.index("--target") + 1]
-    assert os.path.isabs(target)
-    assert target == os.path.abspath("rel/target")
+    # A prefix beside the target, never --target: the wheels' data schemes stay apart
+    # from their modules (lazyext._schemes splits the prefix into target/ and data/).
+    assert "--target" not in argv
+    prefix = argv[argv.index("--prefix") + 1]
+    assert os.path.isabs(prefix)
+    assert prefix == os.path.abspath("rel/prefix")
     # Bytecode is the interpreter's business on import (issue 11), and uv's default
     # link mode applies unless link-mode is set.
     assert "--compile-bytecode" not in argv
@@ -126,7 +129,8 @@ def test_real_invocation_argv_and_environment(
     assert (target / "tinydep" / "__init__.py").is_file()  # the constraint did not apply
     (run,) = shim.runs()
     assert run.startswith("pip install --no-config --python " + sys.executable)
-    assert f"--target {target}" in run
+    assert f"--prefix {target.parent / 'prefix'}" in run
+    assert not (target.parent / "prefix").exists()  # moved into the target
     assert run.endswith("--no-build -- tinyyaml>=6")
     (env,) = shim.environments()
     for name in hostile:

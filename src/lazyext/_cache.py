@@ -7,7 +7,8 @@ Layout under the root (created 0700, owned by the current user, never a symlink)
         entry.marshal                    metadata the warm path reads
         entry.json                       the same metadata, for people and tools
         INVALIDATED                      marker: skipped by readers, removed by gc
-        target/                          the ``uv pip install --target`` result
+        target/                          the install's site-packages (imported from)
+        data/                            its wheels' other schemes (lazyext._schemes)
     staging/<key>.<host>.<pid>.<rand>/   installs in progress (gen dirs in the making)
     locks/<key>.lock                     one cross-process lock per key
 

@@ -1,7 +1,9 @@
 """Run the real ``uv`` to install one requirement into a staging directory.
 
 The argv is a list (never a shell): ``uv pip install --no-config --python
-<sys.executable> --target <abs path> [settings] -- <requirement>``. ``--no-config``
+<sys.executable> --prefix <abs path> [settings] -- <requirement>``; the prefix is then
+split into the target (site-packages) and ``data/`` (the wheels' other schemes, see
+:mod:`lazyext._schemes`). ``--no-config``
 keeps a ``uv.toml`` or ``pyproject.toml`` in the working directory from redirecting
 the index; ``--`` keeps the requirement from being read as an option. uv's
 environment is built on purpose (see :func:`uv_environment`), uv runs in its own
@@ -16,7 +18,7 @@ import os
 import sys
 import time
 
-from lazyext import _log, _secrets
+from lazyext import _log, _schemes, _secrets
 from lazyext._config import Settings
 from lazyext._errors import DistributionNotFound, InstallError
 
@@ -144,8 +146,10 @@ def build_argv(
         "--no-config",
         "--python",
         sys.executable,
-        "--target",
-        os.path.abspath(target),
+        # A prefix, not --target: it keeps a wheel's data scheme (a `.data/data/x.pth`)
+        # apart from its modules (lazyext._schemes moves the site files into target).
+        "--prefix",
+        _schemes.prefix_for(target),
         # No --compile-bytecode: the interpreter writes .pyc files as it imports (as in
         # site-packages); `lazyext warm` and refresh compile ahead (lazyext._bytecode).
         "--quiet",
@@ -236,11 +240,13 @@ def install(
             no_deps=no_deps,
         )
         if _from_uv_cache(offline, env, settings, requirement, name, cache_key, limit):
+            _schemes.relocate(_schemes.prefix_for(target), target, requirement)
             return
     for attempt in range(1, attempts + 1):
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
             _run_once(argv, env, settings, requirement, name, cache_key, left, limit)
+            _schemes.relocate(_schemes.prefix_for(target), target, requirement)
             return
         except InstallError as error:
             delay = min(8.0, 0.5 * 2 ** (attempt - 1))
@@ -256,7 +262,7 @@ def install(
             )
             time.sleep(delay)
             # A failed attempt may have left part of the install behind.
-            _empty(target)
+            _empty(_schemes.prefix_for(target))
 
 
 def _may_use_network(settings: Settings) -> bool:
@@ -283,14 +289,14 @@ def _from_uv_cache(
     has the numbers. What is cached may be older than the index's newest release:
     the TTL refresh installs online.
     """
-    target = argv[argv.index("--target") + 1]
+    prefix = argv[argv.index("--prefix") + 1]
     try:
         _run_once(argv, env, settings, requirement, name, cache_key, limit, limit)
     except InstallError as error:
         if error.security:
             raise
         _log.debug("not installable from uv's cache alone, going online: %s", error)
-        _empty(target)
+        _empty(prefix)
         return False
     return True
 

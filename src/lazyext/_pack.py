@@ -7,6 +7,7 @@ An archive is a tar stream, compressed with zstd (``.tar.zst``, when the optiona
                                               environment's lock (pylock.toml text)
     entries/<key>/<platform>/<gen>/entry.json  each entry's metadata
     entries/<key>/<platform>/<gen>/target/...  its install, without __pycache__
+    entries/<key>/<platform>/<gen>/data/...    its wheels' data schemes (lazyext._schemes)
 
 Unpacking trusts nothing in the archive: every member name and type is checked
 (regular files and directories only, below one of the manifest's entries), the
@@ -196,7 +197,7 @@ def pack(config: Config, output: str, *, platform: str | None = None) -> PackRep
                 metadata = _cache.entry_metadata(entry)
                 _add_bytes(archive, f"{base}/entry.json", json.dumps(metadata).encode())
                 for relative, size in files:
-                    _add_file(archive, f"{base}/target/{relative}", entry.target, relative)
+                    _add_file(archive, f"{base}/{relative}", entry.path, relative)
                     report.files += 1
                     report.bytes_in += size
                 report.entries.append(f"{entry.requirement} ({entry.key})")
@@ -265,11 +266,11 @@ class _open_output:
 
 
 def _files(entry: Entry) -> Iterator[tuple[str, int]]:
-    """``(relative path, size)`` of every file of ``entry``'s install, sorted."""
+    """``(path relative to the generation, size)`` of every file of ``entry``'s install
+    (``target/...`` then ``data/...``), sorted."""
     import stat
 
-    target = entry.target
-    for base, directories, files in os.walk(target):
+    for base, directories, files in _walk(entry.path, ("target", "data")):
         directories[:] = sorted(d for d in directories if d not in _SKIPPED)
         for name in sorted(files):
             if name in _SKIPPED:
@@ -281,10 +282,15 @@ def _files(entry: Entry) -> Iterator[tuple[str, int]]:
                     f"{path}: not a regular file (a link or a device); lazyext installs "
                     "have none: verify the cache (`lazyext verify`) and warm it again"
                 )
-            yield os.path.relpath(path, target).replace(os.sep, "/"), info.st_size
+            yield os.path.relpath(path, entry.path).replace(os.sep, "/"), info.st_size
         for name in directories:
             if os.path.islink(os.path.join(base, name)):
                 raise PackError(f"{os.path.join(base, name)}: a symlink inside an install")
+
+
+def _walk(path: str, names: tuple[str, ...]) -> Iterator[tuple[str, list[str], list[str]]]:
+    for name in names:
+        yield from os.walk(os.path.join(path, name))
 
 
 def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -390,7 +396,7 @@ def _extract(
                 source = archive.extractfile(member)
                 assert source is not None  # a regular file
                 _write(destination, source, member)
-                if relative.startswith("target/"):
+                if relative.startswith(("target/", "data/")):
                     seen[base][0] += 1
                     seen[base][1] += member.size
             _drain(stream)
@@ -478,7 +484,7 @@ def _member_place(path: str, member: tarfile.TarInfo, expected: dict[str, Any]) 
         raise PackError(f"{path}: refusing the member {name!r}: {kind}; nothing was unpacked")
     base, relative = "/".join(parts[:4]), "/".join(parts[4:])
     if base not in expected or not (
-        relative in {"entry.json", "target"} or relative.startswith("target/")
+        relative in {"entry.json", "target", "data"} or relative.startswith(("target/", "data/"))
     ):
         raise PackError(
             f"{path}: refusing the member {name!r}: not part of an entry the manifest lists; "

@@ -502,7 +502,8 @@ def _drop_leftovers(staging: str) -> None:
 
 def _split(staging: str, missing: list[Locked], root: str) -> dict[str, str]:
     """Move each distribution's files (by its RECORD) into a staging dir of its own."""
-    from lazyext._verify import record_paths
+    from lazyext._schemes import DATA_PREFIX
+    from lazyext._verify import located, record_paths
 
     target = os.path.join(staging, "target")
     infos = _dist_info_dirs(target)
@@ -516,8 +517,11 @@ def _split(staging: str, missing: list[Locked], root: str) -> dict[str, str]:
         if info is None:
             continue  # _describe reports it
         for path in (info, *record_paths(os.path.join(target, info, "RECORD"))):
-            normal = os.path.normpath(path)
-            if normal.startswith(("..", os.sep)):
+            normal = located(path)
+            if normal is None:
+                continue
+            if normal.startswith(DATA_PREFIX):  # a data-scheme file: ../data/<path>
+                _move_file(staging, part, normal[len(os.pardir + os.sep) :])
                 continue
             top = normal.split(os.sep, 1)[0]
             owners.setdefault(top, {}).setdefault(locked.key, []).append(normal)
@@ -531,12 +535,16 @@ def _split(staging: str, missing: list[Locked], root: str) -> dict[str, str]:
             continue
         for key, paths in claims.items():  # a namespace shared by several: file by file
             for path in paths:
-                origin = os.path.join(target, path)
-                if os.path.isfile(origin) or os.path.islink(origin):
-                    destination = os.path.join(parts[key], "target", path)
-                    os.makedirs(os.path.dirname(destination), 0o700, exist_ok=True)
-                    os.rename(origin, destination)
+                _move_file(staging, parts[key], os.path.join("target", path))
     return parts
+
+
+def _move_file(staging: str, part: str, relative: str) -> None:
+    origin = os.path.join(staging, relative)
+    if os.path.isfile(origin) or os.path.islink(origin):
+        destination = os.path.join(part, relative)
+        os.makedirs(os.path.dirname(destination), 0o700, exist_ok=True)
+        os.rename(origin, destination)
 
 
 def _dist_info_dirs(target: str) -> dict[str, str]:

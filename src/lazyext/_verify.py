@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 from lazyext._bytecode import derived
 from lazyext._cache import Entry
+from lazyext._schemes import DATA, DATA_PREFIX
 
 #: Written by uv next to the wheel's files, listed in no RECORD.
 _UNLISTED_OK = frozenset({".lock"})
@@ -126,16 +127,16 @@ def verify_target(target: str) -> list[str]:
     for record in records:
         listed.add(record)
         try:
-            rows = _rows(os.path.join(target, record))
+            rows = rows_of(os.path.join(target, record))
         except (OSError, UnicodeDecodeError, _csv.Error) as error:
             problems.append(f"{record}: unreadable ({error})")
             continue
         for path, digest, size in rows:
-            relative = os.path.normpath(path)
             if "\\" in path or "\0" in path:
                 problems.append(f"{record} lists {path!r}, not a portable relative path")
                 continue
-            if relative.startswith(("..", os.sep)) or os.path.isabs(path):
+            relative = located(path)
+            if relative is None:
                 problems.append(f"{record} lists {path!r}, outside the install")
                 continue
             listed.add(relative)
@@ -144,6 +145,19 @@ def verify_target(target: str) -> list[str]:
                 problems.append(problem)
     problems += [f"{path}: listed in no RECORD" for path in _unlisted(target, listed)]
     return problems
+
+
+def located(path: str) -> str | None:
+    """A RECORD path, normalised, relative to the target; ``None`` if it is outside the
+    install. The files of a wheel's data schemes are in ``../data/`` (lazyext._schemes)."""
+    relative = os.path.normpath(path)
+    if os.path.isabs(path):
+        return None
+    if relative.startswith(DATA_PREFIX) and not relative[len(DATA_PREFIX) :].startswith(".."):
+        return relative
+    if relative.startswith(("..", os.sep)):
+        return None
+    return relative
 
 
 def _records(target: str) -> Iterator[str]:
@@ -161,12 +175,12 @@ def _records(target: str) -> Iterator[str]:
 def record_paths(path: str) -> list[str]:
     """The paths a ``RECORD`` file lists (relative to the install root)."""
     try:
-        return [row[0] for row in _rows(path)]
+        return [row[0] for row in rows_of(path)]
     except Exception:  # unreadable or malformed (csv.Error): _describe reports the result
         return []
 
 
-def _rows(path: str) -> list[tuple[str, str, str]]:
+def rows_of(path: str) -> list[tuple[str, str, str]]:
     """``(path, hash, size)`` per RECORD line. A hash and a size never hold a comma or a
     quote, so a plain line splits from the right; ``csv`` (which imports ``re``, off
     the cold path that runs this before publishing) reads only quoted paths."""
@@ -230,15 +244,17 @@ def _check_file(target: str, relative: str, digest: str, size: str) -> str | Non
 
 def _unlisted(target: str, listed: set[str]) -> list[str]:
     found = []
-    skip = len(target.rstrip(os.sep)) + 1  # relative paths by slicing, not relpath
-    for base, directories, files in os.walk(target):
-        directories.sort()
-        inside = base[skip:]
-        for name in sorted(files):
-            relative = os.path.join(inside, name) if inside else name
-            if relative in listed or relative in _UNLISTED_OK or derived(relative, listed):
-                continue
-            found.append(relative)
+    data = os.path.join(os.path.dirname(target), DATA)
+    for root, label in ((target, ""), (data, os.path.join(os.pardir, DATA))):
+        skip = len(root.rstrip(os.sep)) + 1  # relative paths by slicing, not relpath
+        for base, directories, files in os.walk(root):
+            directories.sort()
+            inside = os.path.join(label, base[skip:]) if label else base[skip:]
+            for name in sorted(files):
+                relative = os.path.join(inside, name) if inside else name
+                if relative in listed or relative in _UNLISTED_OK or derived(relative, listed):
+                    continue
+                found.append(relative)
     return found
 
 
@@ -250,12 +266,12 @@ def linked_damage(entry: Entry) -> list[str]:
     found = []
     for record in sorted(_records(target)):
         try:
-            rows = _rows(os.path.join(target, record))
+            rows = rows_of(os.path.join(target, record))
         except (OSError, UnicodeDecodeError, _csv.Error):
             continue
         for path, digest, size in rows:
-            relative = os.path.normpath(path)
-            if relative.startswith(("..", os.sep)) or os.path.isabs(path):
+            relative = located(path)
+            if relative is None:
                 continue
             try:
                 linked = os.lstat(os.path.join(target, relative)).st_nlink > 1
