@@ -534,3 +534,23 @@ def test_a_damaged_stored_environment_is_refused(field: str, value: object) -> N
     data[field] = value
     with pytest.raises((ValueError, TypeError)):
         decode(marshal.loads(marshal.dumps(data)))
+
+
+def test_the_graph_of_a_large_environment_is_complete(house: Wheelhouse, cache_dir: Path) -> None:
+    """uv's annotations come from a file: the edges of the first of 50 distributions
+    (``aardvark``, sorted first) are not lost to a truncated output tail."""
+    house.build("aardvark", "1.0", {"aardvark/__init__.py": "NAME = 'aardvark'\n"})
+    fillers = [f"filler{i:02d}" for i in range(48)]
+    for name in fillers:
+        house.build(name, "1.0", {f"{name}/__init__.py": ""})
+    house.build(
+        "zebra",
+        "1.0",
+        {"zebra/__init__.py": "import aardvark\n"},
+        requires=("aardvark>=1", *fillers),
+    )
+    lazyext.activate({"zebra": "zebra"}, **house.options(cache_dir))
+    import zebra
+
+    assert zebra.aardvark.NAME == "aardvark"
+    assert metadata.version("aardvark") == "1.0"
