@@ -22,7 +22,8 @@ import marshal
 import os
 import time
 
-from lazyext._record import record
+from lazyext import _columns
+from lazyext._record import from_values, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -148,56 +149,37 @@ def encode(env: Environment) -> dict[str, Any]:
 
 
 def decode(data: Any) -> Environment:
-    """Build an environment from marshalled data, checking every type (raise ValueError)."""
+    """Build an environment from marshalled data, checking every value (raise ValueError).
+
+    Checked a column at a time (:mod:`lazyext._columns`): this runs on the first import
+    of every process, with one row per locked distribution.
+    """
     if not isinstance(data, dict) or data.get("schema") != ENV_SCHEMA:
         raise ValueError("unknown environment schema")
-    dists = []
-    for item in _list(data["dists"]):
-        name, version, key, hashes, deps, host, requirement = _list(item)
-        dists.append(
-            Locked(
-                _str(name),
-                _str(version),
-                _key_text(key),
-                tuple(_str(h) for h in _list(hashes)),
-                tuple(_str(d) for d in _list(deps)),
-                _str(host),
-                _str(requirement),
-            )
-        )
-    roots = tuple(
-        (_key_text(key), tuple(_str(n) for n in _list(names)))
-        for key, names in (_list(item) for item in _list(data["roots"]))
-    )
+    table = _columns.rows(data["dists"], 7)
+    names, versions, keys, hashes, deps, hosts, requirements = _columns.columns(table, 7)
+    roots = _columns.rows(data["roots"], 2)
+    root_keys, root_names = _columns.columns(roots, 2)
+    if not (
+        _columns.strs([*names, *versions, *hosts, *requirements, data["source"]])
+        and _columns.keys_or_empty([*keys, *root_keys, data["key"]], shortest=16)
+        and _columns.string_lists([*hashes, *deps, *root_names])
+        and _columns.file_names([data["platform"]])
+        and _columns.typed([data["created_at"], data["ttl_seconds"]], int, float)
+    ):
+        raise ValueError("a value of the stored environment is not valid")
     return Environment(
-        key=_key_text(data["key"]),
-        platform=_str(data["platform"]),
+        key=data["key"],
+        platform=data["platform"],
         created_at=float(data["created_at"]),
-        dists=tuple(dists),
-        roots=roots,
-        source=_str(data["source"]),
+        dists=tuple(
+            from_values(Locked, (n, v, k, tuple(h), tuple(d), host, r))
+            for n, v, k, h, d, host, r in table
+        ),
+        roots=tuple((key, tuple(names)) for key, names in roots),
+        source=data["source"],
         ttl_seconds=float(data["ttl_seconds"]),
     )
-
-
-def _list(value: object) -> list[Any]:
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"expected a list, found {type(value).__name__}")
-    return list(value)
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str) or "\x00" in value:
-        raise ValueError(f"expected a string, found {type(value).__name__}")
-    return value
-
-
-def _key_text(value: object) -> str:
-    """A cache key names directories: hex only, so it can never climb out of the cache."""
-    text = _str(value)
-    if text and not (16 <= len(text) <= 64 and all(c in "0123456789abcdef" for c in text)):
-        raise ValueError(f"malformed cache key {text!r}")
-    return text
 
 
 def find(root: str, env_key: str, platform: str, settings: Settings) -> Environment | None:

@@ -17,13 +17,14 @@ import sys
 # collections.abc costs ~1 ms to import; its private twin is loaded at startup by os.
 from _collections_abc import Mapping
 
+from lazyext import _columns
 from lazyext._config import SCHEMA, Config, Extension, Plan, Settings, default_cache_root
 from lazyext._errors import ConfigError
-from lazyext._record import fields_of
+from lazyext._record import fields_of, from_values
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any, Final, TypeAlias
 
     ConfigSource: TypeAlias = (
@@ -167,7 +168,10 @@ def _identity(config: ConfigSource, path: str | None) -> object:
         # arguments are resolved against it (the file's own against the file).
         return ("file", path, stat.st_mtime_ns, stat.st_size, stat.st_ino, os.getcwd())
     if isinstance(config, Mapping):
-        return ("mapping", sorted((repr(k), repr(v)) for k, v in config.items()), os.getcwd())
+        pairs = list(config.items())
+        if _columns.typed(list(config), str) and _columns.typed(list(config.values()), str):
+            return ("str-mapping", sorted(pairs), os.getcwd())
+        return ("mapping", sorted((repr(k), repr(v)) for k, v in pairs), os.getcwd())
     if config is None:
         return ("defaults", os.getcwd())
     items: Any = config
@@ -236,74 +240,42 @@ def _read_memo(memo_file: str) -> dict[str, Any]:
 
 # -- the memo is data: every value is checked before it is used (issue 12 #11) ----------
 #
-# A memo value decodes to ``(settings, plans, platform, source, tables)``. Each check
-# returns True for a valid value; a new field is one more row in a table below.
+# A memo value decodes to ``(settings, plans, platform, source, tables, env_key)``; the
+# plans are checked a column at a time (see :mod:`lazyext._columns`).
 
-_HEX = frozenset("0123456789abcdef")
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-
-
-def _is_str(value: object) -> bool:
-    return type(value) is str and len(value) <= 4096 and "\0" not in value
-
-
-def _is_key(value: object) -> bool:
-    """A cache key: it names a directory, so ``^[0-9a-f]{32,64}$`` and nothing else."""
-    return type(value) is str and 32 <= len(value) <= 64 and _HEX.issuperset(value)
-
-
-def _is_file_name(value: object) -> bool:
-    return (
-        type(value) is str
-        and 0 < len(value) <= 200
-        and _NAME_CHARS.issuperset(value)
-        and ".." not in value
-        and not value.startswith(".")
-    )
-
-
-def _is_strs(value: object) -> bool:
-    return isinstance(value, (tuple, list)) and all(_is_str(item) for item in value)
-
-
-_CHECKS: Final = {
-    "str": _is_str,
-    "str | None": lambda value: value is None or _is_str(value),
+_SETTING_CHECKS: Final[dict[str, Callable[[Any], bool]]] = {
+    "str": lambda value: _columns.strs([value]),
+    "str | None": lambda value: _columns.optional_strs([value]),
     "bool": lambda value: type(value) is bool,
     "int": lambda value: type(value) is int,
     "float": lambda value: type(value) in (int, float),
-    "tuple[str, ...]": _is_strs,
+    "tuple[str, ...]": lambda value: _columns.string_lists([value]),
 }
 
-#: One row per element of a plan in the memo (see _encode), in order.
-_PLAN_FIELDS: Final = (
-    ("name", _is_file_name),
-    ("package", lambda value: value is None or _is_str(value)),
-    (
-        "modules",
-        lambda value: (
-            _is_strs(value)
-            and all(all(part.isidentifier() for part in m.split(".")) for m in value)
-        ),
-    ),
-    ("enabled", lambda value: type(value) is bool),
-    ("arguments", lambda value: type(value) is dict),
-    ("hashes", _is_strs),
-    ("requirement", _is_str),
-    ("dist", _is_str),
-    ("specifier", _is_str),
-    ("key", lambda value: value == "" or _is_key(value)),
-    ("marker_ok", lambda value: type(value) is bool),
+#: One check per element of a plan in the memo (see _encode), in order, each given the
+#: column of that element over every plan.
+_PLAN_COLUMNS: Final[tuple[tuple[str, Callable[[Sequence[Any]], bool]], ...]] = (
+    ("name", _columns.file_names),
+    ("package", _columns.optional_strs),
+    ("modules", _columns.module_lists),
+    ("enabled", lambda values: _columns.typed(values, bool)),
+    ("arguments", lambda values: _columns.typed(values, dict)),
+    ("hashes", _columns.string_lists),
+    ("requirement", _columns.strs),
+    ("dist", _columns.strs),
+    ("specifier", _columns.strs),
+    ("key", _columns.keys_or_empty),
+    ("marker_ok", lambda values: _columns.typed(values, bool)),
 )
 
 #: One row per element of a memo value, in order.
-_MEMO_FIELDS: Final = (
+_MEMO_FIELDS: Final[tuple[tuple[str, Callable[[Any], bool]], ...]] = (
     ("settings", lambda value: type(value) is tuple and len(value) == len(fields_of(Settings))),
     ("plans", lambda value: type(value) is tuple),
-    ("platform", _is_file_name),
-    ("source", _is_str),
+    ("platform", lambda value: _columns.file_names([value])),
+    ("source", lambda value: _columns.strs([value])),
     ("tables", lambda value: type(value) is dict),
-    ("env_key", lambda value: value == "" or _is_key(value)),
+    ("env_key", lambda value: _columns.keys_or_empty([value])),
 )
 
 
@@ -311,27 +283,27 @@ def _valid(data: object) -> tuple[Any, ...]:
     """``data`` if it is a well-formed memo value; ValueError (rebuild) if not."""
     if type(data) is not tuple or len(data) != len(_MEMO_FIELDS):
         raise ValueError("memo value: not a tuple of the expected length")
-    _check_row(_MEMO_FIELDS, data, "memo")
+    for (name, check), value in zip(_MEMO_FIELDS, data, strict=True):
+        if not check(value):
+            raise ValueError(f"memo {name}: {value!r:.80} is not valid")
     annotations = Settings.__annotations__
     for name, value in zip(fields_of(Settings), data[0], strict=True):
-        check = _CHECKS.get(annotations[name])
-        if check is None or not check(value):
+        setting_check = _SETTING_CHECKS.get(annotations[name])
+        if setting_check is None or not setting_check(value):
             raise ValueError(f"memo setting {name}: {value!r:.80} is not {annotations[name]}")
     if not os.path.isabs(data[0][0]):
         raise ValueError("memo setting cache_dir: not an absolute path")
-    for plan in data[1]:
-        if type(plan) is not tuple or len(plan) != len(_PLAN_FIELDS):
-            raise ValueError("memo plan: not a tuple of the expected length")
-        _check_row(_PLAN_FIELDS, plan, "memo plan")
-        if plan[9] == "" and plan[1] is not None:
-            raise ValueError("memo plan: a package without a cache key")
+    plans = _columns.rows(data[1], len(_PLAN_COLUMNS))
+    columns = _columns.columns(plans, len(_PLAN_COLUMNS))
+    for (name, column_check), column in zip(_PLAN_COLUMNS, columns, strict=True):
+        if not column_check(column):
+            raise ValueError(f"memo plan {name}: a value is not valid")
+    if any(
+        key == "" and package is not None
+        for package, key in zip(columns[1], columns[9], strict=True)
+    ):
+        raise ValueError("memo plan: a package without a cache key")
     return data
-
-
-def _check_row(fields: Sequence[tuple[str, Any]], values: Sequence[Any], what: str) -> None:
-    for (name, check), value in zip(fields, values, strict=True):
-        if not check(value):
-            raise ValueError(f"{what} {name}: {value!r:.80} is not valid")
 
 
 def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: Config) -> None:
@@ -402,11 +374,11 @@ def _encode(config: Config) -> tuple[Any, ...]:
 def _decode(data: tuple[Any, ...]) -> Config:
     raw_settings, raw_plans, platform, source, tables, env_key = data
     settings = Settings(**dict(zip(fields_of(Settings), raw_settings, strict=True)))
-    plans = []
-    for name, package, modules, enabled, arguments, hashes, *rest in raw_plans:
-        extension = Extension(name, package, tuple(modules), enabled, arguments, tuple(hashes))
-        requirement, dist, specifier, key, marker_ok = rest
-        plans.append(Plan(extension, requirement, dist, specifier, key, marker_ok))
+    # Validated values in their stored form: records built without __init__ (B7).
+    plans = [
+        from_values(Plan, (from_values(Extension, (n, p, tuple(m), e, a, tuple(h))), *rest))
+        for n, p, m, e, a, h, *rest in raw_plans
+    ]
     return Config(
         settings=settings,
         plans=tuple(plans),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any, TypeVar, dataclass_transform
 
     T = TypeVar("T")
@@ -113,6 +114,8 @@ def _build(cls: type[T]) -> type[T]:
     metaclass: Any = type(cls)
     new_cls: Any = metaclass(cls.__name__, cls.__bases__, namespace)
     new_cls.__qualname__ = cls.__qualname__
+    # The slots' own descriptors, for from_values().
+    new_cls._setters = tuple(new_cls.__dict__[name].__set__ for name in names)
     result: type[T] = new_cls
     return result
 
@@ -154,6 +157,19 @@ def _hashable(value: object) -> object:
 def fields_of(cls: type) -> tuple[str, ...]:
     slots: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
     return slots
+
+
+def from_values(cls: type[T], values: Sequence[Any]) -> T:
+    """A record of ``cls`` from all its field values in order, as they are: no
+    ``__init__`` and no ``__post_init__`` (for values already in canonical form, such as
+    the validated memo's: the warm path builds two records per configured extension)."""
+    setters: tuple[Any, ...] = cls.__dict__["_setters"]
+    if len(values) != len(setters):
+        raise TypeError(f"{cls.__name__}: {len(setters)} values expected, got {len(values)}")
+    obj: T = object.__new__(cls)
+    for setter, value in zip(setters, values, strict=True):
+        setter(obj, value)
+    return obj
 
 
 def replace(obj: T, **changes: Any) -> T:

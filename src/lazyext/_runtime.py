@@ -11,9 +11,12 @@ from __future__ import annotations
 import _thread
 import os
 import sys
-from importlib.machinery import ModuleSpec, PathFinder
 
-from lazyext import _cache, _finder, _leases
+# importlib.machinery's classes, without importing importlib (see _finder).
+from _frozen_importlib import ModuleSpec
+from _frozen_importlib_external import PathFinder
+
+from lazyext import _cache, _finder
 from lazyext._errors import InstallError
 
 TYPE_CHECKING = False
@@ -98,6 +101,8 @@ class Runtime:
             from lazyext import _view
 
             _view.withdraw()
+            from lazyext import _leases
+
             _leases.release_all()
             self.added_paths.clear()
             self.active.clear()
@@ -250,9 +255,15 @@ class Runtime:
         cache_key = f"{plan.key}:{fullname}"
         cached = self.host_served.get(cache_key)
         if cached is None:
-            from lazyext._host import serves
+            # The host cannot import it (the common case): not the host's, and _host
+            # stays unimported (benchmark B3).
+            spec = PathFinder.find_spec(fullname)
+            if spec is None:
+                cached = False
+            else:
+                from lazyext._host import serves
 
-            cached = serves(plan.dist, plan.specifier, fullname)
+                cached = serves(plan.dist, plan.specifier, fullname, spec)
             self.host_served[cache_key] = cached
         return cached
 
@@ -323,6 +334,8 @@ class Runtime:
             return
         try:
             _cache.note_use(entry.path, self.settings.cache_dir)
+            from lazyext import _leases
+
             _leases.hold(entry.path)  # gc keeps it while this process lives (issue 12 #3)
             if entry.pth:
                 from lazyext import _pth

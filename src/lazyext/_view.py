@@ -15,7 +15,10 @@ from __future__ import annotations
 import _thread
 import os
 import sys
-from importlib.machinery import ModuleSpec, PathFinder
+
+# importlib.machinery's classes, without importing importlib (see _finder).
+from _frozen_importlib import ModuleSpec
+from _frozen_importlib_external import PathFinder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -192,7 +195,7 @@ def invalidate_path_finders() -> None:
             del sys.path_importer_cache[name]
         elif hasattr(finder, "invalidate_caches"):
             finder.invalidate_caches()
-    from importlib import _bootstrap_external  # frozen, always loaded
+    import _frozen_importlib_external as _bootstrap_external  # always loaded
 
     namespace_path: Any = getattr(_bootstrap_external, "_NamespacePath", None)
     if namespace_path is not None and hasattr(namespace_path, "_epoch"):
