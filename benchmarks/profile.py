@@ -65,6 +65,7 @@ print((me.ru_utime + me.ru_stime) * 1000)
 
 INTERESTING = (
     "_provision.py",
+    "_publish.py",
     "_installer.py",
     "_spawn.py",
     "_cache.py",

@@ -95,7 +95,8 @@ def test_import_lazyext_is_light(baseline: set[str]) -> None:
     added = modules_after("import lazyext") - baseline
     assert heavy_in(added) == []
     # Only lazyext's own warm-path modules, no install machinery.
-    for name in ("lazyext._parse", "lazyext._keys", "lazyext._installer", "lazyext._provision"):
+    install = ("lazyext._installer", "lazyext._provision", "lazyext._publish", "lazyext._schemes")
+    for name in ("lazyext._parse", "lazyext._keys", *install):
         assert name not in added
 
 
@@ -129,6 +130,7 @@ def test_first_import_of_a_cached_extension_is_light(
         "import lazyext\nlazyext.activate()\n"
         f"import {name}\n"
         "assert 'lazyext._provision' not in sys.modules\n"
+        "assert 'lazyext._publish' not in sys.modules\n"
         "assert 'lazyext._installer' not in sys.modules\n"
     )
     code = "import sys\n" + code

@@ -107,12 +107,17 @@ def _read_records(
                 inside = full.startswith(site + os.sep)
                 if not inside and any(p.endswith(".dist-info") for p in full.split(os.sep)):
                     raise _planted(requirement, row[0])
-                if inside:
-                    owned.update(s for s in sites if s != site and full.startswith(s + os.sep))
+                if inside:  # a candidate inside this one that holds its files: vendored
+                    owned.update(
+                        s
+                        for s in sites
+                        if s.startswith(site + os.sep) and full.startswith(s + os.sep)
+                    )
     sites[:] = [site for site in sites if site not in owned]
     for site in sites:
-        if any(site.startswith(other + os.sep) for other in sites):
-            raise _planted(requirement, site)
+        outer = next((other for other in sites if site.startswith(other + os.sep)), None)
+        if outer is not None:
+            raise _planted(requirement, outer)
     return {key: rows for key, rows in records.items() if key[0] in sites}
 
 

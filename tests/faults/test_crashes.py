@@ -25,7 +25,15 @@ from support import Wheelhouse, publications, python_env
 LINE_TRIALS = 24
 CLOSURE = {"tinyyaml": 1, "tinydep": 1}
 # Resolving and storing the environment, then installing and publishing the closure.
-PATH_MODULES = ("_resolve.py", "_environment.py", "_provision.py", "_installer.py", "_cache.py")
+PATH_MODULES = (
+    "_resolve.py",
+    "_environment.py",
+    "_provision.py",
+    "_publish.py",
+    "_installer.py",
+    "_schemes.py",
+    "_cache.py",
+)
 UV_DELAYS = (0.0, 0.01, 0.02, 0.04, 0.07, 0.12)
 
 _VICTIM = """

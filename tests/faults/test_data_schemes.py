@@ -152,3 +152,51 @@ def test_pack_and_unpack_carry_the_data_directory(tmp_path: Path, cache_dir: Pat
     (main,) = [entry for entry in entries if "datapth" in entry.top_level]
     assert (Path(main.path) / "data" / "share" / "datapth" / "hello.txt").is_file()
     assert not list(Path(main.target).glob("*.pth"))
+
+
+def test_a_dist_info_planted_through_a_data_scheme_is_refused(
+    tmp_path: Path, cache_dir: Path, marker: Path
+) -> None:
+    # The planted directory would make `lib/` look like a site directory, so that its
+    # evil.pth were moved into the target with the modules.
+    house = Wheelhouse(tmp_path / "planted-wheels")
+    house.build(
+        "planted",
+        "1.0",
+        {
+            "planted/__init__.py": "NAME = 'planted'\n",
+            "planted-1.0.data/data/lib/planted-1.0.dist-info/METADATA": (
+                "Metadata-Version: 2.1\nName: planted\nVersion: 1.0\n"
+            ),
+            "planted-1.0.data/data/lib/planted-1.0.dist-info/RECORD": "evil.pth,,\n",
+            "planted-1.0.data/data/lib/evil.pth": (
+                "import os; open(os.environ['" + MARKER_ENV + "'], 'w').close()\n"
+            ),
+        },
+    )
+    with pytest.raises(lazyext.InstallError, match=r"\.dist-info directory") as caught:
+        lazyext.ensure("planted", **house.options(cache_dir))
+    assert caught.value.security is True
+    assert generations(cache_dir) == []
+    assert not marker.exists()
+
+
+def test_a_vendored_dist_info_inside_a_package_is_not_a_site_directory(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    house = Wheelhouse(tmp_path / "vendoring-wheels")
+    house.build(
+        "vendoring",
+        "1.0",
+        {
+            "vendoring/__init__.py": "NAME = 'vendoring'\n",
+            "vendoring/inner-2.0.dist-info/METADATA": (
+                "Metadata-Version: 2.1\nName: inner\nVersion: 2.0\n"
+            ),
+        },
+    )
+    lazyext.ensure("vendoring", **house.options(cache_dir))
+    entry = _entry(cache_dir, "vendoring")
+    assert (Path(entry.target) / "vendoring" / "inner-2.0.dist-info" / "METADATA").is_file()
+    assert not (Path(entry.path) / "data").exists()
+    assert _verify.verify(entry) == []
