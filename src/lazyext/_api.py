@@ -321,6 +321,10 @@ def warm(
         from lazyext._provision import environment
 
         environment(config, refresh=True)  # once for all: one environment
+    if plans:
+        from lazyext._provision import install_together
+
+        install_together(plans, config)  # what they miss, in one uv run (best effort)
     if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
         raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
     workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))

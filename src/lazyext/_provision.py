@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lazyext import _cache, _environment, _failures, _guards, _log
+from lazyext import _cache, _config, _environment, _failures, _guards, _log
 from lazyext._cache import Entry
 from lazyext._config import Config, Plan, Settings
 from lazyext._environment import Environment, Locked
@@ -276,6 +276,42 @@ def install(
         entries=tuple(entries),
         host=tuple(d for d in closure if d.host),
     )
+
+
+def install_together(plans: list[Plan], config: Config) -> None:
+    """Best effort, for ``lazyext warm``: install the distributions that ``plans``'
+    closures miss in one uv run, instead of one per extension. A failure is left to
+    each extension's own :func:`install`, which reports it as that extension's."""
+    if len(plans) < 2 or not _environment.environment_plans(config):
+        return
+    try:
+        env = environment(config)
+    except LazyextError:
+        return
+    closures = [env.closure_of(plan.key) or () for plan in plans]
+    union = {d.key: d for closure in closures for d in closure if not d.host}
+    root = _cache.ensure_root(config.settings.cache_dir)
+    missing = [
+        d
+        for d in union.values()
+        if _cache.find_entry(root, d.key, env.platform, config.settings) is None
+    ]
+    if len(missing) < 2:
+        return
+    # Recorded, if it fails, under the environment's key: no extension's failure memory.
+    shown = [plan.name for plan in plans[:5]]
+    names = ", ".join(shown) + (f" and {len(plans) - 5} more" if len(plans) > 5 else "")
+    together = Plan(
+        extension=_config.Extension(name="environment", package=names),
+        requirement=f"the environment of {names}",
+        dist="",
+        specifier="",
+        key=env.key,
+    )
+    try:
+        install_closure(env, tuple(missing), config.settings, plan=together)
+    except LazyextError as error:
+        _log.info("installing %s together failed (%s); one by one", names, error)
 
 
 def _warn_shadowed(entries: list[Entry], config: Config) -> None:
