@@ -309,7 +309,7 @@ def install_together(plans: list[Plan], config: Config) -> None:
         key=env.key,
     )
     try:
-        install_closure(env, tuple(missing), config.settings, plan=together)
+        install_closure(env, tuple(missing), config.settings, plan=together, why="lazyext warm")
     except LazyextError as error:
         _log.info("installing %s together failed (%s); one by one", names, error)
 

@@ -46,8 +46,12 @@ def install_closure(
     *,
     plan: Plan,
     name: str | None = None,
+    why: str | None = None,
 ) -> list[Entry]:
-    """Publish every distribution of ``closure`` that is not yet in the cache."""
+    """Publish every distribution of ``closure`` that is not yet in the cache.
+
+    ``why``: what the progress line says the install is for (default: the import of
+    ``name``, else the extension of ``plan``)."""
     root = _cache.ensure_root(settings.cache_dir)
     wanted = [locked for locked in closure if not locked.host]
     found = {d.key: _cache.find_entry(root, d.key, env.platform, settings) for d in wanted}
@@ -56,7 +60,7 @@ def install_closure(
         recalled = recalled_failure(plan.key, name)
         if recalled is not None:
             raise recalled
-        found.update(_install_missing(env, missing, settings, root, plan, name))
+        found.update(_install_missing(env, missing, settings, root, plan, name, why))
     return [entry for entry in (found[d.key] for d in wanted) if entry is not None]
 
 
@@ -67,6 +71,7 @@ def _install_missing(
     root: str,
     plan: Plan,
     name: str | None,
+    why: str | None,
 ) -> dict[str, Entry]:
     from lazyext._locks import key_lock
 
@@ -87,7 +92,7 @@ def _install_missing(
             try:
                 for locked in still:  # a wheel that contradicted its RECORD moments ago
                     _verify.raise_if_refused(root, locked.requirement, locked.key, name)
-                published.update(_install_and_publish(env, still, settings, root, plan, name))
+                published.update(_install_and_publish(env, still, settings, root, plan, name, why))
             except InstallError as error:
                 # Remembered before the locks are released, for the threads queued on them;
                 # recorded in the cache for `lazyext status` / `doctor` in other processes.
@@ -139,6 +144,7 @@ def _install_and_publish(
     root: str,
     plan: Plan,
     name: str | None,
+    why: str | None,
 ) -> dict[str, Entry]:
     from lazyext import _installer, _progress
 
@@ -146,7 +152,8 @@ def _install_and_publish(
     parts: dict[str, str] = {}
     try:
         target = os.path.join(staging, "target")
-        why = f"`import {name}`" if name else f"extension {plan.name!r}"
+        if why is None:
+            why = f"`import {name}`" if name else f"extension {plan.name!r}"
         label = plan.extension.package or plan.requirement
         if len(missing) > 1:
             label += f" ({len(missing)} distributions)"
