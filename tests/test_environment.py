@@ -478,3 +478,79 @@ def test_the_extension_whose_version_does_not_exist_fails_alone(
     with pytest.raises(lazyext.DistributionNotFound) as caught:
         importlib.import_module("later")
     assert caught.value.spec == "alphadist>=99"
+
+
+# -- the stored environment is data: checked before use ---------------------------------
+
+
+def _stored_env() -> object:
+    from lazyext._environment import Environment, Locked
+
+    return Environment(
+        key="a" * 32,
+        platform="cp311-cp311-linux_x86_64",
+        created_at=1000.0,
+        dists=(
+            Locked("alpha", "1.0", "b" * 32, ("sha256:" + "1" * 64,), ("beta",), "", "alpha==1.0"),
+            Locked("beta", "2.0", "", ("sha256:" + "2" * 64,), (), "/usr/lib/site", "beta==2.0"),
+        ),
+        roots=(("c" * 32, ("alpha",)),),
+        source="",
+        ttl_seconds=86400.0,
+    )
+
+
+def test_a_stored_environment_round_trips() -> None:
+    import marshal
+
+    from lazyext._environment import decode, encode
+
+    env = _stored_env()
+    assert decode(marshal.loads(marshal.dumps(encode(env)))) == env  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("key", "../escape"),
+        ("platform", "../x"),
+        ("created_at", "yesterday"),
+        ("source", 12),
+        ("dists", [("alpha", "1.0", "../../x", [], [], "", "alpha==1.0")]),
+        ("dists", [("alpha", "1.0", "b" * 32, "sha256:1", [], "", "alpha==1.0")]),
+        ("dists", [("alpha", "1.0\0", "b" * 32, [], [], "", "alpha==1.0")]),
+        ("dists", [("alpha", "1.0", "b" * 32, [], [])]),
+        ("dists", "alpha"),
+        ("roots", [("c" * 32, "alpha")]),
+        ("roots", [("Z" * 32, ["alpha"])]),
+    ],
+)
+def test_a_damaged_stored_environment_is_refused(field: str, value: object) -> None:
+    import marshal
+
+    from lazyext._environment import decode, encode
+
+    data = encode(_stored_env())  # type: ignore[arg-type]
+    data[field] = value
+    with pytest.raises((ValueError, TypeError)):
+        decode(marshal.loads(marshal.dumps(data)))
+
+
+def test_the_graph_of_a_large_environment_is_complete(house: Wheelhouse, cache_dir: Path) -> None:
+    """uv's annotations come from a file: the edges of the first of 50 distributions
+    (``aardvark``, sorted first) are not lost to a truncated output tail."""
+    house.build("aardvark", "1.0", {"aardvark/__init__.py": "NAME = 'aardvark'\n"})
+    fillers = [f"filler{i:02d}" for i in range(48)]
+    for name in fillers:
+        house.build(name, "1.0", {f"{name}/__init__.py": ""})
+    house.build(
+        "zebra",
+        "1.0",
+        {"zebra/__init__.py": "import aardvark\n"},
+        requires=("aardvark>=1", *fillers),
+    )
+    lazyext.activate({"zebra": "zebra"}, **house.options(cache_dir))
+    import zebra
+
+    assert zebra.aardvark.NAME == "aardvark"
+    assert metadata.version("aardvark") == "1.0"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lazyext._config import Extension, Settings
-from lazyext._record import EMPTY, fields_of, record, replace
+from lazyext._record import EMPTY, fields_of, from_columns, record, replace
 
 
 @record
@@ -110,3 +110,15 @@ def test_settings_default_values() -> None:
     assert settings.retries == 2
     assert settings.lock is None
     assert settings.install_fingerprint() == (None, (), (), False, False, None)
+
+
+def test_from_columns_builds_records_a_field_at_a_time() -> None:
+    points = from_columns(Point, [(1, 2), (3, 4), (("a",), ())])
+    assert points == [Point(1, 3, ("a",)), Point(2, 4, ())]
+    assert from_columns(Point, [(), (), ()]) == []
+    with pytest.raises(TypeError, match="3 columns of equal length"):
+        from_columns(Point, [(1,), (2,)])
+    with pytest.raises(TypeError, match="3 columns of equal length"):
+        from_columns(Point, [(1, 2), (3,), ((), ())])
+    with pytest.raises(AttributeError):
+        points[0].x = 5  # type: ignore[misc]

@@ -39,10 +39,13 @@ def strs(values: Sequence[Any]) -> bool:
 
 def keys(values: Sequence[Any], *, shortest: int = 32) -> bool:
     """Cache keys: they name directories, so ``^[0-9a-f]{shortest,64}$`` and nothing else."""
-    return (
-        typed(values, str)
-        and all(shortest <= len(value) <= 64 for value in values)
-        and _HEX.issuperset("".join(values))
+    return typed(values, str) and (
+        not values
+        or (
+            shortest <= min(map(len, values))
+            and max(map(len, values)) <= 64
+            and _HEX.issuperset("".join(values))
+        )
     )
 
 
@@ -73,8 +76,8 @@ def string_lists(values: Sequence[Any], *, kinds: tuple[type, ...] = (tuple, lis
 
 
 def module_lists(values: Sequence[Any]) -> bool:
-    """Lists of dotted module names whose every part is an identifier."""
-    if not string_lists(values):
+    """Tuples of dotted module names whose every part is an identifier."""
+    if not string_lists(values, kinds=(tuple,)):
         return False
     modules = [module for value in values for module in value]
     return all(map(str.isidentifier, ".".join(modules).split("."))) if modules else True

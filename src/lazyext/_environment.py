@@ -23,7 +23,7 @@ import os
 import time
 
 from lazyext import _columns
-from lazyext._record import from_values, record
+from lazyext._record import from_columns, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -157,11 +157,11 @@ def decode(data: Any) -> Environment:
     if not isinstance(data, dict) or data.get("schema") != ENV_SCHEMA:
         raise ValueError("unknown environment schema")
     table = _columns.rows(data["dists"], 7)
-    names, versions, keys, hashes, deps, hosts, requirements = _columns.columns(table, 7)
+    names, versions, keys, hashes, deps, hosts, reqs = _columns.columns(table, 7)
     roots = _columns.rows(data["roots"], 2)
     root_keys, root_names = _columns.columns(roots, 2)
     if not (
-        _columns.strs([*names, *versions, *hosts, *requirements, data["source"]])
+        _columns.strs([*names, *versions, *hosts, *reqs, data["source"]])
         and _columns.keys_or_empty([*keys, *root_keys, data["key"]], shortest=16)
         and _columns.string_lists([*hashes, *deps, *root_names])
         and _columns.file_names([data["platform"]])
@@ -173,8 +173,18 @@ def decode(data: Any) -> Environment:
         platform=data["platform"],
         created_at=float(data["created_at"]),
         dists=tuple(
-            from_values(Locked, (n, v, k, tuple(h), tuple(d), host, r))
-            for n, v, k, h, d, host, r in table
+            from_columns(
+                Locked,
+                (
+                    names,
+                    versions,
+                    keys,
+                    [*map(tuple, hashes)],
+                    [*map(tuple, deps)],
+                    hosts,
+                    reqs,
+                ),
+            )
         ),
         roots=tuple((key, tuple(names)) for key, names in roots),
         source=data["source"],

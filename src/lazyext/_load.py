@@ -20,7 +20,7 @@ from _collections_abc import Mapping
 from lazyext import _columns
 from lazyext._config import SCHEMA, Config, Extension, Plan, Settings, default_cache_root
 from lazyext._errors import ConfigError
-from lazyext._record import fields_of, from_values
+from lazyext._record import fields_of, from_columns
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -257,10 +257,10 @@ _SETTING_CHECKS: Final[dict[str, Callable[[Any], bool]]] = {
 _PLAN_COLUMNS: Final[tuple[tuple[str, Callable[[Sequence[Any]], bool]], ...]] = (
     ("name", _columns.file_names),
     ("package", _columns.optional_strs),
-    ("modules", _columns.module_lists),
+    ("modules", _columns.module_lists),  # tuples (see _encode), as Extension keeps them
     ("enabled", lambda values: _columns.typed(values, bool)),
     ("arguments", lambda values: _columns.typed(values, dict)),
-    ("hashes", _columns.string_lists),
+    ("hashes", lambda values: _columns.string_lists(values, kinds=(tuple,))),
     ("requirement", _columns.strs),
     ("dist", _columns.strs),
     ("specifier", _columns.strs),
@@ -374,11 +374,11 @@ def _encode(config: Config) -> tuple[Any, ...]:
 def _decode(data: tuple[Any, ...]) -> Config:
     raw_settings, raw_plans, platform, source, tables, env_key = data
     settings = Settings(**dict(zip(fields_of(Settings), raw_settings, strict=True)))
-    # Validated values in their stored form: records built without __init__ (B7).
-    plans = [
-        from_values(Plan, (from_values(Extension, (n, p, tuple(m), e, a, tuple(h))), *rest))
-        for n, p, m, e, a, h, *rest in raw_plans
-    ]
+    # Validated values in their stored form (tuples where a field holds a tuple): records
+    # built a column at a time, without __init__ (benchmarks B1 and B7).
+    columns = _columns.columns(raw_plans, len(_PLAN_COLUMNS))
+    extensions = from_columns(Extension, columns[:6])
+    plans = from_columns(Plan, (extensions, *columns[6:]))
     return Config(
         settings=settings,
         plans=tuple(plans),

@@ -114,7 +114,7 @@ def _build(cls: type[T]) -> type[T]:
     metaclass: Any = type(cls)
     new_cls: Any = metaclass(cls.__name__, cls.__bases__, namespace)
     new_cls.__qualname__ = cls.__qualname__
-    # The slots' own descriptors, for from_values().
+    # The slots' own descriptors, for from_columns().
     new_cls._setters = tuple(new_cls.__dict__[name].__set__ for name in names)
     result: type[T] = new_cls
     return result
@@ -159,17 +159,20 @@ def fields_of(cls: type) -> tuple[str, ...]:
     return slots
 
 
-def from_values(cls: type[T], values: Sequence[Any]) -> T:
-    """A record of ``cls`` from all its field values in order, as they are: no
-    ``__init__`` and no ``__post_init__`` (for values already in canonical form, such as
-    the validated memo's: the warm path builds two records per configured extension)."""
+def from_columns(cls: type[T], columns: Sequence[Sequence[Any]]) -> list[T]:
+    """Records of ``cls`` from the columns of their field values (one sequence per
+    field, in order), as they are: no ``__init__``, no ``__post_init__``, for values
+    already in canonical form such as validated cache data. Built a field at a time
+    over all records, in C (``map`` of the slot's setter): the warm path decodes one
+    record per configured extension and per locked distribution (benchmarks B1, B3)."""
     setters: tuple[Any, ...] = cls.__dict__["_setters"]
-    if len(values) != len(setters):
-        raise TypeError(f"{cls.__name__}: {len(setters)} values expected, got {len(values)}")
-    obj: T = object.__new__(cls)
-    for setter, value in zip(setters, values, strict=True):
-        setter(obj, value)
-    return obj
+    if len(columns) != len(setters) or len({len(column) for column in columns}) > 1:
+        raise TypeError(f"{cls.__name__}: {len(setters)} columns of equal length expected")
+    count = len(columns[0]) if columns else 0
+    records: list[T] = list(map(object.__new__, [cls] * count))
+    for setter, column in zip(setters, columns, strict=True):
+        list(map(setter, records, column))
+    return records
 
 
 def replace(obj: T, **changes: Any) -> T:

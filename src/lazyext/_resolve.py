@@ -120,9 +120,20 @@ def _resolve(
         output = os.path.join(work, "pylock.toml")
         if previous is not None and not upgrade:
             _write_lines(output, [previous.rstrip("\n")])
-        text = _compile_lock(settings, requirements, host_file, output, upgrade, wanted, host)
+        # The graph's compile from the same inputs runs beside the lock's (one uv run of
+        # wall time instead of two on a first import); with an earlier lock as uv's
+        # preference the two could differ, so then it runs after, pinned.
+        from lazyext import _depgraph
+
+        guess = None
+        if previous is None:
+            guess = _depgraph.speculate(settings, requirements, host_file, work)
+        try:
+            text = _compile_lock(settings, requirements, host_file, output, upgrade, wanted, host)
+        finally:
+            guessed = guess() if guess is not None else None
         packages = _lockfile.parse(text, "the resolved environment")
-        graph = _graph(settings, requirements, packages, work)
+        graph = _depgraph.graph(settings, requirements, packages, work, guessed)
         text = _lockfile.annotate(text, graph)
     finally:
         import shutil
@@ -372,36 +383,6 @@ def _looks_transient(text: str) -> bool:
     return re.search(_TRANSIENT, text) is not None
 
 
-def _graph(
-    settings: Settings, requirements: str, packages: Sequence[_lockfile.Package], work: str
-) -> dict[str, list[str]]:
-    """``{name: [dependency, ...]}`` from uv's annotations, pinned to the lock's versions."""
-    pins = os.path.join(work, "pins.txt")
-    _write_lines(pins, [p.requirement() for p in packages if p.version])
-    tail = ["--annotation-style", "line", "--no-header", "-c", pins, requirements]
-    said = ""
-    for offline in (True, False):
-        code, said = _run([*_compile_argv(settings, offline=offline), *tail], settings)
-        if code == 0:
-            return _parse_annotations(said)
-    raise InstallError(f"cannot read the environment's dependency graph from uv: {said}")
-
-
-def _parse_annotations(text: str) -> dict[str, list[str]]:
-    graph: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        requirement, marker, via = line.partition("# via ")
-        if not marker or line.startswith("#"):
-            continue
-        child = _lockfile.normalize(re.split(r"[=@ \[;]", requirement.strip(), maxsplit=1)[0])
-        for item in via.split(","):
-            parent = item.strip()
-            if parent and not parent.startswith("-"):
-                name = _lockfile.normalize(parent.split("[")[0].split()[0])
-                graph.setdefault(name, []).append(child)
-    return graph
-
-
 def from_lock_file(
     config: Config, env_key: str, plans: Sequence[Plan], path: str
 ) -> tuple[Environment, str]:
@@ -414,12 +395,16 @@ def from_lock_file(
         packages, {p.dist: p.extension.hashes for p in plans if p.extension.hashes}, path
     )
     if not _lockfile.has_graph(text):
+        from lazyext import _depgraph
+
         root = _cache.ensure_root(config.settings.cache_dir)
         work = _cache.new_staging(root, env_key)
         try:
             requirements = os.path.join(work, "requirements.in")
             _write_lines(requirements, sorted({plan.requirement for plan in plans}))
-            text = _lockfile.annotate(text, _graph(config.settings, requirements, packages, work))
+            text = _lockfile.annotate(
+                text, _depgraph.graph(config.settings, requirements, packages, work)
+            )
         finally:
             import shutil
 

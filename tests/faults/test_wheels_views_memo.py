@@ -94,12 +94,38 @@ def _with_plan_field(index: int, value: object) -> Any:
         _with_plan_field(9, "../../escaped"),  # the key names a directory
         _with_plan_field(9, 12345),  # the key of the wrong type
         _with_plan_field(2, "tinyyaml"),  # modules: a string, not a tuple
+        _with_plan_field(2, ["tinyyaml"]),  # modules: a list where the memo keeps a tuple
+        _with_plan_field(2, ("tiny-yaml",)),  # a module name that is no identifier
+        _with_plan_field(5, ["sha256:" + "0" * 64]),  # hashes: a list, not a tuple
+        _with_plan_field(9, "abc"),  # a key too short
+        _with_plan_field(9, "A" * 32),  # a key not lowercase hex
+        _with_plan_field(6, "x" * 5000),  # a requirement over the length limit
+        _with_plan_field(6, "TinyYaml>=6\0"),  # a NUL
         _with_plan_field(0, "../name"),
+        _with_plan_field(0, ".hidden"),
         lambda settings, plans, *rest: (settings, plans, "../../platform", *rest[1:]),
         lambda settings, plans, *rest: ((*settings[:1], "24", *settings[2:]), plans, *rest),
         lambda settings, plans, *rest: (("relative", *settings[1:]), plans, *rest),
+        lambda settings, plans, *rest: (settings, (*plans, plans[0][:5]), *rest),  # short row
     ],
-    ids=["key-escapes", "key-type", "modules-type", "name", "platform", "ttl-type", "cache-dir"],
+    ids=[
+        "key-escapes",
+        "key-type",
+        "modules-type",
+        "modules-list",
+        "module-name",
+        "hashes-list",
+        "key-short",
+        "key-case",
+        "requirement-long",
+        "requirement-nul",
+        "name",
+        "name-hidden",
+        "platform",
+        "ttl-type",
+        "cache-dir",
+        "plan-row",
+    ],
 )
 def test_a_memo_with_wrong_values_is_rebuilt_never_used(
     change: Any, options: dict[str, Any], cache_dir: Path
