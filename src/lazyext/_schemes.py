@@ -20,6 +20,7 @@ scheme (to pass its directory off as site-packages) is refused.
 
 from __future__ import annotations
 
+import _thread
 import os
 
 from lazyext._errors import InstallError
@@ -46,12 +47,28 @@ def data_for(target: str) -> str:
     return os.path.join(os.path.dirname(target), DATA)
 
 
-def relocate(prefix: str, target: str, requirement: str) -> None:
-    """Move uv's prefix install into ``target`` (site files) and ``data/`` (the rest)."""
+def relocate(
+    prefix: str, target: str, requirement: str, layout: tuple[str, ...] | None = None
+) -> None:
+    """Move uv's prefix install into ``target`` (site files) and ``data/`` (the rest).
+
+    ``layout``: the interpreter's purelib and platlib relative to a prefix (default:
+    :func:`interpreter_layout`); consulted only when a RECORD lists files outside its
+    own directory, since a ``.dist-info`` is in one of them only.
+    """
     if not os.path.isdir(prefix):
         return  # uv installed nothing: the caller reports a missing target
     sites = _site_dirs(prefix)
     records = _read_records(prefix, sites, requirement)
+    if any(
+        os.pardir in row[0].replace("\\", "/").split("/") for r in records.values() for row in r
+    ):
+        known = set(sites)
+        sites += sorted(
+            site
+            for site in (interpreter_layout() if layout is None else layout)
+            if site not in known and os.path.isdir(os.path.join(prefix, site))
+        )
     os.mkdir(target, 0o700)
     for site in sites:
         _merge(os.path.join(prefix, site), target, requirement)
@@ -65,6 +82,40 @@ def relocate(prefix: str, target: str, requirement: str) -> None:
         os.rename(prefix, data_for(target))
     else:
         os.rmdir(prefix)
+
+
+_layout_lock = _thread.allocate_lock()
+_layout: tuple[str, ...] | None = None
+
+
+def _reset_after_fork() -> None:
+    global _layout_lock
+    _layout_lock = _thread.allocate_lock()  # held by a thread the child does not have
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def interpreter_layout() -> tuple[str, ...]:
+    """This interpreter's purelib and platlib relative to a prefix, as uv lays out
+    ``--prefix`` (its ``venv`` sysconfig scheme): ``lib64/...`` for platlib where
+    ``sys.platlibdir`` says so. Once, under a lock (sysconfig's first use is not
+    thread-safe on 3.11), and only for wheels with files outside site-packages."""
+    global _layout
+    with _layout_lock:
+        if _layout is None:
+            import sysconfig
+
+            base = os.path.join(os.sep, "@prefix")
+            names = ("base", "platbase", "installed_base", "installed_platbase")
+            try:
+                paths = sysconfig.get_paths("venv", vars=dict.fromkeys(names, base))
+                found = {os.path.relpath(paths[key], base) for key in ("purelib", "platlib")}
+            except KeyError:  # no venv scheme: the .dist-info directories tell
+                found = set()
+            _layout = tuple(sorted(p for p in found if not p.startswith(os.pardir)))
+        return _layout
 
 
 def _site_dirs(prefix: str) -> list[str]:
