@@ -214,8 +214,12 @@ def _rewrite(record: str, site: str, sites: list[str], rows: list[tuple[str, str
             changed = changed or new != path
         lines.append(",".join((_quoted(new), digest, size)))
     if changed:
-        with open(record, "w", encoding="utf-8", newline="") as handle:
+        # A new file renamed over it, never written in place: with uv's hard-link mode a
+        # file of the install may be uv's cache's own copy.
+        temporary = record + ".lazyext-new"
+        with open(temporary, "x", encoding="utf-8", newline="") as handle:
             handle.write("\n".join(lines) + "\n")
+        os.replace(temporary, record)
 
 
 def _quoted(path: str) -> str:
