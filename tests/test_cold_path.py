@@ -133,6 +133,9 @@ def test_first_import_of_an_uncached_extension_stays_light(
             # (The RECORD check before publish reads plain lines without csv, hashes
             # without base64: both import re.)
             heavy += ("subprocess", "json", "contextlib", "signal", "threading", "re", "csv")
+            # collections.abc brings collections (~3 ms), importlib its package and
+            # warnings: the frozen importlib modules serve lazyext instead.
+            heavy += ("collections", "importlib.machinery")
         print(alpha.NAME, sorted(m for m in heavy if m in sys.modules))
     """
     run_python(code)  # the first process compiles the config; the next is the common case

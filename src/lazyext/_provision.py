@@ -320,7 +320,7 @@ def _warn_shadowed(entries: list[Entry], config: Config) -> None:
     Dependencies are served after the host's own modules (the application's modules
     win), so a stray ``six.py`` next to the application replaces the locked ``six``.
     """
-    from importlib.machinery import PathFinder
+    from _frozen_importlib_external import PathFinder
 
     from lazyext import _view
 

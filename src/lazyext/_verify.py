@@ -15,11 +15,14 @@ from __future__ import annotations
 import _csv  # csv's C half: the error class without the module (cold path stays light)
 import os
 import stat
-from collections.abc import Iterator
 
 from lazyext._bytecode import derived
 from lazyext._cache import Entry
 from lazyext._schemes import DATA, DATA_PREFIX
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: Written by uv next to the wheel's files, listed in no RECORD.
 _UNLISTED_OK = frozenset({".lock"})
@@ -182,20 +185,16 @@ def record_paths(path: str) -> list[str]:
 
 def rows_of(path: str) -> list[tuple[str, str, str]]:
     """``(path, hash, size)`` per RECORD line. A hash and a size never hold a comma or a
-    quote, so a plain line splits from the right; ``csv`` (which imports ``re``, off
-    the cold path that runs this before publishing) reads only quoted paths."""
+    quote, so a plain line splits from the right; csv's C reader (``csv`` itself
+    imports ``re`` and ``collections``: off the cold path) reads only quoted paths."""
     with open(path, encoding="utf-8", newline="") as handle:
         lines = handle.read().splitlines()
     rows = []
     for line in lines:
         if not line:
             continue
-        if '"' in line:
-            import csv
-
-            row = next(csv.reader([line]))
-        else:
-            row = line.rsplit(",", 2)
+        # csv's C reader: its defaults are csv's "excel" dialect, as RECORD is written.
+        row = next(_csv.reader([line])) if '"' in line else line.rsplit(",", 2)
         rows.append((row[0], row[1] if len(row) > 1 else "", row[2] if len(row) > 2 else ""))
     return rows
 
