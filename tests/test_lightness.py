@@ -104,6 +104,25 @@ def test_activate_with_everything_cached_is_light(baseline: set[str], warm_confi
     added = modules_after("import lazyext\nlazyext.activate()", cwd=warm_config.parent) - baseline
     assert heavy_in(added) == []
     assert "lazyext._parse" not in added  # the compiled memo answered
+    assert "lazyext._errors" not in added  # error classes load when an error does
+
+
+def test_the_error_classes_load_on_first_use() -> None:
+    code = (
+        "import sys, lazyext\n"
+        "assert 'lazyext._errors' not in sys.modules\n"
+        "from lazyext import ConfigError, ExtensionInstallationError, InstallError\n"
+        "assert ExtensionInstallationError is InstallError\n"
+        "assert issubclass(ConfigError, lazyext.LazyextError)\n"
+        "assert {'ConfigError', 'UnsafeCacheError'} <= set(dir(lazyext))\n"
+        "try:\n"
+        "    lazyext.activate({'tinyyaml': 'Not A Requirement !!'})\n"
+        "except lazyext.ConfigError as error:\n"
+        "    print('refused', type(error).__name__)\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "refused ConfigError"
 
 
 def test_activate_with_a_mapping_is_light(

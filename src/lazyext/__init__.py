@@ -9,25 +9,23 @@ from __future__ import annotations
 
 from lazyext._api import activate, deactivate, ensure, ensure_async, extension, invalidate, warm
 from lazyext._config import Config, Extension
-from lazyext._errors import (
-    ConfigError,
-    DistributionNotFound,
-    InstallError,
-    LazyextError,
-    LockFileError,
-    LockTimeout,
-    ResolutionError,
-    UnsafeCacheError,
-)
-
-#: The seed design's names (``xtnsmgr``): the same classes.
-ExtensionInstallationError = InstallError
-ExtensionConfigError = ConfigError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from lazyext._errors import (
+        ConfigError,
+        DistributionNotFound,
+        InstallError,
+        LazyextError,
+        LockFileError,
+        LockTimeout,
+        ResolutionError,
+        UnsafeCacheError,
+    )
+    from lazyext._errors import ConfigError as ExtensionConfigError
+    from lazyext._errors import InstallError as ExtensionInstallationError
     from lazyext.plugins import PluginManager
     from lazyext.tasks import TaskManager
 
@@ -57,11 +55,30 @@ __all__ = [
     "warm",
 ]
 
-# Heavy parts load on first use only: `import lazyext` must stay light.
+# Parts load on first use only: `import lazyext` must stay light. The error classes
+# too: a process that never meets an error never creates them (benchmark B1).
 _LAZY = {"PluginManager": "lazyext.plugins", "TaskManager": "lazyext.tasks"}
+#: The seed design's names (``xtnsmgr``) are the same classes.
+_ERRORS = {
+    "ConfigError": "ConfigError",
+    "DistributionNotFound": "DistributionNotFound",
+    "InstallError": "InstallError",
+    "LazyextError": "LazyextError",
+    "LockFileError": "LockFileError",
+    "LockTimeout": "LockTimeout",
+    "ResolutionError": "ResolutionError",
+    "UnsafeCacheError": "UnsafeCacheError",
+    "ExtensionConfigError": "ConfigError",
+    "ExtensionInstallationError": "InstallError",
+}
 
 
 def __getattr__(name: str) -> Any:
+    error = _ERRORS.get(name)
+    if error is not None:
+        from lazyext import _errors
+
+        return getattr(_errors, error)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'lazyext' has no attribute {name!r}")

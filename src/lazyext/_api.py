@@ -7,7 +7,6 @@ import os
 import sys
 
 from lazyext._config import Config, Extension, Plan
-from lazyext._errors import ConfigError
 from lazyext._load import load
 from lazyext._runtime import Runtime
 
@@ -169,6 +168,8 @@ def ensure(
     config = _config_for(options)
     plan = plan_for(requirement, config)
     if not plan.marker_ok:
+        from lazyext._errors import ConfigError
+
         raise ConfigError(f"{plan.requirement!r} does not apply to this interpreter (marker)")
     from pathlib import Path
 
@@ -205,6 +206,8 @@ def extension(name: str, config: Config | None = None) -> Extension:
     plan = config.plan_for(name)
     if plan is None:
         known = ", ".join(sorted(plan.name for plan in config.plans)) or "none"
+        from lazyext._errors import ConfigError
+
         raise ConfigError(f"no configured extension named {name!r} in {config.source} ({known})")
     return plan.extension
 
@@ -300,6 +303,8 @@ def warm(
     ]
     unknown = sorted(set(wanted) - {plan.name for plan in config.plans})
     if unknown:
+        from lazyext._errors import ConfigError
+
         raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
 
     from pathlib import Path
@@ -326,6 +331,8 @@ def warm(
 
         install_together(plans, config)  # what they miss, in one uv run (best effort)
     if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
+        from lazyext._errors import ConfigError
+
         raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
     workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:

@@ -30,8 +30,6 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import PathFinder
 
-from lazyext._errors import InstallError, LazyextError, without_internal_frames
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -124,6 +122,8 @@ class ProvisionLoader:
         return real
 
     def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        from lazyext._errors import LazyextError, without_internal_frames
+
         try:
             real = self._provision(spec)
         except LazyextError as error:
@@ -175,6 +175,8 @@ def real_spec(fullname: str, entries: Sequence[Entry]) -> ModuleSpec:
     search = [os.path.join(entry.target, *parents) for entry in entries]
     spec = PathFinder.find_spec(fullname, search)
     if spec is None:
+        from lazyext._errors import InstallError
+
         first = entries[0] if entries else None
         raise InstallError(
             f"{first.requirement if first else 'the extension'} is installed in "

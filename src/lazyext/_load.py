@@ -19,7 +19,6 @@ from _collections_abc import Mapping
 
 from lazyext import _columns
 from lazyext._config import SCHEMA, Config, Extension, Plan, Settings, default_cache_root
-from lazyext._errors import ConfigError
 from lazyext._record import fields_of, from_columns
 
 TYPE_CHECKING = False
@@ -53,6 +52,8 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
         try:
             config = tuple(config)  # read twice (fingerprint, parse): an iterator only once
         except TypeError as error:
+            from lazyext._errors import ConfigError
+
             raise ConfigError(
                 "config must be None, a path to a TOML file, a mapping of import name to "
                 f"requirement or a sequence of lazyext.Extension, not {type(config).__name__}"
@@ -79,6 +80,8 @@ def _config_path(config: ConfigSource) -> str | None:
     if isinstance(config, (str, os.PathLike)):
         path = os.path.abspath(os.path.expanduser(os.fspath(config)))
         if not os.path.isfile(path):
+            from lazyext._errors import ConfigError
+
             raise ConfigError(f"config file {path!r} does not exist", source=path)
         return path
     if config is not None:
@@ -97,6 +100,8 @@ def discover() -> str | None:
     if named:
         path = os.path.abspath(os.path.expanduser(named))
         if not os.path.isfile(path):
+            from lazyext._errors import ConfigError
+
             raise ConfigError(f"LAZYEXT_CONFIG names {path!r}, which does not exist")
         return path
     for start in search_starts():
@@ -319,7 +324,7 @@ def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: 
         from lazyext._cache import ensure_root
 
         ensure_root(os.path.dirname(memo_file))
-    except (ValueError, OSError, ConfigError, PermissionError):
+    except (ValueError, OSError, PermissionError):  # ConfigError is a ValueError
         return
     memo = dict(list(memo.items())[-(_MEMO_LIMIT - 1) :])
     memo[fingerprint] = marshal.dumps(encoded)

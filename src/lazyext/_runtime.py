@@ -17,7 +17,6 @@ from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import PathFinder
 
 from lazyext import _cache, _finder
-from lazyext._errors import InstallError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -221,6 +220,7 @@ class Runtime:
                 _log.info("refreshed the expired environment of %s", config.source)
             except Exception as error:  # a background thread: log, never raise
                 from lazyext import _guards
+                from lazyext._errors import InstallError
 
                 _log.warning("refreshing the expired environment failed: %s", error)
                 if isinstance(error, InstallError):

@@ -25,11 +25,11 @@ from __future__ import annotations
 import os
 import stat
 
-from lazyext._errors import UnsafeCacheError
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
+
+    from lazyext._errors import UnsafeCacheError
 
 #: As the kernel's ELOOP limit: more links than this on one path is a loop.
 _MAX_LINKS: Final = 40
@@ -69,7 +69,7 @@ def ensure_dir(path: str, *, what: str) -> str:
     try:
         base = _walk(existing, what, False) if _POSIX else os.path.realpath(existing)
     except FileNotFoundError as error:  # a link on the way points nowhere
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"cannot use the {what} {path!r}: {error.filename!r} on the way does not exist "
             "(a symlink to nothing?); fix or remove the link, or choose another directory",
             path=str(error.filename or path),
@@ -83,7 +83,7 @@ def ensure_dir(path: str, *, what: str) -> str:
         except FileExistsError:
             pass  # another process made it meanwhile: checked below like any other
         except OSError as error:
-            raise UnsafeCacheError(
+            raise _unsafe(
                 f"cannot create the {what} {base!r}: {error.strerror or error}; choose a "
                 "directory you can write to",
                 path=base,
@@ -98,7 +98,7 @@ def check_private_dir(path: str, *, what: str) -> None:
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: it is {kind}; lazyext never follows links "
             "inside its own directories (remove it and let lazyext recreate it)",
             path=path,
@@ -123,7 +123,7 @@ def real_if_trusted(path: str) -> str:
         rest = os.path.join(name, rest) if rest else name
     try:
         real = _walk(existing, "directory", False)
-    except (OSError, UnsafeCacheError):
+    except OSError:  # UnsafeCacheError is one
         return path
     return os.path.join(real, rest) if rest else real
 
@@ -134,11 +134,9 @@ def check_inside(path: str, root: str, *, what: str) -> str:
     try:
         real = check_dir(path, what=what)
     except FileNotFoundError as error:
-        raise UnsafeCacheError(
-            f"refusing the {what} {path!r}: it does not exist", path=path
-        ) from error
+        raise _unsafe(f"refusing the {what} {path!r}: it does not exist", path=path) from error
     if real == real_root or os.path.commonpath([real, real_root]) != real_root:
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: it is outside {real_root!r}, where lazyext "
             "keeps these files; the state database was changed by something else than "
             "lazyext (reinstall the plugin)",
@@ -163,13 +161,13 @@ def private_file(path: str, *, what: str) -> None:
     info = os.lstat(path)
     if not stat.S_ISREG(info.st_mode):
         kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a regular file"
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: it is {kind}; move it away (it is not lazyext's)",
             path=path,
         )
     _check_owner(path, info, what, False, "file")
     if info.st_mode & 0o022:
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: writable by group or others (mode "
             f"{stat.S_IMODE(info.st_mode):o}); run: chmod 600 {path}",
             path=path,
@@ -199,7 +197,7 @@ def _walk(path: str, what: str, trust_group: bool) -> str:
         if stat.S_ISLNK(info.st_mode):
             links += 1
             if links > _MAX_LINKS:
-                raise UnsafeCacheError(
+                raise _unsafe(
                     f"refusing the {what} {path!r}: too many symlinks (a loop?) at {candidate!r}",
                     path=candidate,
                 )
@@ -217,7 +215,7 @@ def _walk(path: str, what: str, trust_group: bool) -> str:
 
 def _check_not_setuid(path: str, what: str) -> None:
     if os.geteuid() != os.getuid():
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: running set-uid (euid {os.geteuid()} != uid "
             f"{os.getuid()}); lazyext only loads code for the user it runs as",
             path=path,
@@ -228,7 +226,7 @@ def _check_parent(parent: str, info: os.stat_result, what: str, path: str, group
     mine = info.st_uid in (user(), 0)
     if not stat.S_ISDIR(info.st_mode) or not mine:
         whose = f"owned by uid {info.st_uid}" if not mine else "not a directory"
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: its parent {parent!r} is {whose}, neither you "
             f"(uid {user()}) nor root, so it could replace the directory; choose a "
             "directory whose parents only you and root can change",
@@ -238,7 +236,7 @@ def _check_parent(parent: str, info: os.stat_result, what: str, path: str, group
     sticky_root = info.st_mode & stat.S_ISVTX and info.st_uid == 0
     if others and not sticky_root:
         who, fix = ("others", "o-w") if group else ("group or others", "go-w")
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: its parent {parent!r} is writable by {who} "
             f"(mode {stat.S_IMODE(info.st_mode):o}) without the sticky bit, so they could "
             f"replace the directory; run: chmod {fix} {parent}",
@@ -248,7 +246,7 @@ def _check_parent(parent: str, info: os.stat_result, what: str, path: str, group
 
 def _check_link(link: str, info: os.stat_result, what: str, path: str) -> None:
     if info.st_uid not in (user(), 0):
-        raise UnsafeCacheError(
+        raise _unsafe(
             f"refusing the {what} {path!r}: the symlink {link!r} on the way is owned by uid "
             f"{info.st_uid}, neither you (uid {user()}) nor root, so it is never followed; "
             "point the setting at the real directory, or remove the link",
@@ -260,7 +258,7 @@ def _check_leaf(
     path: str, info: os.stat_result, what: str, root_owned_ok: bool, trust_group: bool
 ) -> None:
     if not stat.S_ISDIR(info.st_mode):
-        raise UnsafeCacheError(f"refusing the {what} {path!r}: it is not a directory", path=path)
+        raise _unsafe(f"refusing the {what} {path!r}: it is not a directory", path=path)
     _check_owner(path, info, what, root_owned_ok, "directory")
     mode = stat.S_IMODE(info.st_mode)
     if not mode & (0o002 if trust_group else 0o022):
@@ -275,7 +273,7 @@ def _check_leaf(
             f"or run: chmod g-w {path}; or, if every member of that group may choose code "
             "you run (a Kubernetes fsGroup volume), set trust-group = true"
         )
-    raise UnsafeCacheError(f"refusing the {what} {path!r}: {problem}", path=path)
+    raise _unsafe(f"refusing the {what} {path!r}: {problem}", path=path)
 
 
 def _check_owner(
@@ -284,9 +282,17 @@ def _check_owner(
     if info.st_uid == user() or (root_owned_ok and info.st_uid == 0):
         return
     owners = "you or root" if root_owned_ok else "you"
-    raise UnsafeCacheError(
+    raise _unsafe(
         f"refusing the {what} {path!r}: owned by uid {info.st_uid}, not by you "
         f"(uid {user()}); lazyext only uses a {kind} owned by {owners}: use one of your "
         "own (see LAZYEXT_CACHE_DIR / LAZYEXT_DATA_DIR)",
         path=path,
     )
+
+
+def _unsafe(message: str, *, path: str = "") -> UnsafeCacheError:
+    """The error for a refused directory; _errors is imported only when one is refused
+    (the checks run on every ``activate()``: benchmark B1)."""
+    from lazyext._errors import UnsafeCacheError
+
+    return UnsafeCacheError(message, path=path)
