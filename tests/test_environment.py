@@ -554,3 +554,106 @@ def test_the_graph_of_a_large_environment_is_complete(house: Wheelhouse, cache_d
 
     assert zebra.aardvark.NAME == "aardvark"
     assert metadata.version("aardvark") == "1.0"
+
+
+def test_distributions_that_ship_the_same_file_install_in_one_closure(
+    house: Wheelhouse, cache_dir: Path, tmp_path: Path
+) -> None:
+    """Two wheels with one path in common (a pkgutil namespace's ``__init__.py``, a
+    stray ``tests/`` package of different content): each keeps its own copy, none is
+    refused as altered (uv's one run kept a single copy of the shared path)."""
+    init = '__path__ = __import__("pkgutil").extend_path(__path__, __name__)\n'
+    for part in ("one", "two"):
+        house.build(
+            f"nsco.{part}",
+            "1.0",
+            {
+                "nsco/__init__.py": init,
+                f"nsco/{part}/__init__.py": f"PART = {part!r}\n",
+                "tests/__init__.py": f"WHOSE = {part!r}\n",
+            },
+        )
+    house.build(
+        "nscoapp",
+        "1.0",
+        {
+            "nscoapp/__init__.py": "import nsco.one, nsco.two\n"
+            "PARTS = (nsco.one.PART, nsco.two.PART)\n"
+        },
+        requires=("nsco.one", "nsco.two"),
+    )
+    lazyext.activate({"nscoapp": "nscoapp"}, **house.options(cache_dir))
+    import nscoapp
+
+    assert nscoapp.PARTS == ("one", "two")
+    lazyext.deactivate()
+    # The two as configured extensions, installed by `warm` (one uv run for both first).
+    other = tmp_path / "other-cache"
+    other.mkdir(mode=0o700)
+    config = lazyext.activate(
+        {"nsco.one": "nsco.one", "nsco.two": "nsco.two"}, **house.options(other)
+    )
+    results = warm(config=config)
+    assert all(isinstance(result, Path) for result in results.values()), results
+    both = {"nsco.one": "nsco.one", "nsco.two": "nsco.two"}
+    done = run_python(
+        f"import lazyext\nlazyext.activate({both!r}, **{opts(house, other)!r})\n"
+        "import nsco.one, nsco.two\nprint(nsco.one.PART, nsco.two.PART)\n"
+    )
+    assert done.stdout.split() == ["one", "two"], done.stderr
+    assert not list(other.glob("failures/*"))
+
+
+def test_warm_clears_the_failure_records_of_what_it_installed(
+    house: Wheelhouse, cache_dir: Path
+) -> None:
+    from lazyext import _failures
+    from lazyext._errors import InstallError
+
+    build_shared(house)
+    config = lazyext.activate({"appone": "appone", "apptwo": "apptwo"}, **house.options(cache_dir))
+    plan = config.plan_for("apptwo")
+    assert plan is not None
+    failed = InstallError("uv could not reach the index", transient=True)
+    _failures.record(str(cache_dir), plan.key, plan.requirement, failed, 0.0)
+    assert list(cache_dir.glob("failures/*"))
+    results = warm(config=config)  # one uv run installs both closures
+    assert all(isinstance(result, Path) for result in results.values()), results
+    assert not list(cache_dir.glob("failures/*"))
+
+
+def test_lock_to_a_path_that_cannot_be_written_is_a_clear_error(
+    house: Wheelhouse, tmp_path: Path
+) -> None:
+    house.build("shareddep", "1.0", {"shareddep/__init__.py": "VERSION = '1.0'\n"})
+    project = tmp_path / "project"
+    project.mkdir()
+    write_config(project, house, {"shareddep": "shareddep"}, lock=False)
+    (project / "adir").mkdir()
+    for output, says in (
+        (project / "nope" / "pylock.toml", "does not exist"),
+        (project / "adir", "is a directory"),
+    ):
+        done = cli("lock", "-o", str(output), cwd=project)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert says in done.stderr
+        failed = cli("--json", "lock", "-o", str(output), cwd=project)
+        assert json.loads(failed.stdout)["error"]["type"] == "ConfigError"
+    assert sorted(p.name for p in project.iterdir()) == ["adir", "lazyext.toml"]
+
+
+def test_a_missing_dependency_fails_only_the_extension_that_needs_it(
+    house: Wheelhouse, cache_dir: Path
+) -> None:
+    build_shared(house)
+    house.build("gamma", "1.0", {"gamma/__init__.py": "import nothere\n"}, requires=("nothere>=1",))
+    lazyext.activate(
+        {"appone": "appone", "apptwo": "apptwo", "gamma": "gamma"}, **house.options(cache_dir)
+    )
+    appone = importlib.import_module("appone")
+    assert appone.shareddep.VERSION == "2.0"  # still resolved together with apptwo
+    with pytest.raises(lazyext.DistributionNotFound, match="depends on nothere") as raised:
+        importlib.import_module("gamma")
+    assert isinstance(raised.value, ModuleNotFoundError)
+    assert "gamma" in str(raised.value)

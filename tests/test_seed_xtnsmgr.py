@@ -66,8 +66,15 @@ def test_warm_in_parallel_returns_a_result_per_extension(seed_config: Path) -> N
     assert isinstance(results["alpha"], Path)
     assert isinstance(results["beta"], Path)
     assert isinstance(results["missing"], lazyext.ExtensionInstallationError)
+    for wrong in ("2", 0, -3, True):
+        with pytest.raises(lazyext.ConfigError, match="parallel"):
+            lazyext.warm(["gamma"], parallel=wrong)  # type: ignore[arg-type]
+
+
+def test_warm_checks_parallel_before_any_install(seed_config: Path, cache_dir: Path) -> None:
     with pytest.raises(lazyext.ConfigError, match="parallel"):
-        lazyext.warm(["alpha"], parallel="2")  # type: ignore[arg-type]
+        lazyext.warm(parallel=0)
+    assert not list(cache_dir.glob("entries/*"))
 
 
 def test_the_arguments_of_a_plain_extension(seed_config: Path) -> None:

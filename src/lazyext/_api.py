@@ -292,6 +292,12 @@ def warm(
 
     from lazyext._provision import install
 
+    if parallel is not None and (
+        isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1
+    ):
+        from lazyext._errors import ConfigError
+
+        raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
     config = config or _config_for({})
     wanted = list(names)
     plans = [
@@ -330,10 +336,6 @@ def warm(
         from lazyext._provision import install_together
 
         install_together(plans, config)  # what they miss, in one uv run (best effort)
-    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)):
-        from lazyext._errors import ConfigError
-
-        raise ConfigError(f"parallel must be a whole number >= 1, not {parallel!r}")
     workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
         results = list(pool.map(one, plans))

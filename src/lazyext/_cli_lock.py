@@ -43,6 +43,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     path = lock_path(config, args.output)
+    _check_writable(path)  # before resolving: a typo in -o costs nothing
     previous = None
     if not args.upgrade and os.path.isfile(path):
         from lazyext._lockfile import read
@@ -82,10 +83,35 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_writable(path: str) -> None:
+    from lazyext._errors import ConfigError
+
+    directory = os.path.dirname(path)
+    if os.path.isdir(path):
+        problem = "it is a directory; name a file in it, e.g. pylock.toml"
+    elif not os.path.isdir(directory):
+        problem = f"the directory {directory!r} does not exist; create it or choose another"
+    elif not os.access(directory, os.W_OK):
+        problem = f"the directory {directory!r} is not writable; choose another path with -o"
+    else:
+        return
+    raise ConfigError(f"cannot write the lock file {path!r}: {problem}")
+
+
 def _write(path: str, text: str) -> None:
+    from lazyext._errors import ConfigError
+
     temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        raise ConfigError(
+            f"cannot write the lock file {path!r}: {error.strerror or error}; "
+            "choose another path with -o"
+        ) from error

@@ -97,7 +97,17 @@ class FallbackFinder:
         targets = self.names.get(fullname)
         if targets is None:
             return None
-        return PathFinder.find_spec(fullname, targets)
+        spec = PathFinder.find_spec(fullname, targets)
+        search = spec.submodule_search_locations if spec is not None else None
+        if spec is not None and spec.origin is not None and isinstance(search, list):
+            # A package that several installs provide (a pkgutil-style namespace: each
+            # wheel ships the same __init__.py): its submodules come from all of them,
+            # as extend_path would find them on a shared site-packages.
+            for install in targets:
+                portion = os.path.join(install, fullname)
+                if portion not in search and os.path.isdir(portion):
+                    search.append(portion)
+        return spec
 
     def invalidate_caches(self) -> None:
         return None

@@ -269,6 +269,8 @@ def install(
         env = extended(config, env, plan)
         closure = env.closure_of(plan.key) or ()
     entries = install_closure(env, closure, config.settings, plan=plan, name=name)
+    # Installed (now, or by `warm`'s one run for several): no failure left to report.
+    _failures.clear(_cache.ensure_root(config.settings.cache_dir), plan.key)
     _warn_shadowed(entries, config)
     return Installed(
         plan=plan,

@@ -173,6 +173,21 @@ def _install_and_publish(
                 spec=plan.requirement,
                 cache_key=plan.key,
             )
+        sharing = _sharing(target, missing) if len(missing) > 1 else set()
+        if sharing:
+            # Two wheels of one run ship the same path (a pkgutil namespace's
+            # __init__.py, a stray tests/ package): uv kept one copy, so the other's
+            # files cannot match its RECORD. Those distributions install alone.
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+            rest = [d for d in missing if d.key not in sharing]
+            groups = ([rest] if rest else []) + [[d] for d in missing if d.key in sharing]
+            _log.info("%s share files: installing them one by one", sorted(sharing))
+            done: dict[str, Entry] = {}
+            for group in groups:
+                done.update(_install_and_publish(env, group, settings, root, plan, name, why))
+            return done
         parts = _split(staging, missing, root) if len(missing) > 1 else {missing[0].key: staging}
         published = {}
         for locked in missing:
@@ -243,6 +258,26 @@ def _split(staging: str, missing: list[Locked], root: str) -> dict[str, str]:
             for path in paths:
                 _move_file(staging, parts[key], os.path.join("target", path))
     return parts
+
+
+def _sharing(target: str, missing: list[Locked]) -> set[str]:
+    """The keys of the distributions whose RECORD lists a path another one lists too."""
+    from lazyext._verify import located, record_paths
+
+    infos = _dist_info_dirs(target)
+    claimed: dict[str, str] = {}  # path -> the first key that lists it
+    sharing: set[str] = set()
+    for locked in missing:
+        info = infos.get(locked.name)
+        if info is None:
+            continue
+        for path in set(
+            filter(None, map(located, record_paths(os.path.join(target, info, "RECORD"))))
+        ):
+            first = claimed.setdefault(path, locked.key)
+            if first != locked.key:
+                sharing.update((first, locked.key))
+    return sharing
 
 
 def _move_file(staging: str, part: str, relative: str) -> None:

@@ -363,7 +363,29 @@ def _not_found(said: str, plans: Sequence[Plan], code: int) -> InstallError | No
     for plan in quoted or named:
         module = plan.extension.modules[0] if plan.extension.modules else plan.name
         return _missing(missing, code, said, plan.requirement, module, plan.key)
+    # A dependency that does not exist: the extensions whose requirement needs it, as
+    # uv's explanation names them (resolve() then resolves the others without them).
+    needing = [p for p in plans if _mentions(said, p.dist)]
+    if needing:
+        plan = needing[0]
+        module = plan.extension.modules[0] if plan.extension.modules else plan.name
+        return DistributionNotFound(
+            f"cannot install {plan.requirement}: it depends on {dist}, which is not "
+            f"available from {_sources(missing)}; change or remove the extension "
+            f"{plan.name!r}, or make {dist} available (find-links, the index)",
+            name=module,
+            spec=plan.requirement,
+            returncode=code,
+            stderr_tail=said,
+            cache_key=plan.key,
+        )
     return None
+
+
+def _sources(missing: re.Match[str]) -> str:
+    if missing.group("where") == "cache":
+        return "uv's cache (offline mode is on)"
+    return "the configured sources" if missing.group("dist") else "them in a suitable version"
 
 
 def _specifier_in(text: str, specifier: str) -> bool:

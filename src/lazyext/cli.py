@@ -67,7 +67,11 @@ def _parser() -> argparse.ArgumentParser:
 
     warm = sub.add_parser("warm", help="install configured extensions now, in parallel")
     warm.add_argument("names", nargs="*", metavar="NAME", help="extensions (default: all)")
-    warm.add_argument("--refresh", action="store_true", help="reinstall even if cached")
+    warm.add_argument(
+        "--refresh",
+        action="store_true",
+        help="resolve the environment again (newer releases) and install what changed",
+    )
     warm.add_argument(
         "--no-compile",
         dest="compile",

@@ -270,7 +270,9 @@ class WarmRequest(_Request):
     names: list[Annotated[str, Field(max_length=200)]] = Field(
         default_factory=list, max_length=1000, description="default: every enabled one"
     )
-    refresh: bool = Field(False, description="reinstall even if cached")
+    refresh: bool = Field(
+        False, description="resolve the environment again (newer releases), install what changed"
+    )
 
 
 class WarmResult(BaseModel):
