@@ -90,6 +90,13 @@ def test_warm_then_status(capsys: pytest.CaptureFixture[str], config: Path, shim
     assert all(row["ok"] for row in data["extensions"])
     assert data["ok"] is True
     assert len(shim.runs()) == 1  # what the two extensions miss, in one uv run
+    warmed = {row["name"]: row for row in data["extensions"]}
+    assert warmed["tinyyaml"]["requirement"] == "tinyyaml>=6"
+    assert warmed["tinyyaml"]["version"] == "6.1"
+    assert len(warmed["tinyyaml"]["key"]) == 32
+    assert warmed["tinyyaml"]["modules"] == ["tinyyaml"]
+    assert warmed["tinyyaml"]["size"] > 0
+    assert warmed["tinyyaml"]["distributions"]
     code, data = run_json(capsys, "--config", str(config), "status", "--json")
     rows = {row["name"]: row for row in data["extensions"]}
     assert rows["tinyyaml"]["state"] == "installed"

@@ -657,3 +657,21 @@ def test_a_missing_dependency_fails_only_the_extension_that_needs_it(
         importlib.import_module("gamma")
     assert isinstance(raised.value, ModuleNotFoundError)
     assert "gamma" in str(raised.value)
+
+
+def test_warm_of_a_disabled_extension_installs_nothing_and_says_why(
+    house: Wheelhouse, cache_dir: Path
+) -> None:
+    build_shared(house)
+    config = lazyext.activate(
+        [
+            lazyext.Extension(name="appone", package="appone"),
+            lazyext.Extension(name="apptwo", package="apptwo", enabled=False),
+        ],
+        **house.options(cache_dir),
+    )
+    results = warm(["appone", "apptwo"], config=config)
+    assert isinstance(results["appone"], Path)
+    assert isinstance(results["apptwo"], lazyext.ConfigError)
+    assert "disabled" in str(results["apptwo"])
+    assert not published(cache_dir, "apptwo")

@@ -73,18 +73,20 @@ _ERRORS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    error = _ERRORS.get(name)
-    if error is not None:
-        from lazyext import _errors
+if not TYPE_CHECKING:  # type checkers see the names imported above, and no others
 
-        return getattr(_errors, error)
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lazyext' has no attribute {name!r}")
-    import importlib
+    def __getattr__(name: str) -> Any:
+        error = _ERRORS.get(name)
+        if error is not None:
+            from lazyext import _errors
 
-    return getattr(importlib.import_module(module), name)
+            return getattr(_errors, error)
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'lazyext' has no attribute {name!r}")
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
 
 
 def __dir__() -> list[str]:

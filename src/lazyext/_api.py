@@ -305,13 +305,16 @@ def warm(
         for plan in config.plans
         if plan.extension.package is not None
         and plan.marker_ok
-        and (plan.name in wanted if wanted else plan.extension.enabled)
+        and plan.extension.enabled
+        and (plan.name in wanted if wanted else True)
     ]
     unknown = sorted(set(wanted) - {plan.name for plan in config.plans})
     if unknown:
         from lazyext._errors import ConfigError
 
         raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
+    # Named but disabled: not part of the environment, so never imported from the cache.
+    disabled = [p.name for p in config.plans if p.name in wanted and not p.extension.enabled]
 
     from pathlib import Path
 
@@ -339,4 +342,14 @@ def warm(
     workers = max(1, min(parallel or config.settings.parallel, len(plans) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lazyext-warm") as pool:
         results = list(pool.map(one, plans))
-    return {plan.name: result for plan, result in zip(plans, results, strict=True)}
+    done: dict[str, BaseException | Path] = {
+        plan.name: result for plan, result in zip(plans, results, strict=True)
+    }
+    for name in disabled:
+        from lazyext._errors import ConfigError
+
+        done[name] = ConfigError(
+            f"extension {name!r} is disabled (enabled = false): nothing installed; set "
+            "enabled = true in the config to use it"
+        )
+    return done

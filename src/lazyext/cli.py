@@ -276,16 +276,21 @@ def cmd_warm(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     failed = {name: r for name, r in results.items() if isinstance(r, BaseException)}
     if args.json:
-        rows = [
-            _shapes.extension(
-                name,
-                ok=not isinstance(result, BaseException),
-                state="failed" if isinstance(result, BaseException) else "installed",
-                path="" if isinstance(result, BaseException) else str(result),
-                detail=str(result) if isinstance(result, BaseException) else "",
-            )
-            for name, result in results.items()
-        ]
+        from lazyext._status import extension_rows
+
+        # Each result as `status` reports it after the warm (version, key, size, closure,
+        # a recorded failure), with the outcome of this warm on top.
+        known = {row["name"]: row for row in extension_rows(config)}
+        rows = []
+        for name, result in results.items():
+            row = known.get(name) or _shapes.extension(name, ok=True, state="installed")
+            if isinstance(result, BaseException):
+                row.update(ok=False, state="failed", detail=str(result))
+                if row["failure"] is None:
+                    row["failure"] = {"type": type(result).__name__, "message": str(result)}
+            else:
+                row.update(ok=True, path=str(result), detail="")
+            rows.append(row)
         print_json(_shapes.report("warm", config, rows, seconds=round(elapsed, 3)))
     else:
         for name, result in results.items():
