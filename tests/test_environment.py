@@ -336,6 +336,10 @@ def test_a_stale_lock_says_what_to_run(house: Wheelhouse, tmp_path: Path) -> Non
     assert "LockFileError" in done.stdout, done.stderr
     assert "gamma (gamma) is not in the lock" in done.stdout
     assert "run `lazyext lock`" in done.stdout
+    # doctor says so too, before any import, and exits 1.
+    doctor = cli("doctor", "gamma", cwd=project)
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    assert "LockFileError" in doctor.stdout
 
 
 def test_a_lock_edited_by_hand_installs_nothing(house: Wheelhouse, tmp_path: Path) -> None:

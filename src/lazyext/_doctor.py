@@ -64,12 +64,38 @@ def diagnose(config: Config, plan: Plan) -> dict[str, Any]:
     failure = _failures.read(root, plan.key) or _failures.read(root, config.env_key)
     if failure is not None:
         result["failure"] = dict(failure, summary=_failures.describe(failure, message=False))
+    elif entry is None and plan.extension.enabled and plan.marker_ok:
+        failure = _lock_problem(config)
+        if failure is not None:
+            result["failure"] = dict(failure, summary=f"{failure['type']} (the config's lock)")
     hosts = {module: _host_copy(plan, module) for module in extension.modules}
     result["host"] = hosts
     for module, host in hosts.items():
         result["finder"][module] = _finder_for(plan, host, entry is not None)
     result["verdict"] = _verdict(plan, entry is not None, hosts, failure)
     return result
+
+
+def _lock_problem(config: Config) -> dict[str, Any] | None:
+    """What the first import would raise about the config's ``lock`` file, if anything:
+    the checks of :func:`lazyext._resolve.from_lock_file`, read-only."""
+    path = config.settings.lock
+    if not path:
+        return None
+    from lazyext import _lockfile
+    from lazyext._environment import environment_plans
+    from lazyext._errors import LockFileError
+
+    plans = environment_plans(config)
+    try:
+        packages = _lockfile.parse(_lockfile.read(path), path)
+        _lockfile.check_platform(packages, path, config.settings.allow_sdist)
+        _lockfile.check_covers(packages, {p.name: p.requirement for p in plans}, path)
+        hashes = {p.dist: p.extension.hashes for p in plans if p.extension.hashes}
+        _lockfile.check_hashes(packages, hashes, path)
+    except LockFileError as error:
+        return {"type": type(error).__name__, "message": str(error)}
+    return None
 
 
 def _host_copy(plan: Plan, module: str) -> dict[str, Any]:
