@@ -38,6 +38,25 @@ def test_a_distribution_that_does_not_exist_is_a_module_not_found_error(
     assert again.spec == error.spec
 
 
+def test_a_missing_dependency_gets_no_import_name_hint() -> None:
+    import re
+
+    said = (
+        "Because bdep was not found in the provided package locations and beta==1.0 "
+        "depends on bdep==1.0, we can conclude that beta==1.0 cannot be used."
+    )
+    found = re.search(_installer._MISSING, said)
+    assert found is not None
+    error = _installer._missing(found, 1, said, "Beta_Pkg>=1", "beta", "k" * 32)
+    assert "it is a dependency of Beta_Pkg" in str(error)
+    assert "import name is not always" not in str(error)
+    own = re.search(_installer._MISSING, said.replace("bdep was", "beta-pkg was"))
+    assert own is not None
+    assert "import name is not always" in str(
+        _installer._missing(own, 1, said, "Beta_Pkg>=1", "beta", "k")
+    )
+
+
 def test_importorskip_skips_a_missing_distribution(wheelhouse: Wheelhouse, cache_dir: Path) -> None:
     _activate(wheelhouse, cache_dir, {"nosuchmod": "nosuchmod"})
     with pytest.raises(pytest.skip.Exception):
