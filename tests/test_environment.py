@@ -679,3 +679,33 @@ def test_warm_of_a_disabled_extension_installs_nothing_and_says_why(
     assert isinstance(results["apptwo"], lazyext.ConfigError)
     assert "disabled" in str(results["apptwo"])
     assert not published(cache_dir, "apptwo")
+
+
+def test_an_override_of_a_host_distribution_is_checked_against_the_hosts_extensions(
+    house: Wheelhouse, tmp_path: Path
+) -> None:
+    """The host has ``hostapp`` 1.0 (needs ``hostdep>=2``) and ``hostdep`` 2.0; the config
+    serves ``hostapp`` from the host and overrides ``hostdep`` with 1.0: that conflict is
+    a ResolutionError at the first import from the cache, never a silent mismatch."""
+    house.build("hostdep", "1.0", {"hostdep/__init__.py": "V = 1\n"})
+    house.build("hostdep", "2.0", {"hostdep/__init__.py": "V = 2\n"})
+    house.build("hostapp", "1.0", {"hostapp/__init__.py": ""}, requires=("hostdep>=2",))
+    site = tmp_path / "site"
+    sources = ["--no-index", "--find-links", str(house.path)]
+    wanted = ["hostapp==1.0", "hostdep==2.0"]
+    uv_argv = [_installer.uv_binary(), "pip", "install", "--quiet", "--target", str(site)]
+    subprocess.run([*uv_argv, *sources, *wanted], check=True)
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    config = {"hostapp": "hostapp>=1", "hostdep": "hostdep<2"}
+    code = (
+        f"import site, sys\nsite.addsitedir({str(site)!r})\n"
+        f"import lazyext\nlazyext.activate({config!r}, **{opts(house, cache)!r})\n"
+        "try:\n    import hostdep\n"
+        "except ImportError as error:\n    print(type(error).__name__, error)\n"
+        "else:\n    print('imported', hostdep.V)\n"
+    )
+    done = run_python(code)
+    assert done.stdout.startswith("ResolutionError"), done.stdout + done.stderr
+    assert "hostapp" in done.stdout
+    assert "hostdep" in done.stdout

@@ -110,6 +110,12 @@ def _resolve(
     wanted = [p for p in plans if not (p.dist in host and p.dist not in exempt)]
     if not wanted:
         return build(config, env_key, plans, [], host), _EMPTY_LOCK
+    if exempt:
+        # The config replaces a host distribution with another version: the host's
+        # extensions may depend on it, so they join the resolution, pinned to the host's
+        # versions (served by the host all the same; one missing from the index fails
+        # alone, as any missing distribution does).
+        wanted = list(plans)
     root = _cache.ensure_root(settings.cache_dir)
     work = _cache.new_staging(root, env_key)
     try:
