@@ -445,11 +445,13 @@ def _missing(
 ) -> DistributionNotFound:
     import re  # a failure's path: re stays off the cold path
 
+    from lazyext._lockfile import normalize
+
     dist = found.group("dist") or found.group("nover") or found.group("only")
     own = re.split(r"[\s\[<>=!~;@(]", requirement.strip(), maxsplit=1)[0]
     if found.group("where") == "cache":
         where = "uv's cache (offline mode is on; go online once, or add find-links)"
-    elif found.group("dist") and _canonical(dist or "") != _canonical(own):
+    elif found.group("dist") and normalize(dist or "") != normalize(own):
         # A dependency (a locked one whose file has gone, say): no import-name hint.
         where = f"the configured sources (it is a dependency of {own})"
     elif found.group("dist"):
@@ -468,10 +470,3 @@ def _missing(
         stderr_tail=tail,
         cache_key=key,
     )
-
-
-def _canonical(name: str) -> str:
-    """A distribution name compared as PEP 503 does."""
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()

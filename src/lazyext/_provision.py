@@ -269,8 +269,6 @@ def install(
         env = extended(config, env, plan)
         closure = env.closure_of(plan.key) or ()
     entries = install_closure(env, closure, config.settings, plan=plan, name=name)
-    # Installed (now, or by `warm`'s one run for several): no failure left to report.
-    _failures.clear(_cache.ensure_root(config.settings.cache_dir), plan.key)
     _warn_shadowed(entries, config)
     return Installed(
         plan=plan,
@@ -314,6 +312,11 @@ def install_together(plans: list[Plan], config: Config) -> None:
         install_closure(env, tuple(missing), config.settings, plan=together, why="lazyext warm")
     except LazyextError as error:
         _log.info("installing %s together failed (%s); one by one", names, error)
+        return
+    # Their closures are installed by this run, not by their own: no failure to report.
+    for plan in plans:
+        if env.closure_of(plan.key) is not None:
+            _failures.clear(root, plan.key)
 
 
 def _warn_shadowed(entries: list[Entry], config: Config) -> None:
