@@ -197,8 +197,8 @@ class Suite(ColdPath):
         """Fill lazyext's warm cache (all extensions + the real package) and uv's cache."""
         ws = self.ws
         ws.prepare()
-        from lazyext._api import warm
-        from lazyext._load import load
+        from lazyext._settings.load import load
+        from lazyext._use import warm
 
         os.environ["UV_CACHE_DIR"] = str(ws.uv_warm)
         config = {**ext_config(EXTENSIONS), REAL[0]: REAL[1]}
@@ -219,13 +219,13 @@ class Suite(ColdPath):
 
     def targets(self, count: int) -> list[str]:
         """The install directories of the first ``count`` extensions' closures."""
-        from lazyext._provision import cached_closure, environment
+        from lazyext._env.provision import cached_closure, environment
 
         root = str(self.ws.cache_warm)
         env = environment(self.config)
         found: list[str] = []
         for plan in self.config.plans[:count]:
-            entries = cached_closure(root, env, plan.key)
+            entries = cached_closure(root, env, plan, self.config.settings)
             if not entries:
                 raise RuntimeError(f"setup: {plan.requirement} is not cached")
             found += [entry.target for entry in entries if entry.target not in found]
@@ -574,7 +574,9 @@ class Suite(ColdPath):
                 if backend:
                     env["LAZYEXT_LOCK_BACKEND"] = backend
                 prefix = (
-                    "" if poll is None else f"import lazyext._locks as l\nl.POLL_MAX = {poll}\n"
+                    ""
+                    if poll is None
+                    else f"import lazyext._store.locks as l\nl.POLL_MAX = {poll}\n"
                 )
                 argv = [sys.executable, "-c", prefix + code]
                 started = time.perf_counter_ns()

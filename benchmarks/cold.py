@@ -79,7 +79,7 @@ class ColdPath:
         config = config or {module: requirement}
         code = activate_code(ws, config, index=index) + f"import {module}\n"
         if online_first:
-            off = "from lazyext import _installer\n_installer._may_use_network = lambda s: False\n"
+            off = "from lazyext._uv import command\ncommand.may_use_network = lambda s: False\n"
             code = off + code
         cwd = str(ws.cwd)
 

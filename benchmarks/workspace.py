@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.harness import quiet_env
-from lazyext._installer import uv_binary
+from lazyext._uv.command import uv_binary
 from lazyext._wheels import build_wheel
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import lazyext
-from lazyext import _cache, _guards
+from lazyext import _trust
+from lazyext._store import failures
 
 from support import Wheelhouse, build_tinyyaml
 
@@ -99,15 +100,15 @@ def _isolated(tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) 
         for name in set(sys.modules) - saved_modules:
             if not name.startswith(("lazyext", "support")) and _from_a_test(sys.modules.get(name)):
                 del sys.modules[name]
-        _cache._checked_roots.clear()
-        _guards.forget_failures()
+        _trust._checked_roots.clear()
+        failures.forget_all()
 
 
 @pytest.fixture(params=["fcntl", "filelock"])
 def lock_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a lock test against both implementations of the per-key lock (issue 11), in
     this process and in the child processes it starts."""
-    from lazyext import _locks
+    from lazyext._store import locks as _locks
 
     if request.param == "fcntl" and os.name != "posix":
         pytest.skip("the fcntl lock is POSIX-only")

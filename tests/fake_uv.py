@@ -74,7 +74,7 @@ class UvShim:
     def patch_code(self) -> str:
         """Python source that points lazyext at this shim inside a child interpreter."""
         return (
-            "import lazyext._installer as _lazyext_installer\n"
+            "import lazyext._uv.command as _lazyext_installer\n"
             f"_lazyext_installer.uv_binary = lambda: {str(self.path)!r}\n"
         )
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lazyext import _cache
-from lazyext._cache import Entry
+from lazyext._store import entries as _cache
+from lazyext._store.entries import Entry
 from lazyext._wheels import build_wheel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -128,3 +128,11 @@ def republish(root: str, entry: Entry) -> str:
     os.rmdir(staging)
     shutil.copytree(entry.path, staging, symlinks=True)
     return _cache.publish(staging, root, entry.key, entry.platform)
+
+
+def gc_collect(root: str | os.PathLike[str], **options: Any) -> Any:
+    """``lazyext._store.gc.collect`` with the keys the stored environments name."""
+    from lazyext._env.stored import referenced_keys
+    from lazyext._store import gc
+
+    return gc.collect(str(root), referenced=referenced_keys(str(root)), **options)

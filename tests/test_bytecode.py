@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import lazyext
-from lazyext import _bytecode, _cache
+from lazyext._store import bytecode as _bytecode
+from lazyext._store import entries as _cache
 
-from support import Wheelhouse, entry_of, python_env
+from support import Wheelhouse, entry_of, gc_collect, python_env
 
 MODULES = {
     "twomods/__init__.py": "VALUE = 1\n",
@@ -93,7 +94,7 @@ def test_the_interpreter_writes_bytecode_of_what_it_imports(
 
 
 def _cli_verify(target: Path) -> list[str]:
-    from lazyext._verify import verify
+    from lazyext._store.verify import verify
 
     entry = _cache.read_entry(str(target.parent))
     assert entry is not None
@@ -197,12 +198,11 @@ def test_compiling_never_touches_the_callers_stdout(
 def test_gc_keeps_an_install_whose_bytecode_was_written_after_publish(
     house: Wheelhouse, cache_dir: Path
 ) -> None:
-    from lazyext import _gc
 
     target = lazyext.ensure("twomods", **house.options(cache_dir))
     assert _bytecode.compile_target(str(target)) is True
     assert _compiled(target)
-    report = _gc.collect(str(cache_dir.resolve()), grace_seconds=0)
+    report = gc_collect(str(cache_dir.resolve()), grace_seconds=0)
     assert report.removed == []
     assert target.is_dir()
     assert _cli_verify(target) == []

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+import lazyext
 from fake_uv import UvShim
-from lazyext import _installer, cli
+from lazyext import cli
+from lazyext._uv import command as _installer
 
 from support import Wheelhouse
 
@@ -208,6 +210,24 @@ def test_invalidate(capsys: pytest.CaptureFixture[str], config: Path, shim: UvSh
     assert "not one PEP 508 requirement" in err
     code, _, _ = run(capsys, "--config", str(config), "invalidate")
     assert code == 2
+
+
+def test_invalidate_a_requirement_that_ensure_installed(
+    capsys: pytest.CaptureFixture[str], wheelhouse: Wheelhouse, cache_dir: Path, shim: UvShim
+) -> None:
+    """A requirement installed by ``ensure()`` is known to ``lazyext invalidate`` (its
+    installs are per distribution), and the next ``ensure()`` installs it again."""
+    first = lazyext.ensure("beta>=1", **wheelhouse.options(cache_dir))
+    Path("lazyext.toml").write_text(wheelhouse.toml(), encoding="utf-8")
+    code, out, err = run(capsys, "invalidate", "beta>=1")
+    assert (code, err) == (0, "")
+    assert out.strip() == "beta>=1: 1 install(s) invalidated"
+    runs = len(shim.runs())
+    lazyext.deactivate()
+    again = lazyext.ensure("beta>=1", **wheelhouse.options(cache_dir))
+    assert again != first
+    assert (again / "beta" / "__init__.py").is_file()
+    assert len(shim.runs()) == runs + 1  # reinstalled, in one uv run
 
 
 def test_gc(capsys: pytest.CaptureFixture[str], config: Path) -> None:

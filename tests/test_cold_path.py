@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import lazyext
-from lazyext import _locks
+from lazyext import _use
 from lazyext._errors import LockTimeout
+from lazyext._store import locks as _locks
 
 from support import Wheelhouse, python_env, run_python
 
@@ -104,13 +105,14 @@ def test_offline_first_installs_from_uv_cache_without_asking_the_index(
 def test_a_refresh_resolves_online(
     index: _Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lazyext import _api, _provision
+    from lazyext import _api
+    from lazyext._env import provision as _provision
 
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     lazyext.ensure("alpha", cache_dir=tmp_path / "c", index_url=index.url)
     index.requests.clear()
-    config = _api._config_for({"cache_dir": str(tmp_path / "c"), "index_url": index.url})
-    plan = _api.plan_for("alpha", config)
+    config = _api.config_for({"cache_dir": str(tmp_path / "c"), "index_url": index.url})
+    plan = _use.plan_for("alpha", config)
     _provision.provision(plan, config.settings, config.platform, refresh=True)
     assert any(path.startswith("/simple/alpha") for path in index.requests)
 
@@ -147,7 +149,7 @@ def test_first_import_of_an_uncached_extension_stays_light(
 
 HOLD = """
     import sys, time
-    from lazyext import _locks
+    from lazyext._store import locks as _locks
     with _locks.key_lock(sys.argv[1], "k", 30):
         print("held", flush=True)
         sys.stdin.readline()

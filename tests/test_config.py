@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 import lazyext
-from lazyext import _installer, _load, _parse
-from lazyext._config import Extension
+from lazyext._settings import load as _load
+from lazyext._settings import parse as _parse
+from lazyext._settings.config import Extension
+from lazyext._settings.keys import install_fingerprint
+from lazyext._uv import command as _installer
 
 from support import Wheelhouse
 
@@ -235,8 +238,8 @@ def test_link_mode_setting(tmp_path: Path) -> None:
     path = write(tmp_path / "lazyext.toml", 'link-mode = "copy"\n')
     assert lazyext.activate(path).settings.link_mode == "copy"
     # Not part of the key: the same files, only how they reach the target differs.
-    assert lazyext.activate(path).settings.install_fingerprint() == (
-        lazyext.activate({}).settings.install_fingerprint()
+    assert install_fingerprint(lazyext.activate(path).settings) == (
+        install_fingerprint(lazyext.activate({}).settings)
     )
 
 
@@ -458,9 +461,9 @@ def test_direct_urls_need_the_setting_and_never_an_option_like_revision(
     config = _load.load(path, {})
     assert config.settings.allow_direct_urls
     url = "pkg @ https://example.org/pkg-1.0-py3-none-any.whl"
-    assert lazyext._api.plan_for(url, config).requirement == url
+    assert lazyext._use.plan_for(url, config).requirement == url
     with pytest.raises(lazyext.ConfigError, match="starts with '-'"):
-        lazyext._api.plan_for("pkg @ git+https://h/r@--upload-pack=x", config)
+        lazyext._use.plan_for("pkg @ git+https://h/r@--upload-pack=x", config)
 
 
 # -- import names -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ def imported(name: str) -> tuple[str, str]:
 
 def use_shim(path: str) -> None:
     """Run on a worker: count this worker's uv runs with the test's shim."""
-    from lazyext import _installer
+    from lazyext._uv import command as _installer
 
     _installer.uv_binary = lambda: path  # type: ignore[assignment]
 
@@ -124,8 +124,9 @@ def test_a_worker_that_cannot_prepare_is_reported_to_the_client(
 def test_a_shipped_archive_is_unpacked_once_per_host_and_serves_every_worker(
     client: Any, fleet_wheels: Wheelhouse, tmp_path: Path
 ) -> None:
-    from lazyext import _load, _pack
-    from lazyext._api import warm
+    from lazyext._pack import pack as _pack
+    from lazyext._settings import load as _load
+    from lazyext._use import warm
 
     options = {"find_links": [str(fleet_wheels.path)], "no_index": True}
     built = _load.load({"fleetpkg": "fleetpkg"}, {"cache_dir": str(tmp_path / "built"), **options})

@@ -16,8 +16,8 @@ import pytest
 
 import lazyext
 from fake_uv import UvShim
-from lazyext import _installer
-from lazyext._api import warm
+from lazyext._use import warm
+from lazyext._uv import command as _installer
 
 from support import Wheelhouse, run_python
 
@@ -488,7 +488,7 @@ def test_the_extension_whose_version_does_not_exist_fails_alone(
 
 
 def _stored_env() -> object:
-    from lazyext._environment import Environment, Locked
+    from lazyext._env.stored import Environment, Locked
 
     return Environment(
         key="a" * 32,
@@ -507,7 +507,7 @@ def _stored_env() -> object:
 def test_a_stored_environment_round_trips() -> None:
     import marshal
 
-    from lazyext._environment import decode, encode
+    from lazyext._env.stored import decode, encode
 
     env = _stored_env()
     assert decode(marshal.loads(marshal.dumps(encode(env)))) == env  # type: ignore[arg-type]
@@ -532,7 +532,7 @@ def test_a_stored_environment_round_trips() -> None:
 def test_a_damaged_stored_environment_is_refused(field: str, value: object) -> None:
     import marshal
 
-    from lazyext._environment import decode, encode
+    from lazyext._env.stored import decode, encode
 
     data = encode(_stored_env())  # type: ignore[arg-type]
     data[field] = value
@@ -611,15 +611,15 @@ def test_distributions_that_ship_the_same_file_install_in_one_closure(
 def test_warm_clears_the_failure_records_of_what_it_installed(
     house: Wheelhouse, cache_dir: Path
 ) -> None:
-    from lazyext import _failures
     from lazyext._errors import InstallError
+    from lazyext._store import failures as _failures
 
     build_shared(house)
     config = lazyext.activate({"appone": "appone", "apptwo": "apptwo"}, **house.options(cache_dir))
     plan = config.plan_for("apptwo")
     assert plan is not None
     failed = InstallError("uv could not reach the index", transient=True)
-    _failures.record(str(cache_dir), plan.key, plan.requirement, failed, 0.0)
+    _failures.remember(str(cache_dir), plan.key, plan.requirement, failed, 0.0)
     assert list(cache_dir.glob("failures/*"))
     results = warm(config=config)  # one uv run installs both closures
     assert all(isinstance(result, Path) for result in results.values()), results

@@ -19,7 +19,14 @@ import pytest
 
 import lazyext
 from fake_uv import UvShim, failing_install_of
-from lazyext import _api, _cache, _finder, _guards, _installer, _view
+from lazyext import _api, _use
+from lazyext._importer import finder as _finder
+from lazyext._importer import view as _view
+from lazyext._settings.names import DistKey, ReqKey
+from lazyext._store import entries as _cache
+from lazyext._store import guard
+from lazyext._store import layers as _layers
+from lazyext._uv import command as _installer
 
 from support import Wheelhouse, entry_of, publications
 
@@ -167,7 +174,7 @@ def test_unconfigured_names_cost_a_dict_lookup(
 
     monkeypatch.setattr(os, "listdir", forbidden)
     monkeypatch.setattr(os, "stat", forbidden)
-    monkeypatch.setattr(_cache, "find_entry", forbidden)
+    monkeypatch.setattr(_layers, "find_entry", forbidden)
     monkeypatch.setattr(_installer, "uv_binary", forbidden)
     assert finder.find_spec("requests_evil") is None
     assert finder.find_spec("tinyyaml.sub") is None  # submodules belong to the parent
@@ -196,11 +203,11 @@ def test_provisioning_thread_does_not_recurse(wheelhouse: Wheelhouse, cache_dir:
     lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options(cache_dir, wheelhouse))
     (finder,) = [f for f in sys.meta_path if isinstance(f, _finder.LazyFinder)]
     assert finder.find_spec("tinyyaml") is not None
-    _guards.enter()
+    guard.enter()
     try:
         assert finder.find_spec("tinyyaml") is None
     finally:
-        _guards.leave()
+        guard.leave()
 
 
 # -- which install serves a name ----------------------------------------------------------
@@ -725,7 +732,7 @@ def test_a_dependency_namespace_merges_with_its_portion_in_the_host(
     sys.path.insert(0, str(host))
     config = lazyext.activate({"nsuser": "nsuser", "plain": "plain"}, **options(cache_dir, house))
     if cached:  # installed, not yet activated: served from find_spec, no install
-        assert not isinstance(_api.warm(["nsuser"], config)["nsuser"], BaseException)
+        assert not isinstance(_use.warm(["nsuser"], config)["nsuser"], BaseException)
     importlib.import_module("plain")  # lazyext's own sys.path entry is in place already
     assert importlib.import_module("nsy.hostpart").H == 1  # imported before the install
     assert importlib.import_module("nsuser").D == 7
@@ -743,7 +750,7 @@ def test_listing_distributions_while_another_thread_activates(cache_dir: Path) -
 
     def entry(number: int) -> _cache.Entry:
         path = str(cache_dir / "none" / f"g{number}")
-        return _cache.Entry(f"k{number}", config.platform, "r", path, 0.0, 0.0, (), (), ())
+        return _cache.Entry(DistKey(f"k{number}"), config.platform, "r", path, 0.0, 0.0, (), (), ())
 
     stop = threading.Event()
 
@@ -751,7 +758,7 @@ def test_listing_distributions_while_another_thread_activates(cache_dir: Path) -
         number = 0
         while not stop.is_set():
             runtime.activate_entry(entry(number))
-            runtime.forget(f"k{number - 4}")
+            runtime.forget(ReqKey("plan"), [DistKey(f"k{number - 4}")])
             number += 1
 
     interval = sys.getswitchinterval()

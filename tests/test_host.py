@@ -8,7 +8,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from lazyext import _host
+from lazyext._env import host as _host
 
 VERSIONS = ["0", "1", "1.0", "1.0.0", "1.2", "1.2.3", "1.10", "2", "2.0.1", "6.1", "10.0", "007.1"]
 CLAUSES = [

@@ -9,8 +9,11 @@ from packaging.tags import sys_tags
 
 import lazyext
 from fake_uv import UvShim
-from lazyext import _cache, _installer, _keys, _load
-from lazyext._config import Config
+from lazyext._settings import keys as _keys
+from lazyext._settings import load as _load
+from lazyext._settings.config import Config
+from lazyext._store import layers as _layers
+from lazyext._uv import command as _installer
 
 from support import Wheelhouse, entry_of, published
 
@@ -139,5 +142,5 @@ def test_other_platforms_do_not_see_an_install(wheelhouse: Wheelhouse, cache_dir
     lazyext.ensure("tinyyaml")
     key = entry_of(cache_dir, "TinyYaml").parent.parent.name
     root = str(cache_dir.resolve())
-    assert _cache.find_entry(root, key, config.platform) is not None
-    assert _cache.find_entry(root, key, "cp313-cp313t-manylinux_2_36_x86_64") is None
+    assert _layers.find_entry(root, key, config.platform) is not None
+    assert _layers.find_entry(root, key, "cp313-cp313t-manylinux_2_36_x86_64") is None

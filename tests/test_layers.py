@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 import lazyext
-from lazyext import _cache, _layers, _load
-from lazyext._config import Config
-from lazyext._provision import provision
+from lazyext import _trust
+from lazyext._env.provision import provision
+from lazyext._settings import load as _load
+from lazyext._settings.config import Config
+from lazyext._store import layers as _layers
 
 from support import Wheelhouse, run_python
 
@@ -34,7 +36,7 @@ def tinyyaml_key(wheelhouse: Wheelhouse) -> str:
     """The cache key of TinyYaml 6.1: what was installed, not where it came from."""
     import hashlib
 
-    from lazyext._keys import dist_key
+    from lazyext._settings.keys import dist_key
 
     wheel = wheelhouse.path / "TinyYaml-6.1-py3-none-any.whl"
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
@@ -67,7 +69,7 @@ def layer(tmp_path: Path, wheelhouse: Wheelhouse) -> Path:
             path = os.path.join(base, name)
             os.chmod(path, os.lstat(path).st_mode & ~0o222)
     os.chmod(built, 0o500)
-    _cache._checked_roots.clear()
+    _trust._checked_roots.clear()
     return built
 
 
@@ -79,7 +81,7 @@ def test_an_entry_in_a_layer_is_used_as_is(
     config = configure(wheelhouse, private, (layer,))
     plan = config.plan_for("tinyyaml")
     assert plan is not None
-    entry = _cache.find_entry(
+    entry = _layers.find_entry(
         str(private), tinyyaml_key(wheelhouse), config.platform, config.settings
     )
     assert entry is not None
@@ -118,7 +120,7 @@ def test_a_missing_layer_is_skipped(tmp_path: Path, wheelhouse: Wheelhouse) -> N
     plan = config.plan_for("tinyyaml")
     assert plan is not None
     assert (
-        _cache.find_entry(
+        _layers.find_entry(
             str(tmp_path / "c"), tinyyaml_key(wheelhouse), config.platform, config.settings
         )
         is None
@@ -127,7 +129,9 @@ def test_a_missing_layer_is_skipped(tmp_path: Path, wheelhouse: Wheelhouse) -> N
 
 def _lookup(config: Config, cache: Path) -> object:
     wheelhouse = Wheelhouse(Path(config.settings.find_links[0]))
-    return _cache.find_entry(str(cache), tinyyaml_key(wheelhouse), config.platform, config.settings)
+    return _layers.find_entry(
+        str(cache), tinyyaml_key(wheelhouse), config.platform, config.settings
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import uv
 
 from support import Wheelhouse, python_env, run_python
@@ -95,15 +96,20 @@ def test_import_lazyext_is_light(baseline: set[str]) -> None:
     added = modules_after("import lazyext") - baseline
     assert heavy_in(added) == []
     # Only lazyext's own warm-path modules, no install machinery.
-    install = ("lazyext._installer", "lazyext._provision", "lazyext._publish", "lazyext._schemes")
-    for name in ("lazyext._parse", "lazyext._keys", *install):
+    install = (
+        "lazyext._uv.command",
+        "lazyext._env.provision",
+        "lazyext._store.install",
+        "lazyext._store.schemes",
+    )
+    for name in ("lazyext._settings.parse", "lazyext._settings.keys", *install):
         assert name not in added
 
 
 def test_activate_with_everything_cached_is_light(baseline: set[str], warm_config: Path) -> None:
     added = modules_after("import lazyext\nlazyext.activate()", cwd=warm_config.parent) - baseline
     assert heavy_in(added) == []
-    assert "lazyext._parse" not in added  # the compiled memo answered
+    assert "lazyext._settings.parse" not in added  # the compiled memo answered
     assert "lazyext._errors" not in added  # error classes load when an error does
 
 
@@ -148,9 +154,9 @@ def test_first_import_of_a_cached_extension_is_light(
     code = (
         "import lazyext\nlazyext.activate()\n"
         f"import {name}\n"
-        "assert 'lazyext._provision' not in sys.modules\n"
-        "assert 'lazyext._publish' not in sys.modules\n"
-        "assert 'lazyext._installer' not in sys.modules\n"
+        "assert 'lazyext._env.provision' not in sys.modules\n"
+        "assert 'lazyext._store.install' not in sys.modules\n"
+        "assert 'lazyext._uv.command' not in sys.modules\n"
     )
     code = "import sys\n" + code
     added = modules_after(code, cwd=warm_config.parent) - baseline

@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshal
 from pathlib import Path
 
-from lazyext import _load
+from lazyext._settings import load as _load
 
 
 def test_each_memo_value_is_its_own_marshal_blob(cache_dir: Path) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from lazyext import _locks
 from lazyext._errors import LockTimeout
+from lazyext._store import locks as _locks
 
 from support import python_env
 
@@ -49,7 +49,7 @@ def _free(root: Path) -> bool:
 
 
 def test_the_backend_is_the_one_asked_for(lock_backend: str) -> None:
-    code = "from lazyext import _locks; print(_locks.BACKEND)"
+    code = "from lazyext._store import locks; print(locks.BACKEND)"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=python_env()
     )
@@ -71,7 +71,7 @@ def test_a_timeout_is_finite_and_names_the_holder(root: Path, lock_backend: str)
     child = _child(
         """
         import sys
-        from lazyext import _locks
+        from lazyext._store import locks as _locks
         with _locks.key_lock(sys.argv[1], "k", 30):
             print("held", flush=True)
             sys.stdin.readline()
@@ -95,7 +95,7 @@ def test_a_timeout_is_finite_and_names_the_holder(root: Path, lock_backend: str)
 
 FORK_AND_DIE = r"""
 import os, signal, sys, time
-from lazyext import _locks
+from lazyext._store import locks as _locks
 with _locks.key_lock(sys.argv[1], "k", 30):
     pid = os.fork()
     if pid == 0:
@@ -139,7 +139,7 @@ def test_a_forked_child_does_not_keep_the_lock_of_a_killed_parent(
 
 FORK_INSIDE = """
 import os, sys
-from lazyext import _locks
+from lazyext._store import locks as _locks
 with _locks.key_lock(sys.argv[1], "k", 30):
     pid = os.fork()
     if pid == 0:
@@ -187,7 +187,7 @@ def test_threads_of_one_process_take_turns(root: Path, lock_backend: str) -> Non
 def test_the_fcntl_lock_does_not_import_filelock(root: Path) -> None:
     code = f"""
         import sys
-        from lazyext import _locks
+        from lazyext._store import locks as _locks
         assert _locks.BACKEND == "fcntl"
         with _locks.key_lock({str(root)!r}, "k", 5):
             pass

@@ -16,12 +16,17 @@ from pathlib import Path
 import pytest
 
 from faults.indexserver import IndexServer
-from lazyext import _cache, _gc, _load, _pack, cli
-from lazyext._api import warm
-from lazyext._config import Config
-from lazyext._verify import verify
+from lazyext import cli
+from lazyext._pack import archive as _archive
+from lazyext._pack import pack as _pack
+from lazyext._pack import unpack as _unpack
+from lazyext._settings import load as _load
+from lazyext._settings.config import Config
+from lazyext._store import entries as _cache
+from lazyext._store.verify import verify
+from lazyext._use import warm
 
-from support import Wheelhouse, python_env, run_python
+from support import Wheelhouse, gc_collect, python_env, run_python
 
 EXTENSIONS = {"tinyyaml": "TinyYaml>=6", "alpha": "alpha", "pthpkg": "pthpkg"}
 
@@ -77,7 +82,7 @@ def test_a_packed_environment_unpacks_verified_and_imports_without_an_index(
     assert len(report.entries) == 4  # TinyYaml, its tinydep, alpha, pthpkg: once each
     assert report.bytes_out == path.stat().st_size
     target = configure(wheelhouse, tmp_path / "target", index.url)
-    unpacked = _pack.unpack(target, str(path))
+    unpacked = _unpack.unpack(target, str(path))
     assert len(unpacked.published) == 4
     assert unpacked.skipped == []
     for entry in _pack.selection(target):  # the environment came along: nothing to resolve
@@ -104,9 +109,9 @@ def test_unpacking_twice_adds_nothing(
     archive: Path, tmp_path: Path, wheelhouse: Wheelhouse
 ) -> None:
     target = configure(wheelhouse, tmp_path / "target")
-    first = _pack.unpack(target, str(archive))
+    first = _unpack.unpack(target, str(archive))
     before = generations(tmp_path / "target")
-    second = _pack.unpack(target, str(archive))
+    second = _unpack.unpack(target, str(archive))
     assert second.published == []
     assert sorted(second.skipped) == sorted(first.published)
     assert generations(tmp_path / "target") == before
@@ -116,14 +121,14 @@ def test_packing_a_cold_environment_says_what_to_run(
     tmp_path: Path, wheelhouse: Wheelhouse
 ) -> None:
     config = configure(wheelhouse, tmp_path / "cold")
-    with pytest.raises(_pack.PackError, match="lazyext warm") as caught:
+    with pytest.raises(_archive.PackError, match="lazyext warm") as caught:
         _pack.pack(config, str(tmp_path / "x.tar.gz"))
     assert "tinyyaml" in str(caught.value)
     assert not (tmp_path / "x.tar.gz").exists()
 
 
 def test_an_unknown_archive_name_is_refused(built: Config, tmp_path: Path) -> None:
-    with pytest.raises(_pack.PackError, match=r"\.tar\.zst, \*\.tar\.gz"):
+    with pytest.raises(_archive.PackError, match=r"\.tar\.zst, \*\.tar\.gz"):
         _pack.pack(built, str(tmp_path / "x.zip"))
 
 
@@ -202,8 +207,8 @@ def test_a_bad_archive_is_refused_with_nothing_written(
     mutate(items)
     rewrite(archive, items)
     target = configure(wheelhouse, tmp_path / "target")
-    with pytest.raises(_pack.PackError, match=r"nothing was unpacked|packed for") as caught:
-        _pack.unpack(target, str(archive))
+    with pytest.raises(_archive.PackError, match=r"nothing was unpacked|packed for") as caught:
+        _unpack.unpack(target, str(archive))
     assert message in str(caught.value)
     assert nothing_published(tmp_path / "target")
     assert not Path("/tmp/lazyext-evil.py").exists()
@@ -226,16 +231,16 @@ def test_a_damaged_compressed_archive_is_refused(
         data[middle : middle + 8] = bytes(b ^ 0xFF for b in data[middle : middle + 8])
     path.write_bytes(bytes(data))
     target = configure(wheelhouse, tmp_path / "target")
-    with pytest.raises(_pack.PackError, match="nothing was unpacked"):
-        _pack.unpack(target, str(path))
+    with pytest.raises(_archive.PackError, match="nothing was unpacked"):
+        _unpack.unpack(target, str(path))
     assert nothing_published(tmp_path / "target")
 
 
 def test_not_an_archive_is_refused(tmp_path: Path, wheelhouse: Wheelhouse) -> None:
     path = tmp_path / "env.tar.gz"
     path.write_bytes(b"hello")
-    with pytest.raises(_pack.PackError):
-        _pack.unpack(configure(wheelhouse, tmp_path / "target"), str(path))
+    with pytest.raises(_archive.PackError):
+        _unpack.unpack(configure(wheelhouse, tmp_path / "target"), str(path))
     assert nothing_published(tmp_path / "target")
 
 
@@ -246,11 +251,15 @@ def _unpack_code(cache: Path, archive: Path, wheelhouse: Wheelhouse, before: str
     return textwrap.dedent(
         f"""
         import lazyext
-        from lazyext import _cache, _load, _pack
+        from lazyext._store import entries as _cache
+        from lazyext._settings import load as _load
+        from lazyext._pack import archive as _archive
+        from lazyext._pack import pack as _pack
+        from lazyext._pack import unpack as _unpack
         {before}
         config = _load.load({EXTENSIONS!r}, {{"cache_dir": {str(cache)!r},
             "find_links": [{str(wheelhouse.path)!r}], "no_index": True}})
-        report = _pack.unpack(config, {str(archive)!r})
+        report = _unpack.unpack(config, {str(archive)!r})
         print(len(report.published), len(report.skipped))
         """
     )
@@ -283,13 +292,14 @@ def test_a_process_killed_during_unpack_leaves_nothing_that_is_used(
     before = textwrap.dedent(
         """
         import os, signal
-        _publish, _count = _cache.publish, []
+        import lazyext._pack.unpack as _unpack_module
+        _publish, _count = _unpack_module.publish, []
         def publish(*args):
             _count.append(1)
             if len(_count) == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
             return _publish(*args)
-        _cache.publish = publish
+        _unpack_module.publish = publish
         """
     )
     result = run_python(
@@ -303,9 +313,9 @@ def test_a_process_killed_during_unpack_leaves_nothing_that_is_used(
     assert verify(entry) == []
     assert list((cache / "staging").iterdir())  # the rest, never read
     # gc removes the dead process's staging; unpacking again completes the set.
-    _gc.collect(str(cache))
+    gc_collect(str(cache))
     assert list((cache / "staging").iterdir()) == []
-    report = _pack.unpack(configure(wheelhouse, cache), str(archive))
+    report = _unpack.unpack(configure(wheelhouse, cache), str(archive))
     assert (len(report.published), len(report.skipped)) == (3, 1)
 
 
@@ -355,7 +365,7 @@ def test_import_lazyext_imports_no_fleet_module() -> None:
     code = (
         "import sys, lazyext\nlazyext.activate({'tinyyaml': 'TinyYaml>=6'})\n"
         "print(sorted(m for m in sys.modules if m.startswith(('lazyext._pack', "
-        "'lazyext._layers', 'lazyext.integrations', 'distributed', 'ray', 'zstandard', "
+        "'lazyext.integrations', 'distributed', 'ray', 'zstandard', "
         "'tarfile'))))\n"
     )
     result = run_python(code)

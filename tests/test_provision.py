@@ -13,10 +13,17 @@ import pytest
 
 import lazyext
 from fake_uv import UvShim, failing_install_of
-from lazyext import _api, _cache, _installer, _keys, _load, _provision
-from lazyext._cache import Entry
-from lazyext._config import Config
-from lazyext._provision import provision
+from lazyext import _api, _use
+from lazyext._env import provision as _provision
+from lazyext._env.provision import provision
+from lazyext._settings import keys as _keys
+from lazyext._settings import load as _load
+from lazyext._settings.config import Config
+from lazyext._store import entries as _cache
+from lazyext._store import install as store_install
+from lazyext._store import layers as _layers
+from lazyext._store.entries import Entry
+from lazyext._uv import command as _installer
 
 from support import Wheelhouse, build_tinyyaml, entry_of, publications, republish
 
@@ -179,7 +186,7 @@ def test_refresh_publishes_a_new_generation_while_the_old_keeps_working(
     assert fresh.__version__ == "6.2"
     assert importlib.import_module("tinydep").__file__ == dependency
     root = str(cache_dir.resolve())
-    assert _cache.find_entry(root, new_entry.key, config.platform) == new_entry
+    assert _layers.find_entry(root, new_entry.key, config.platform) == new_entry
     # The old version's entry stays valid: another config may lock it.
     assert _cache.read_entry(str(old)) is not None
 
@@ -188,11 +195,11 @@ def test_warm_refresh_through_the_api(tmp_path: Path, cache_dir: Path, shim: UvS
     house = Wheelhouse(tmp_path / "wheels")
     build_tinyyaml(house)
     config = config_for(house, cache_dir)
-    first = _api.warm(config=config)["tinyyaml"]
-    again = _api.warm(config=config)["tinyyaml"]
-    assert _api.warm(config=config, refresh=True)["tinyyaml"] == first  # nothing new
+    first = _use.warm(config=config)["tinyyaml"]
+    again = _use.warm(config=config)["tinyyaml"]
+    assert _use.warm(config=config, refresh=True)["tinyyaml"] == first  # nothing new
     house.build("TinyYaml", "6.2", TINYYAML_62, requires=("tinydep>=1",))
-    refreshed = _api.warm(config=config, refresh=True)["tinyyaml"]
+    refreshed = _use.warm(config=config, refresh=True)["tinyyaml"]
     assert first == again != refreshed
     assert len(shim.runs()) == 2
 
@@ -232,10 +239,10 @@ def test_a_damaged_entry_is_a_miss_and_is_repaired(
     damage(Path(first.path))  # type: ignore[operator]
     root = str(cache_dir.resolve())
     assert _cache.read_entry(first.path) is None
-    assert _cache.find_entry(root, first.key, config.platform) is None
+    assert _layers.find_entry(root, first.key, config.platform) is None
     repaired = provision_of(config)
     assert repaired.path != first.path
-    assert _cache.find_entry(root, first.key, config.platform) == repaired
+    assert _layers.find_entry(root, first.key, config.platform) == repaired
     assert len(shim.runs()) == 2
     assert publications(cache_dir)["tinydep"] == 1  # only the damaged entry is reinstalled
     lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **wheelhouse.options(cache_dir))
@@ -260,11 +267,11 @@ def test_the_newest_valid_generation_wins(
     root = str(cache_dir.resolve())
     newer = republish(root, older)
     key = older.key
-    found = _cache.find_entry(root, key, config.platform)
+    found = _layers.find_entry(root, key, config.platform)
     assert found is not None
     assert found.path == newer
     Path(newer, "entry.marshal").write_bytes(b"")
-    assert _cache.find_entry(root, key, config.platform) == older
+    assert _layers.find_entry(root, key, config.platform) == older
 
 
 # -- invalidation ------------------------------------------------------------------------------
@@ -340,7 +347,7 @@ def test_provision_re_checks_after_taking_the_lock(
     config = config_for(wheelhouse, cache_dir)
     published = provision_of(config)
     looks: list[object] = []
-    real_find = _cache.find_entry
+    real_find = _layers.find_entry
 
     def miss_once(*args: object) -> Entry | None:
         looks.append(args[1])  # the key
@@ -348,7 +355,7 @@ def test_provision_re_checks_after_taking_the_lock(
             return None  # the unlocked look: not there yet
         return real_find(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_cache, "find_entry", miss_once)
+    monkeypatch.setattr(store_install, "find_entry", miss_once)
     assert provision_of(config) == published
     assert looks.count(published.key) == 2  # unlocked, then again under the lock
     assert len(shim.runs()) == 1

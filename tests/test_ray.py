@@ -111,8 +111,10 @@ def test_every_ray_worker_process_imports_with_one_install(
 def test_the_hook_unpacks_a_shipped_archive_instead_of_installing(
     fleet_wheels: Wheelhouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lazyext import _installer, _load, _pack
-    from lazyext._api import warm
+    from lazyext._pack import pack as _pack
+    from lazyext._settings import load as _load
+    from lazyext._use import warm
+    from lazyext._uv import command as _installer
 
     options = {"find_links": [str(fleet_wheels.path)], "no_index": True}
     built = _load.load({"fleetpkg": "fleetpkg"}, {"cache_dir": str(tmp_path / "built"), **options})

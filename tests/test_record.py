@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from lazyext._config import Extension, Settings
 from lazyext._record import EMPTY, fields_of, from_columns, record, replace
+from lazyext._settings.config import Extension, Settings
+from lazyext._settings.keys import install_fingerprint
 
 
 @record
@@ -109,7 +110,7 @@ def test_settings_default_values() -> None:
     assert settings.ttl_hours == 24.0
     assert settings.retries == 2
     assert settings.lock is None
-    assert settings.install_fingerprint() == (None, (), (), False, False, None)
+    assert install_fingerprint(settings) == (None, (), (), False, False, None)
 
 
 def test_from_columns_builds_records_a_field_at_a_time() -> None:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import uv
 
-from lazyext import _schemes
 from lazyext._errors import InstallError
-from lazyext._verify import verify_target
+from lazyext._store import schemes as _schemes
+from lazyext._store.verify import verify_target
 from lazyext._wheels import build_wheel
 
 

@@ -109,7 +109,7 @@ def test_a_reinstalled_extension_replaces_its_view_links_and_keeps_a_lease(
     import sys
 
     import lazyext
-    from lazyext import _view
+    from lazyext._importer import view as _view
 
     options = wheelhouse.options(cache_dir)
     lazyext.activate({"alpha": "alpha"}, **options)
@@ -146,7 +146,7 @@ def test_distributions_lists_each_activated_install_once(
 FORK_SCRIPT = """
 import importlib.metadata, json, os, sys
 import lazyext
-from lazyext import _view
+from lazyext._importer import view as _view
 
 lazyext.activate({"alpha": "alpha", "beta": "beta"}, find_links=[FIND_LINKS], no_index=True)
 import alpha
@@ -188,7 +188,8 @@ def test_a_forked_child_leaves_the_parents_view_alone(
 FORK_WHILE_LOCKED = """
 import json, os, signal, sys, threading
 import lazyext
-from lazyext import _api, _installer
+from lazyext import _api
+from lazyext._uv import command as _installer
 
 CONFIG = {"alpha": "alpha", "beta": "beta"}
 OPTIONS = {"find_links": [FIND_LINKS], "no_index": True}

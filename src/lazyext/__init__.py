@@ -7,8 +7,9 @@ content-addressed cache and returns the module; later processes find it cached.
 
 from __future__ import annotations
 
-from lazyext._api import activate, deactivate, ensure, ensure_async, extension, invalidate, warm
-from lazyext._config import Config, Extension
+from lazyext._api import activate, deactivate, extension
+from lazyext._settings.config import Config, Extension
+from lazyext._version import __version__ as __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,10 +27,10 @@ if TYPE_CHECKING:
     )
     from lazyext._errors import ConfigError as ExtensionConfigError
     from lazyext._errors import InstallError as ExtensionInstallationError
+    from lazyext._use import ensure, ensure_async, invalidate, warm
     from lazyext.plugins import PluginManager
     from lazyext.tasks import TaskManager
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Config",
@@ -55,9 +56,17 @@ __all__ = [
     "warm",
 ]
 
-# Parts load on first use only: `import lazyext` must stay light. The error classes
-# too: a process that never meets an error never creates them (benchmark B1).
-_LAZY = {"PluginManager": "lazyext.plugins", "TaskManager": "lazyext.tasks"}
+# Parts load on first use only: `import lazyext` must stay light (benchmark B1). The
+# functions that install bring the stages that resolve and install; the error classes
+# too: a process that never meets an error never creates them.
+_LAZY = {
+    "PluginManager": "lazyext.plugins",
+    "TaskManager": "lazyext.tasks",
+    "ensure": "lazyext._use",
+    "ensure_async": "lazyext._use",
+    "invalidate": "lazyext._use",
+    "warm": "lazyext._use",
+}
 #: The seed design's names (``xtnsmgr``) are the same classes.
 _ERRORS = {
     "ConfigError": "ConfigError",

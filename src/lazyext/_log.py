@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from lazyext._settings.secrets import redact
+
 WARNING = 30
 
 
@@ -33,8 +35,6 @@ def _emit(level: int, message: str, args: tuple[object, ...]) -> None:
     logger = logging.getLogger("lazyext")
     if logger.isEnabledFor(level):
         if any("@" in str(arg) for arg in args):  # index URLs may carry credentials
-            from lazyext._secrets import redact
-
             args = tuple(redact(str(arg)) if "@" in str(arg) else arg for arg in args)
         # stacklevel=3: the record names lazyext's caller of debug()/info()/warning().
         logger.log(level, message, *args, stacklevel=3)

@@ -10,6 +10,7 @@ with its own numbered list of statements.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import threading
@@ -17,9 +18,11 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
-from lazyext._config import default_data_root
+from lazyext import _trust
 from lazyext._errors import LazyextError
+from lazyext._settings.config import default_data_root
 
 DB_NAME = "state.sqlite3"
 _BUSY_TIMEOUT_MS = 30_000
@@ -33,16 +36,12 @@ class StateError(LazyextError, RuntimeError):
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: created 0700, and refused unless only this user controls it
     (tasks and plugins recorded there run as this user)."""
-    from lazyext import _trust
-
     path = os.fspath(override) if override is not None else default_data_root()
     return Path(_trust.ensure_dir(path, what="data directory"))
 
 
 def connect(directory: str | os.PathLike[str] | None = None) -> sqlite3.Connection:
     """A new connection (one per thread; sqlite3 connections are not shared)."""
-    from lazyext import _trust
-
     path = data_dir(directory) / DB_NAME
     connection: sqlite3.Connection | None = None
     try:
@@ -71,8 +70,6 @@ def explain(error: sqlite3.DatabaseError | OSError, path: str | os.PathLike[str]
     Only a database that fails its own check is called damaged: advice to move an
     intact one aside would throw away every plugin and task record.
     """
-    import errno
-
     path = os.fspath(path)
     if isinstance(error, sqlite3.DatabaseError) and _busy(error):
         return StateError(
@@ -122,8 +119,6 @@ def _free_bytes(directory: str) -> int | None:
 
 def _quick_check(path: str) -> str | None:
     """``"ok"``, what ``PRAGMA quick_check`` found, or ``None`` if it could not run."""
-    from urllib.parse import quote
-
     try:
         checker = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, timeout=5)
     except sqlite3.Error:

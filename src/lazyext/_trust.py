@@ -91,6 +91,24 @@ def ensure_dir(path: str, *, what: str) -> str:
     return check_dir(path, what=what)
 
 
+_checked_roots: dict[str, str] = {}  # a cache root as configured -> its real path, checked
+
+
+def ensure_root(root: str) -> str:
+    """Create the cache root 0700 and refuse one that is unsafe to load code from, once
+    per process (it runs on every ``activate()``: the compiled config is kept there).
+
+    A cache root writable by others (or owned by another user, or reached through a
+    parent or a link they control) lets them choose what ``import`` executes, so
+    lazyext refuses it instead of carrying on like pip does.
+    """
+    real = _checked_roots.get(root)
+    if real is None:
+        real = ensure_dir(root, what="cache directory")
+        _checked_roots[root] = _checked_roots[real] = real
+    return real
+
+
 def check_private_dir(path: str, *, what: str) -> None:
     """One component inside a checked directory: this user's, private, never a link."""
     if not _POSIX:

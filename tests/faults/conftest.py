@@ -15,7 +15,7 @@ import pytest
 
 from faults.indexserver import IndexServer
 from faults.kit import CountingUv, make_sdist
-from lazyext import _installer
+from lazyext._uv import command as _installer
 
 from support import Wheelhouse, build_tinyyaml
 

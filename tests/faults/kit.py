@@ -17,7 +17,7 @@ from pathlib import Path
 
 import uv
 
-from lazyext._config import Config
+from lazyext._settings.config import Config
 
 from support import python_env
 
@@ -72,7 +72,7 @@ class CountingUv:
     def patch_code(self) -> str:
         """Source that points lazyext at this shim inside a child interpreter."""
         return (
-            "import lazyext._installer as _lazyext_installer\n"
+            "import lazyext._uv.command as _lazyext_installer\n"
             f"_lazyext_installer.uv_binary = lambda: {str(self.path)!r}\n"
         )
 
@@ -245,7 +245,7 @@ def unprivileged() -> list[str] | None:
 def locked_key(config: Config, dist: str) -> str:
     """The cache key of ``dist``'s entry in ``config``'s environment (resolved now if it
     is not yet; nothing is installed)."""
-    from lazyext._provision import environment
+    from lazyext._env.provision import environment
 
     locked = environment(config).dist(dist)
     assert locked is not None, f"{dist} is not in the environment"

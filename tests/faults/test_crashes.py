@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from faults.kit import SRC, CountingUv, generations, run, staging
-from lazyext import _cache
-from lazyext._verify import verify
+from lazyext._store import entries as _cache
+from lazyext._store.verify import verify
 
 from support import Wheelhouse, publications, python_env
 
@@ -26,13 +26,13 @@ LINE_TRIALS = 24
 CLOSURE = {"tinyyaml": 1, "tinydep": 1}
 # Resolving and storing the environment, then installing and publishing the closure.
 PATH_MODULES = (
-    "_resolve.py",
-    "_environment.py",
-    "_provision.py",
-    "_publish.py",
-    "_installer.py",
-    "_schemes.py",
-    "_cache.py",
+    "resolve.py",
+    "stored.py",
+    "provision.py",
+    "flight.py",
+    "install.py",
+    "schemes.py",
+    "entries.py",
 )
 UV_DELAYS = (0.0, 0.01, 0.02, 0.04, 0.07, 0.12)
 

@@ -19,7 +19,9 @@ import pytest
 
 import lazyext
 from faults.kit import CountingUv, locked_key, run, spawn, staging, unprivileged
-from lazyext import _cache, _locks, cli
+from lazyext import _trust, cli
+from lazyext._store import entries as _cache
+from lazyext._store import locks as _locks
 
 from support import Wheelhouse, entry_of, publications
 
@@ -280,8 +282,10 @@ def _key(dist: str) -> str:
 
 _HOLD = """
 import os, signal, sys, time
-from lazyext import _cache, _locks
-root = _cache.ensure_root({root!r})
+from lazyext import _trust
+from lazyext._store import entries as _cache
+from lazyext._store import locks as _locks
+root = _trust.ensure_root({root!r})
 with _locks.key_lock(root, {key!r}, 5):
     print("held", flush=True)
     if {die}:
@@ -333,7 +337,7 @@ def test_lock_held_by_another_thread_longer_than_the_timeout(
 ) -> None:
     config.write_text(CONFIG.format(links=house.path, lock_timeout=1), encoding="utf-8")
     key = _key("tinyyaml")
-    root = _cache.ensure_root(str(cache_dir))
+    root = _trust.ensure_root(str(cache_dir))
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:

@@ -21,8 +21,10 @@ import pytest
 
 import lazyext
 from faults.kit import generations, run
-from lazyext import _cache, _verify, cli
-from lazyext._config import Config
+from lazyext import cli
+from lazyext._settings.config import Config
+from lazyext._store import entries as _cache
+from lazyext._store import verify as _verify
 
 from support import Wheelhouse
 
@@ -133,8 +135,10 @@ def test_a_planted_data_file_is_listed_by_verify(
 
 
 def test_pack_and_unpack_carry_the_data_directory(tmp_path: Path, cache_dir: Path) -> None:
-    from lazyext import _load, _pack
-    from lazyext._api import warm
+    from lazyext._pack import pack as _pack
+    from lazyext._pack import unpack as _unpack
+    from lazyext._settings import load as _load
+    from lazyext._use import warm
 
     house = Wheelhouse(tmp_path / "data-wheels")
     _build(house)
@@ -148,7 +152,7 @@ def test_pack_and_unpack_carry_the_data_directory(tmp_path: Path, cache_dir: Pat
     archive = tmp_path / "env.tar"
     _pack.pack(built, str(archive))
     unpacked = config(tmp_path / "unpacked")
-    assert len(_pack.unpack(unpacked, str(archive)).published) == 2
+    assert len(_unpack.unpack(unpacked, str(archive)).published) == 2
     entries = _pack.selection(unpacked)
     assert [_verify.verify(entry) for entry in entries] == [[], []]
     (main,) = [entry for entry in entries if "datapth" in entry.top_level]

@@ -166,7 +166,7 @@ def test_offline_serves_cached_entries_even_expired_and_never_asks_the_network(
     assert _import("tinyyaml").load("") == 42
     lazyext.deactivate()
     (entry_dir,) = [g for g in generations(cache_dir) if (g / "target" / "tinyyaml").is_dir()]
-    from lazyext import _cache
+    from lazyext._store import entries as _cache
 
     entry = _cache.read_entry(str(entry_dir))
     assert entry is not None

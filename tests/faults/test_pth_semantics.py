@@ -19,7 +19,7 @@ import pytest
 
 import lazyext
 from faults.kit import run
-from lazyext import _pth
+from lazyext._importer import pth as _pth
 
 from support import Wheelhouse, python_env
 

@@ -15,7 +15,7 @@ import pytest
 
 import lazyext
 from faults.kit import CountingUv, generations, locked_key, staging
-from lazyext import _cache
+from lazyext._store import layers as _layers
 
 from support import Wheelhouse, entry_of, publications
 
@@ -127,7 +127,7 @@ def test_a_symlinked_key_directory_is_neither_used_nor_written(
     (elsewhere / "copy").mkdir()
     key_dir.rename(elsewhere / "copy" / key_dir.name)
     key_dir.symlink_to(elsewhere / "copy" / key_dir.name, target_is_directory=True)
-    assert _cache.find_entry(str(cache_dir), key_dir.name, config.platform) is None
+    assert _layers.find_entry(str(cache_dir), key_dir.name, config.platform) is None
     lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options)
     with pytest.raises(lazyext.UnsafeCacheError, match="it is a symlink"):
         _import("tinyyaml")

@@ -15,12 +15,13 @@ import pytest
 
 import lazyext
 from faults.kit import generations, spawn
-from lazyext import _cache, _gc, _status
-from lazyext._config import Config
-from lazyext._environment import Environment
+from lazyext._env.stored import Environment
+from lazyext._report import status as _status
+from lazyext._settings.config import Config
+from lazyext._store import entries as _cache
 from lazyext.tasks._maintenance import refresh_expired
 
-from support import Wheelhouse
+from support import Wheelhouse, gc_collect
 
 DAY = 86400.0
 
@@ -34,7 +35,7 @@ def _lease_child(options: dict[str, Any], go: Path) -> Any:
     return spawn(
         f"""
         import os, sys, time, lazyext
-        from lazyext import _view
+        from lazyext._importer import view as _view
         lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, **{options!r})
         import tinyyaml
         print("view", _view.current(), flush=True)
@@ -61,7 +62,7 @@ def test_gc_never_removes_an_install_leased_by_a_process_without_a_view(
     assert line.strip() == "view None"
     (generation,) = [g for g in generations(cache_dir) if (g / "target" / "tinyyaml").is_dir()]
     assert lazyext.invalidate("TinyYaml>=6", **options) == 2  # TinyYaml and tinydep
-    report = _gc.collect(str(cache_dir), grace_seconds=0)
+    report = gc_collect(str(cache_dir), grace_seconds=0)
     assert str(generation) in report.skipped_in_use
     assert generation.is_dir()
     go.touch()
@@ -69,7 +70,7 @@ def test_gc_never_removes_an_install_leased_by_a_process_without_a_view(
     assert child.returncode == 0, err
     assert out.strip() == "sub 1"
     # Once the process is gone, so is its lease.
-    report = _gc.collect(str(cache_dir), grace_seconds=0)
+    report = gc_collect(str(cache_dir), grace_seconds=0)
     assert str(generation) in report.removed
 
 
@@ -178,6 +179,6 @@ def test_gc_removes_a_generation_superseded_by_one_dated_in_the_future(
     refresh_expired(config, force=True)
     new = _newest(config)
     assert new.path != old.path
-    report = _gc.collect(str(cache_dir), grace_seconds=3600)
+    report = gc_collect(str(cache_dir), grace_seconds=3600)
     assert old.path in report.removed  # not kept until the clock catches up in two days
     assert os.path.isdir(new.path)

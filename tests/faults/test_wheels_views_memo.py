@@ -16,7 +16,8 @@ import pytest
 
 import lazyext
 from faults.kit import CountingUv, generations, run
-from lazyext import _provision, _view
+from lazyext._env import provision as _provision
+from lazyext._importer import view as _view
 
 from support import Wheelhouse
 

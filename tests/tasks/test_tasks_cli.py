@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from tasktools import wait_for
 
-from lazyext._api import warm
-from lazyext._load import load
-from lazyext._status import main_entry
+from lazyext._report.status import main_entry
+from lazyext._settings.load import load
+from lazyext._use import warm
 from lazyext.cli import main
 from lazyext.tasks import TaskManager
 

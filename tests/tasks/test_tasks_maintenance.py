@@ -14,10 +14,11 @@ import pytest
 from tasktools import FakeClock
 
 import lazyext
-from lazyext import _cache, _gc, _state
-from lazyext._api import warm
-from lazyext._config import Config
-from lazyext._load import load
+from lazyext import _state
+from lazyext._settings.config import Config
+from lazyext._settings.load import load
+from lazyext._store import entries as _cache
+from lazyext._use import warm
 from lazyext.tasks import TaskManager
 from lazyext.tasks._health import check_health
 from lazyext.tasks._maintenance import (
@@ -30,7 +31,7 @@ from lazyext.tasks._maintenance import (
 )
 from lazyext.tasks._store import SqliteTasks
 
-from support import Wheelhouse, build_tinyyaml, python_env, run_python
+from support import Wheelhouse, build_tinyyaml, gc_collect, python_env, run_python
 
 DAY = 86400.0
 
@@ -46,7 +47,7 @@ def write_config(wheelhouse: Wheelhouse, extensions: dict[str, str], extra: str 
 
 def entry_of(config: Config, name: str) -> _cache.Entry:
     """The published entry of extension ``name``'s own distribution."""
-    from lazyext._status import main_entry
+    from lazyext._report.status import main_entry
 
     plan = config.plan_for(name)
     assert plan is not None
@@ -294,7 +295,7 @@ def test_gc_never_evicts_what_a_live_process_imported(wheelhouse: Wheelhouse) ->
 
     config = load(source, {})
     entry = entry_of(config, "alpha")
-    report = _gc.collect(
+    report = gc_collect(
         config.settings.cache_dir, unused_days=1, max_bytes=1, now=time.time() + 30 * DAY
     )
     assert report.removed == []

@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from lazyext import __version__, _cli_options, _shapes, cli
+from lazyext import __version__, cli
+from lazyext._report import shapes as _shapes
+from lazyext.cli import options as _cli_options
 
 from support import Wheelhouse
 
@@ -68,7 +70,7 @@ def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> lis
     return [prefix]
 
 
-VERBS = _verbs(cli._parser())
+VERBS = _verbs(cli.build_parser())
 
 
 @pytest.fixture
@@ -114,14 +116,14 @@ def test_an_unknown_name_exits_2(
 
 @pytest.mark.parametrize("verb", VERBS, ids=" ".join)
 def test_global_options_before_or_after_the_verb(verb: tuple[str, ...], tmp_path: Path) -> None:
-    parser = cli._parser()
+    parser = cli.build_parser()
     names = CASES.get(verb) or []
     for argv in (
         ["--config", "c.toml", "--json", "-v", *verb, *names],
         [*verb, *names, "--config", "c.toml", "--json", "-v"],
         [*verb, "--config=c.toml", *names, "-v", "--json"],
     ):
-        args = parser.parse_args(cli.hoist(argv))
+        args = parser.parse_args(cli.options.hoist(argv))
         assert args.config == "c.toml"
         assert args.global_json is True
         assert args.verbose == 1

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import lazyext
-from lazyext import _load, cli
+from lazyext import cli
+from lazyext._settings import load as _load
 
 from support import Wheelhouse
 
@@ -106,7 +107,7 @@ def test_the_warm_path_memo_still_hits_from_a_subdirectory(
     monkeypatch.chdir(tmp_path / "project" / "a" / "b")
     first = lazyext.activate()
     calls: list[object] = []
-    from lazyext import _parse
+    from lazyext._settings import parse as _parse
 
     monkeypatch.setattr(_parse, "parse_file", lambda *a, **k: calls.append(a))
     assert lazyext.activate() == first

@@ -11,7 +11,8 @@ import pytest
 
 import lazyext
 from faults.indexserver import IndexServer, refused_url
-from lazyext import _installer
+from lazyext._uv import command as _installer
+from lazyext._uv import failure
 
 from support import Wheelhouse, run_python
 
@@ -39,21 +40,19 @@ def test_a_distribution_that_does_not_exist_is_a_module_not_found_error(
 
 
 def test_a_missing_dependency_gets_no_import_name_hint() -> None:
-    import re
-
     said = (
         "Because bdep was not found in the provided package locations and beta==1.0 "
         "depends on bdep==1.0, we can conclude that beta==1.0 cannot be used."
     )
-    found = re.search(_installer._MISSING, said)
+    found = failure.find_missing(said)
     assert found is not None
-    error = _installer._missing(found, 1, said, "Beta_Pkg>=1", "beta", "k" * 32)
+    error = failure.missing_error(found, 1, said, "Beta_Pkg>=1", "beta", "k" * 32)
     assert "it is a dependency of Beta_Pkg" in str(error)
     assert "import name is not always" not in str(error)
-    own = re.search(_installer._MISSING, said.replace("bdep was", "beta-pkg was"))
+    own = failure.find_missing(said.replace("bdep was", "beta-pkg was"))
     assert own is not None
     assert "import name is not always" in str(
-        _installer._missing(own, 1, said, "Beta_Pkg>=1", "beta", "k")
+        failure.missing_error(own, 1, said, "Beta_Pkg>=1", "beta", "k")
     )
 
 
@@ -176,4 +175,4 @@ def test_ensure_shows_no_internal_frames(wheelhouse: Wheelhouse, cache_dir: Path
         lazyext.ensure("nosuchmod", **wheelhouse.options(cache_dir))
     frames = traceback.extract_tb(caught.value.__traceback__)
     internal = [f"{frame.filename}:{frame.name}" for frame in frames if "lazyext" in frame.filename]
-    assert internal == [f"{lazyext._api.__file__}:ensure"]
+    assert internal == [f"{lazyext._use.__file__}:ensure"]

@@ -53,6 +53,6 @@ def test_the_contract_and_alternatives_are_written_down() -> None:
 
 
 def test_every_command_is_documented() -> None:
-    verbs = set(cli._parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    verbs = set(cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     missing = sorted(verb for verb in verbs if f"lazyext {verb}" not in README)
     assert missing == []

@@ -18,7 +18,7 @@ import pytest
 
 import lazyext
 from faults.indexserver import IndexServer
-from lazyext import _secrets
+from lazyext._settings import secrets as _secrets
 
 from support import Wheelhouse
 

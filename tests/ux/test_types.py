@@ -30,7 +30,7 @@ def test_signature_and_help() -> None:
 
 
 def test_config_is_exported() -> None:
-    assert lazyext.Config.__module__ == "lazyext._config"
+    assert lazyext.Config.__module__ == "lazyext._settings.config"
     assert "Config" in lazyext.__all__
     loaded = lazyext.activate({"a": "alpha"})
     assert isinstance(loaded, lazyext.Config)

@@ -15,7 +15,7 @@ httpx = pytest.importorskip("httpx")
 from webkit import TOKEN, LiveServer, plugin_files, zip_bytes  # noqa: E402
 
 from lazyext import ConfigError  # noqa: E402
-from lazyext._load import load  # noqa: E402
+from lazyext._settings.load import load  # noqa: E402
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 

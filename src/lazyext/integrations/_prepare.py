@@ -43,7 +43,7 @@ def prepare(
     warm: bool = True,
 ) -> dict[str, Any]:
     """Make this process's lazyext environment ready; a report of what was done."""
-    from lazyext import _api
+    from lazyext import _api, _use
 
     report: dict[str, Any] = {
         "host": socket.gethostname(),
@@ -71,7 +71,7 @@ def prepare(
             report["failed"]["unpack"] = str(error)
             return report
     if warm:
-        for name, result in _api.warm(config=loaded).items():
+        for name, result in _use.warm(config=loaded).items():
             if isinstance(result, BaseException):
                 report["failed"][name] = str(result)
             else:
@@ -80,18 +80,20 @@ def prepare(
 
 
 def _unpack(config: Any, pack: str | bytes) -> list[str]:
-    from lazyext import _cache, _pack
+    from lazyext import _trust
+    from lazyext._pack.unpack import unpack
+    from lazyext._store.entries import new_staging
 
     if isinstance(pack, str):
-        return _pack.unpack(config, pack).published
+        return unpack(config, pack).published
     # Shipped with the plugin: written privately into the cache's staging directory.
-    root = _cache.ensure_root(config.settings.cache_dir)
-    staging = _cache.new_staging(root, "shipped")
+    root = _trust.ensure_root(config.settings.cache_dir)
+    staging = new_staging(root, "shipped")
     try:
         path = os.path.join(staging, "archive")
         with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as handle:
             handle.write(pack)
-        return _pack.unpack(config, path).published
+        return unpack(config, path).published
     finally:
         import shutil
 

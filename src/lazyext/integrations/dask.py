@@ -66,7 +66,7 @@ class LazyextPlugin(WorkerPlugin):
         raise_for(self.report, worker.address)
 
     def teardown(self, worker: Any) -> None:
-        from lazyext import deactivate
+        from lazyext._api import deactivate
 
         deactivate()
 

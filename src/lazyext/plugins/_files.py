@@ -61,7 +61,7 @@ def plugin_lock(root: str, plugin_id: str, timeout: float) -> Iterator[None]:
     The id names the lock file: one that is not a valid plugin id (a NUL, control
     characters, ``..``, 300 characters) is :class:`PluginNotFound`, and no file is made.
     """
-    from lazyext._locks import key_lock
+    from lazyext._store.locks import key_lock
     from lazyext.plugins._errors import ManifestError, PluginNotFound
     from lazyext.plugins._manifest import check_id
 
@@ -77,7 +77,7 @@ def plugin_lock(root: str, plugin_id: str, timeout: float) -> Iterator[None]:
 
 def _meta(root: str, *names: str) -> str:
     """``<root>/.lazyext/<names>``, each component checked to be this user's directory."""
-    from lazyext._cache import private_dir
+    from lazyext._store.entries import private_dir
 
     return private_dir(root, _META, *names)
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lazyext._config import Config, default_data_root
+from lazyext._settings.config import Config, default_data_root
 from lazyext.plugins import _files, _loader
 from lazyext.plugins._aliases import SeedNames
 from lazyext.plugins._errors import (
@@ -411,10 +411,10 @@ def _config(
     find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     no_index: bool | None,
 ) -> Config:
-    from lazyext._api import _overrides, active_config
-    from lazyext._load import load
+    from lazyext._api import active_config, overrides
+    from lazyext._settings.load import load
 
-    options = _overrides(cache_dir, offline, index_url, find_links, no_index, None)
+    options = overrides(cache_dir, offline, index_url, find_links, no_index, None)
     if isinstance(config, Config):
         if any(value is not None for value in options.values()):
             raise TypeError("pass install options either in the Config or as keywords, not both")

@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from lazyext import _keys
 from lazyext._errors import ConfigError
+from lazyext._settings import keys as _keys
 from lazyext.plugins._archive import Tree
 from lazyext.plugins._dist import raw_from_dist
 from lazyext.plugins._errors import ManifestError

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lazyext._config import Config
 from lazyext._errors import LazyextError
+from lazyext._settings.config import Config
 from lazyext.plugins import _files, _loader
 from lazyext.plugins._editable import check_folder, is_editable
 from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired

@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from lazyext._config import Config
 from lazyext._errors import ConfigError
-from lazyext._parse import check_table
+from lazyext._settings.checks import check_table
+from lazyext._settings.config import Config
 
 _TYPES: Final[dict[str, tuple[type, ...]]] = {
     "directory": (str,),
@@ -95,7 +95,7 @@ def _arguments(
 
 def _directory(value: object, source: str) -> str:
     if value is None:
-        from lazyext._config import default_data_root
+        from lazyext._settings.config import default_data_root
 
         return os.path.join(default_data_root(), "plugins")
     path = os.path.expanduser(str(value))

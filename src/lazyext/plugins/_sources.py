@@ -18,7 +18,7 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lazyext._config import Config
+from lazyext._settings.config import Config
 from lazyext.plugins._archive import DirTree, Limits, Tree, ZipTree
 from lazyext.plugins._errors import ManifestError
 
@@ -77,8 +77,8 @@ def _open_path(path: str, limits: Limits) -> Source:
 
 
 def _open_requirement(requirement: str, config: Config, limits: Limits) -> Source:
-    from lazyext._api import plan_for
-    from lazyext._provision import provision
+    from lazyext._env.provision import provision
+    from lazyext._use import plan_for
 
     plan = plan_for(requirement, config)
     if not plan.marker_ok:
@@ -115,13 +115,13 @@ def provision_dependencies(requirements: Iterable[str], config: Config) -> list[
     wanted = list(requirements)
     if not wanted:
         return []
-    from lazyext import _api
-    from lazyext._provision import install
+    from lazyext import _api, _use
+    from lazyext._env.provision import install
 
-    runtime = _api._runtime_for_use()
+    runtime = _api.runtime_for_use()
     targets = []
     for requirement in wanted:
-        plan = _api.plan_for(requirement, config)
+        plan = _use.plan_for(requirement, config)
         if not plan.marker_ok:
             continue
         # Its whole closure, resolved to fit the process's environment; a dependency

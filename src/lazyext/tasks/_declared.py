@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from lazyext._errors import ConfigError
 
 if TYPE_CHECKING:
-    from lazyext._config import Config
+    from lazyext._settings.config import Config
     from lazyext.tasks._manager import TaskManager
     from lazyext.tasks._spec import Task
 

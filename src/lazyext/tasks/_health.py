@@ -16,8 +16,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from lazyext._settings.config import check_names
+
 if TYPE_CHECKING:
-    from lazyext._config import Config, Plan
+    from lazyext._settings.config import Config, Plan
 
 _TAIL_LINES = 12
 
@@ -30,12 +32,12 @@ def check_health(
     data_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Check the enabled (or the named) extensions; record and return the results."""
-    from lazyext import _cache, _load
-    from lazyext.tasks._maintenance import _check_names
+    from lazyext import _trust
+    from lazyext._settings import load as _load
     from lazyext.tasks._store import SqliteTasks
 
-    _check_names(config, names)
-    root = _cache.ensure_root(config.settings.cache_dir)
+    check_names(config, names)
+    root = _trust.ensure_root(config.settings.cache_dir)
     payload = _load._encode(config)
     plans = [
         plan
@@ -64,8 +66,8 @@ def check_health(
 
 
 def _check(plan: Plan, config: Config, root: str, payload: Any, timeout: float) -> tuple[bool, str]:
-    from lazyext._host import satisfies
-    from lazyext._status import closure_entries
+    from lazyext._env.host import satisfies
+    from lazyext._report.status import closure_entries
 
     entries = closure_entries(config, plan)
     if entries is None and not satisfies(plan.dist, plan.specifier):
@@ -89,9 +91,9 @@ def _child() -> int:
     """In the child: activate the parent's config offline and import one extension."""
     import importlib
 
-    from lazyext import _load
+    from lazyext._importer.runtime import Runtime
     from lazyext._record import replace
-    from lazyext._runtime import Runtime
+    from lazyext._settings import load as _load
 
     payload, name = marshal.loads(sys.stdin.buffer.read())
     config = _load._decode(payload)

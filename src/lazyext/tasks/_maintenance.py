@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from lazyext._errors import ConfigError, LazyextError
 from lazyext._record import fields_of, record
+from lazyext._settings.config import check_names
 from lazyext.tasks._errors import TaskError
 from lazyext.tasks._spec import Task
 
 if TYPE_CHECKING:
-    from lazyext._config import Config
-    from lazyext._gc import GcReport
+    from lazyext._settings.config import Config
+    from lazyext._store.gc import GcReport
     from lazyext.tasks._runner import Clock
     from lazyext.tasks._store import SqliteTasks
 
@@ -199,8 +200,8 @@ def install(store: SqliteTasks, config: Config, settings: Maintenance, clock: Cl
 
 
 def load_config(config: Config | str | None) -> Config:
-    from lazyext._config import Config
-    from lazyext._load import load
+    from lazyext._settings.config import Config
+    from lazyext._settings.load import load
 
     return config if isinstance(config, Config) else load(config, {})
 
@@ -221,12 +222,12 @@ def refresh_expired(
     changes version: only ``lazyext lock --upgrade`` does. Missing installs are left to
     ``warm``.
     """
-    from lazyext import _status
-    from lazyext._bytecode import compile_target
-    from lazyext._provision import environment, install
+    from lazyext._env.provision import environment, install
+    from lazyext._report import status as _status
+    from lazyext._store.bytecode import compile_target
 
     now = time.time() if now is None else now
-    _check_names(config, names)
+    check_names(config, names)
     report: dict[str, Any] = {"refreshed": {}, "failed": {}, "fresh": [], "missing": []}
     env = _status.stored_environment(config)
     plans = [
@@ -260,12 +261,6 @@ def refresh_expired(
     return report
 
 
-def _check_names(config: Config, names: tuple[str, ...] | list[str]) -> None:
-    unknown = sorted(set(names) - {plan.name for plan in config.plans})
-    if unknown:
-        raise ConfigError(f"no configured extension named {', '.join(map(repr, unknown))}")
-
-
 def collect_garbage(
     config: Config,
     *,
@@ -274,13 +269,17 @@ def collect_garbage(
     max_bytes: int | None = None,
     now: float | None = None,
 ) -> GcReport:
-    """``lazyext._gc.collect`` with the ``[maintenance]`` defaults for what is not given."""
-    from lazyext import _cache, _gc
+    """``lazyext._store.gc.collect`` with the ``[maintenance]`` defaults for what is not
+    given."""
+    from lazyext import _trust
+    from lazyext._env.stored import referenced_keys
+    from lazyext._store import gc as _gc
 
     settings = settings_of(config)
-    root = _cache.ensure_root(config.settings.cache_dir)
+    root = _trust.ensure_root(config.settings.cache_dir)
     return _gc.collect(
         root,
+        referenced=referenced_keys(root),
         grace_seconds=settings.gc_grace if grace is None else grace,
         now=now,
         unused_days=settings.unused_days if unused_days is None else unused_days,
@@ -310,7 +309,7 @@ def gc_task(
 def warm_task(
     config: Config | str | None = None, data_dir: str | None = None, now: float | None = None
 ) -> None:
-    from lazyext._api import warm
+    from lazyext._use import warm
 
     results = warm((), load_config(config))
     failed = {name: str(r) for name, r in results.items() if isinstance(r, BaseException)}

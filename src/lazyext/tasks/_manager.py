@@ -27,8 +27,8 @@ from lazyext.tasks._spec import Task, TaskRun
 from lazyext.tasks._store import MemoryTasks, SqliteTasks
 
 if TYPE_CHECKING:
-    from lazyext._config import Config
-    from lazyext._load import ConfigSource
+    from lazyext._settings.config import Config
+    from lazyext._settings.load import ConfigSource
     from lazyext.tasks._maintenance import Maintenance
     from lazyext.tasks._scheduler import Scheduler
 
@@ -90,8 +90,8 @@ class TaskManager:
     def config(self) -> Config:
         """The lazyext config of the maintenance tasks (loaded on first use)."""
         if self._config is None:
-            from lazyext._config import Config
-            from lazyext._load import load
+            from lazyext._settings.config import Config
+            from lazyext._settings.load import load
 
             source = self._config_source
             self._config = source if isinstance(source, Config) else load(source, {})

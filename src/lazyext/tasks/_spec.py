@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from lazyext._errors import ConfigError
-from lazyext._keys import MAX_NAME, check_text
 from lazyext._record import EMPTY, record
+from lazyext._settings.keys import MAX_NAME, check_text
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger  # type: ignore[import-untyped]

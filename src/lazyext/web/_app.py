@@ -25,8 +25,8 @@ from lazyext.web._security import Guard, GuardMiddleware, Refusal
 from lazyext.web._settings import WebSettings, web_settings
 
 if TYPE_CHECKING:
-    from lazyext._config import Config
-    from lazyext._load import ConfigSource
+    from lazyext._settings.config import Config
+    from lazyext._settings.load import ConfigSource
     from lazyext.plugins import PluginManager
     from lazyext.tasks import TaskManager
 
@@ -74,8 +74,8 @@ class Service:
         scheduler: bool | None = None,
         prefix: str | None = None,
     ) -> None:
-        from lazyext._config import Config
-        from lazyext._load import load
+        from lazyext._settings.config import Config
+        from lazyext._settings.load import load
         from lazyext.plugins import PluginManager
         from lazyext.tasks import TaskManager
 
@@ -190,7 +190,7 @@ def create_app(config: ConfigSource | Config = None, **options: Unpack[Options])
     that path (``/manager/tasks``, ...); ``/openapi.json`` and ``/docs`` stay at the
     root. Arguments as for :class:`Service`.
     """
-    from lazyext import __version__
+    from lazyext._version import __version__
 
     service = Service(config, **options)
     app = App(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from lazyext._report.status import extension_rows
 from lazyext.web import _ids
 from lazyext.web._errors import problem, translated
 from lazyext.web.models import (
@@ -43,15 +44,13 @@ def add_routes(api: APIRouter, service: Service) -> None:
 
     @api.get("/extensions", tags=_TAGS, summary="Each extension's state in the cache")
     def cache_status() -> CacheStatus:
-        from lazyext.cli import status_rows
-
         with translated():
             return CacheStatus.model_validate(
                 {
                     "source": config.source,
                     "cache_dir": str(config.settings.cache_dir),
                     "platform": config.platform,
-                    "extensions": status_rows(config),
+                    "extensions": extension_rows(config),
                 }
             )
 
@@ -59,20 +58,18 @@ def add_routes(api: APIRouter, service: Service) -> None:
     def extension(name: Name) -> ExtensionDetail:
         """Its state in the cache (as in ``GET /extensions``) and its configured
         ``arguments``; built-in (plain) extensions included."""
-        from lazyext.cli import status_rows
-
         plan = config.plan_for(name)
         if plan is None or plan.name != name:
             raise _not_found(name)
         with translated():
-            row = next(row for row in status_rows(config) if row["name"] == name)
+            row = next(row for row in extension_rows(config) if row["name"] == name)
         return ExtensionDetail.model_validate({**row, "arguments": dict(plan.extension.arguments)})
 
     @api.post("/extensions/warm", tags=_TAGS, summary="Install extensions now, in parallel")
     def warm(body: WarmRequest) -> WarmReport:
         """A failed install is reported in its result (``ok: false``), not as an error;
         an unknown name is a 422."""
-        from lazyext._api import warm
+        from lazyext._use import warm
 
         started = time.monotonic()
         with translated():
@@ -88,18 +85,10 @@ def add_routes(api: APIRouter, service: Service) -> None:
     @api.post("/extensions/{name}/invalidate", tags=_TAGS, summary="Make the next use reinstall")
     def invalidate(name: Name) -> Invalidated:
         """Processes that imported the extension keep it; the next use reinstalls."""
-        from lazyext import _cache
-        from lazyext._guards import forget_failures
+        from lazyext._use import invalidate_plan
 
         with translated():
             plan = config.plan_for(name)
             if plan is None or plan.extension.package is None:
                 raise _not_found(name, " (built-in ones have no install)")
-            from lazyext._api import closure_keys
-
-            root = _cache.ensure_root(config.settings.cache_dir)
-            forget_failures()
-            keys = closure_keys(config, plan)
-            return Invalidated(
-                name=name, invalidated=sum(_cache.invalidate_key(root, key) for key in keys)
-            )
+            return Invalidated(name=name, invalidated=invalidate_plan(config, plan))

@@ -31,7 +31,7 @@ def _running(service: Service, plugin_id: str) -> bool:
 def add_routes(api: APIRouter, service: Service) -> None:
     @api.get("/healthz", tags=_TAGS, summary="Liveness, and the scheduler's and plugins' state")
     def healthz() -> Health:
-        from lazyext import __version__
+        from lazyext._version import __version__
 
         with translated():
             plugins = service.plugins.list()

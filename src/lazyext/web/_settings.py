@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from lazyext._config import Config
 from lazyext._errors import ConfigError
-from lazyext._parse import check_table
+from lazyext._settings.checks import check_table
+from lazyext._settings.config import Config
 
 TOKEN_ENV: Final = "LAZYEXT_API_TOKEN"
 #: A shorter secret can be guessed over the network.

@@ -1,0 +1,85 @@
+"""``uv pip install`` of a locked closure into a staging prefix, and ``uv cache clean``.
+
+Every distribution is named at its locked version with the hashes of its files, in a
+requirements file that only lazyext writes (each line checked: nothing that uv would
+read as a second line or an option), with ``--no-deps --require-hashes``. The prefix
+is laid out by the store afterwards (:mod:`lazyext._store.schemes`).
+"""
+
+from __future__ import annotations
+
+from lazyext._errors import InstallError, LockFileError
+from lazyext._settings.config import Settings
+from lazyext._uv import command, run
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def install(
+    pins: Sequence[tuple[str, Sequence[str]]],
+    prefix: str,
+    settings: Settings,
+    *,
+    requirements: str,
+    label: str,
+    name: str | None = None,
+    key: str = "",
+) -> None:
+    """Install exactly ``pins`` (``(requirement, hashes)`` pairs) into ``prefix``.
+
+    ``requirements`` is where the requirements file is written (outside ``prefix``);
+    ``label`` names the install in errors and warnings; ``name`` is the import that
+    needed it; ``key`` the cache key reported with a failure.
+    """
+    write_requirements(requirements, pins)
+
+    def argv_for(offline: bool) -> list[str]:
+        return command.install_argv(prefix, requirements, settings, offline=offline)
+
+    def reset() -> None:  # a failed attempt may have left part of the install behind
+        import shutil  # a failure's path only: shutil brings re (~4 ms)
+
+        shutil.rmtree(prefix, ignore_errors=True)
+
+    ran = run.run(argv_for, settings, what=f"installing {label}", reset=reset)
+    if not ran.ok:
+        from lazyext._uv import failure  # a failure's path only: re (~4 ms)
+
+        raise failure.install_error(ran, label, name, key, settings)
+
+
+def write_requirements(path: str, pins: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """One line per pin; a value uv could split into two lines or read as an option is
+    refused (the lock's fields were validated when it was read: this is the last guard)."""
+    lines = []
+    for requirement, hashes in pins:
+        for value in (requirement, *hashes):
+            if not value or value.startswith("-") or not value.isprintable() or "\\" in value:
+                raise LockFileError(
+                    f"refusing to pass {value!r} to uv: not a requirement or hash (a damaged "
+                    "or hand-edited lock?)"
+                )
+        flags = " ".join(f"--hash={value}" for value in hashes)
+        lines.append(f"{requirement} {flags}".rstrip())
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def clean_cache(dists: Sequence[str], settings: Settings) -> None:
+    """Remove ``dists`` from uv's cache (``uv cache clean``), so that the next install
+    unpacks their wheels afresh instead of linking files a damage reached through a
+    hard link (README: Link mode). Raises InstallError if uv fails."""
+    argv = command.clean_argv(dists)
+    ran = run.run(
+        lambda offline: argv, settings, what="uv cache clean", offline_first=False, online=False
+    )
+    if ran.timed_out:
+        raise InstallError(f"uv cache clean {' '.join(dists)} failed: timed out")
+    if not ran.ok:
+        raise InstallError(
+            f"uv cache clean {' '.join(dists)} exited with status {ran.code}",
+            returncode=ran.code,
+            stderr_tail=ran.tail,
+        )
