@@ -33,6 +33,8 @@ from lazyext.plugins._hookspecs import PROJECT, LifecycleSpec
 
 logger = logging.getLogger("lazyext.plugins")
 
+_OWN = "lazyext_"  # the prefix of lazyext's own hooks (LifecycleSpec)
+
 #: A class or module of hook specifications.
 Namespace = ModuleType | type
 #: A class or module of hook specifications, or a list of them.
@@ -44,7 +46,7 @@ class Registry(pluggy.PluginManager):
 
     With another ``project`` than ``"lazyext"``, the application's markers are the
     project's, and :data:`lazyext.plugins.hookimpl` marks implementations of lazyext's
-    own hooks; both are recognized.
+    own hooks (``lazyext_*``); both are recognized.
     """
 
     def __init__(self, project: str = PROJECT) -> None:
@@ -61,13 +63,13 @@ class Registry(pluggy.PluginManager):
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> Any:
         found = super().parse_hookimpl_opts(plugin, name)
-        if found is None and self._lazyext is not None:
+        if found is None and self._lazyext is not None and name.startswith(_OWN):
             found = self._lazyext.parse_hookimpl_opts(plugin, name)
         return found
 
     def parse_hookspec_opts(self, module_or_class: Namespace, name: str) -> Any:
         found = super().parse_hookspec_opts(module_or_class, name)
-        if found is None and self._lazyext is not None:
+        if found is None and self._lazyext is not None and name.startswith(_OWN):
             found = self._lazyext.parse_hookspec_opts(module_or_class, name)
         return found
 
@@ -180,9 +182,16 @@ class Events:
         self._queued: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
 
-    def queue(self, hook_name: str, **kwargs: Any) -> None:
+    def queue(self, hook_name: str, *, at: int | None = None, **kwargs: Any) -> None:
+        """Queue a hook call, last (or at the position :meth:`mark` returned)."""
         with self._lock:
-            self._queued.append((hook_name, kwargs))
+            where = len(self._queued) if at is None else min(at, len(self._queued))
+            self._queued.insert(where, (hook_name, kwargs))
+
+    def mark(self) -> int:
+        """Where the next call would be queued (for an event known only later)."""
+        with self._lock:
+            return len(self._queued)
 
     def flush(self) -> None:
         with self._lock:

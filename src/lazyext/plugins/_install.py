@@ -135,6 +135,7 @@ def _commit(
 ) -> PluginInfo:
     wanted = enable or (existing is not None and existing.enabled)
     new = PluginInfo.new(manifest, path, source, enabled=wanted)
+    mark = ctx.running.events.mark()  # "installed" comes before the enable it proved
     snapshot = None
     if existing is not None:
         snapshot = snapshot_locked(ctx, existing, f"before installing {manifest.version}")
@@ -160,7 +161,7 @@ def _commit(
             ) from error
     info = ctx.store.put(new)
     _settle(ctx, info, existing)
-    ctx.running.events.queue("lazyext_plugin_installed", plugin_id=info.id, info=info)
+    ctx.running.events.queue("lazyext_plugin_installed", at=mark, plugin_id=info.id, info=info)
     return info
 
 
