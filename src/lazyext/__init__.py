@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lazyext._api import activate, deactivate, ensure, ensure_async, extension, invalidate, warm
 from lazyext._config import Config, Extension
+from lazyext._processors import extensions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ __all__ = [
     "ensure",
     "ensure_async",
     "extension",
+    "extensions",
     "invalidate",
     "warm",
 ]

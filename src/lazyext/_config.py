@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import sys
 
+from lazyext._extload import load_extension
 from lazyext._record import EMPTY, fields_of, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from types import ModuleType
     from typing import Any, Final
 
 #: Bumped whenever the compiled form or the key recipe changes.
@@ -47,6 +49,10 @@ class Extension:
         modules = (given,) if isinstance(given, str) else tuple(given) if given else (self.name,)
         object.__setattr__(self, "modules", modules)
         object.__setattr__(self, "hashes", (hashes,) if isinstance(hashes, str) else tuple(hashes))
+
+    def load(self) -> ModuleType:
+        """Import the extension's module, installing it if needed; return it."""
+        return load_extension(self)
 
 
 @record
