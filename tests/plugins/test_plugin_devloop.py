@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from plugkit import RUN, events, plugin_files, tree_of, write_folder, write_tree, write_zip
 
+from lazyext import DistributionNotFound
 from lazyext.cli import main
 from lazyext.plugins import (
     ManifestError,
@@ -22,6 +23,8 @@ from lazyext.plugins import (
     Validation,
 )
 from lazyext.plugins._reload import Watcher
+
+from support import Wheelhouse, published
 
 
 class FakeClock:
@@ -91,6 +94,31 @@ def test_validate_from_the_command_line(
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert any("version" in problem for problem in report["problems"])
+
+
+def test_validate_resolves_the_dependencies(
+    manager: PluginManager,
+    sources: Path,
+    plugins_dir: Path,
+    wheelhouse: Wheelhouse,
+    cache_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = write_folder(sources / "a", "needs_missing", dependencies=["no-such-dist==9"])
+    result = manager.validate(missing)
+    assert not result.ok
+    assert [p for p in result.problems if "no-such-dist==9" in p], result.problems
+    with pytest.raises(DistributionNotFound):  # what install says too
+        manager.install(missing)
+    fine = write_folder(sources / "b", "needs_tinydep", dependencies=["tinydep>=1"])
+    assert manager.validate(fine).problems == ()
+    assert "tinydep" not in published(cache_dir)  # resolved, not installed
+    # The command line, with the same index settings.
+    Path("lazyext.toml").write_text(wheelhouse.toml(), encoding="utf-8")
+    argv = ["plugins", "validate", "--directory", str(plugins_dir)]
+    assert main([*argv, str(missing)]) == 2
+    assert "no-such-dist==9" in capsys.readouterr().err
+    assert main([*argv, str(fine)]) == 0
 
 
 # -- editable installs -------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from lazyext import _api, _environment
 from lazyext._config import Config, Plan
-from lazyext._errors import LazyextError
+from lazyext._errors import DistributionNotFound, LazyextError
 from lazyext._provision import environment, extended, install, single_config
 
 
@@ -49,6 +49,11 @@ def resolve_dependencies(requirements: Iterable[str], config: Config) -> list[st
             plan = _api.plan_for(requirement, config)
             if plan.marker_ok:
                 _resolve(plan, config)
+        except DistributionNotFound:
+            where = "uv's cache (offline)" if config.settings.offline else "the configured sources"
+            problems.append(
+                f"dependencies: {requirement}: no such distribution or version in {where}"
+            )
         except LazyextError as error:
             problems.append(f"dependencies: {requirement}: {str(error).splitlines()[0]}")
     return problems
