@@ -11,8 +11,6 @@ with the config records (it imports no other part of lazyext), so that
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -46,6 +44,9 @@ def load_extension(extension: Declared) -> ModuleType:
             f"extension {extension.name!r} is disabled (enabled = false); enable it in the "
             "config to load it"
         )
+    # `import lazyext` alone does not import importlib (+ warnings: ~1 ms); activate does.
+    import importlib
+
     module = extension.modules[0]
     try:
         return importlib.import_module(module)
