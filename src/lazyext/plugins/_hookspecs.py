@@ -71,8 +71,9 @@ class LifecycleSpec:
 
     @hookspec
     def lazyext_plugin_failed(self, plugin_id: str, error: PluginError) -> None:
-        """Enabling or reloading a plugin failed: ``error.previous_kept`` tells whether
-        the version that ran before keeps running."""
+        """Enabling or reloading a plugin failed: ``error`` is a
+        :class:`PluginEnableError` (its ``previous_kept`` tells whether the version that
+        ran before keeps running) or :class:`RestartRequired`."""
 
     @hookspec
     def lazyext_extension_installed(

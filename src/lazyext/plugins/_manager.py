@@ -16,6 +16,8 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import pluggy
+
 from lazyext import _events
 from lazyext._api import _overrides, active_config
 from lazyext._config import Config, default_data_root
@@ -101,7 +103,7 @@ class PluginManager(SeedNames):
     # -- hooks (pluggy) -----------------------------------------------------------
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> pluggy.HookRelay:
         r"""pluggy's hook relay: ``manager.hook.<name>(**kwargs)`` calls every
         implementation registered (the plugins running here, :meth:`register`\ ed
         objects) and returns their results."""

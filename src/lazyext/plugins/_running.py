@@ -43,7 +43,6 @@ class Loaded:
     info: PluginInfo  # the version running here (its revision says which one)
     target: object  # the entry object
     files: Signature  # its files as they were just before the import (for hot reload)
-    version: int  # its number in the hook registry
 
 
 class Running:
@@ -131,7 +130,7 @@ class Running:
         try:
             self._load(info)
         except PluginError as error:
-            self._failed(error)
+            self._failed(info.id, error)
             raise
 
     def _load(self, info: PluginInfo) -> None:
@@ -158,7 +157,7 @@ class Running:
                 raise
             raise _failure(info, "was not enabled", error) from error
         self.registry.promote(info.id, version)
-        self.loaded[info.id] = Loaded(info, target, files, version)
+        self.loaded[info.id] = Loaded(info, target, files)
         self.failed.pop(info.id, None)
         self.events.queue(
             "lazyext_plugin_enabled", plugin_id=info.id, plugin=target, manifest=info.manifest
@@ -205,11 +204,11 @@ class Running:
         try:
             self._swap(plugin_id, new)
         except PluginError as error:
-            self._failed(error)
+            self._failed(plugin_id, error)
             raise
 
-    def _failed(self, error: PluginError) -> None:
-        self.events.queue("lazyext_plugin_failed", plugin_id=error.plugin_id, error=error)
+    def _failed(self, plugin_id: str, error: PluginError) -> None:
+        self.events.queue("lazyext_plugin_failed", plugin_id=plugin_id, error=error)
 
     def _swap(self, plugin_id: str, new: PluginInfo) -> None:
         old = self.loaded[plugin_id]
@@ -253,7 +252,7 @@ class Running:
                 new, "was not reloaded (the previous version was re-enabled)", error, kept=True
             ) from error
         self.registry.promote(plugin_id, version)
-        self.loaded[plugin_id] = Loaded(new, target, files, version)
+        self.loaded[plugin_id] = Loaded(new, target, files)
         self.events.queue(
             "lazyext_plugin_reloaded",
             plugin_id=plugin_id,
