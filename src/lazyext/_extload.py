@@ -37,7 +37,7 @@ def load_extension(extension: Declared) -> ModuleType:
     raises otherwise (:class:`lazyext.InstallError` if installing failed; a
     ``ModuleNotFoundError`` with a note saying what to do if nothing serves it)."""
     if not extension.enabled:
-        # The errors module loads when an error does (benchmark B1).
+        # The errors module (~0.4 ms) loads when an error does: B1 never meets one.
         from lazyext._errors import ConfigError
 
         raise ConfigError(
