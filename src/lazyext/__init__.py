@@ -7,7 +7,7 @@ content-addressed cache and returns the module; later processes find it cached.
 
 from __future__ import annotations
 
-from lazyext._api import activate, deactivate, extension
+from lazyext._api import activate, deactivate, extension, extensions
 from lazyext._settings.config import Config, Extension
 from lazyext._version import __version__ as __version__
 
@@ -52,6 +52,7 @@ __all__ = [
     "ensure",
     "ensure_async",
     "extension",
+    "extensions",
     "invalidate",
     "warm",
 ]

@@ -1,4 +1,4 @@
-"""The public functions of the warm path: activate, deactivate, extension.
+"""The public functions of the warm path: activate, deactivate, extension, extensions.
 
 ``import lazyext; lazyext.activate()`` runs this module and the stages below it that
 every process needs (settings, importer). The functions that install (``ensure``,
@@ -16,7 +16,7 @@ from lazyext._settings.load import load, not_found_message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
     from typing import Any
 
     from lazyext._settings.load import ConfigSource
@@ -157,3 +157,17 @@ def forget(plan_key: ReqKey, dist_keys: Iterable[DistKey]) -> None:
     with _lock:
         if _runtime is not None:
             _runtime.forget(plan_key, dist_keys)
+
+
+def extensions() -> Iterator[Extension]:
+    """The enabled extensions of the active config, in config order, built-in and
+    external alike: the seed's processor registration (``xtnsmgr`` step 4) is
+    ``for ext in lazyext.extensions(): register(ext.name, ext.load(), ext.arguments)``.
+
+
+    If lazyext is not active, the discovered config (``$LAZYEXT_CONFIG``,
+    ``lazyext.toml``, ``[tool.lazyext]``) is activated first, as :func:`lazyext.ensure`
+    does, so that each one's ``load()`` can install it."""
+    config = active_config() or runtime_for_use().config
+    enabled = tuple(plan.extension for plan in config.plans if plan.extension.enabled)
+    return iter(enabled)

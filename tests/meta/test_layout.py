@@ -21,7 +21,7 @@ PACKAGE = SOURCE / "lazyext"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_errors", "_record", "_columns", "_jsontext", "_trust", "_version"),
     ("_settings",),
-    ("_log", "_state"),
+    ("_log", "_state", "_events"),
     ("_uv",),
     ("_store",),
     ("_env",),
@@ -72,7 +72,8 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
                 base = ".".join([*parts, base] if base else parts)
             # A submodule by its name, a name defined in a package by the package.
             targets = [f"{base}.{alias.name}" for alias in node.names]
-        for target in targets:
+        for imported in targets:
+            target = imported
             while target and target not in known:
                 target = target.rpartition(".")[0]
             if target and target != name:

@@ -6,12 +6,14 @@ import importlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from plugkit import RUN, events, plugin_files, tree_of, write_folder, write_tree, write_zip
 
+from lazyext import DistributionNotFound
 from lazyext.cli import main
 from lazyext.plugins import (
     ManifestError,
@@ -21,6 +23,8 @@ from lazyext.plugins import (
     Validation,
 )
 from lazyext.plugins._reload import Watcher
+
+from support import Wheelhouse, published
 
 
 class FakeClock:
@@ -90,6 +94,31 @@ def test_validate_from_the_command_line(
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
     assert any("version" in problem for problem in report["problems"])
+
+
+def test_validate_resolves_the_dependencies(
+    manager: PluginManager,
+    sources: Path,
+    plugins_dir: Path,
+    wheelhouse: Wheelhouse,
+    cache_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = write_folder(sources / "a", "needs_missing", dependencies=["no-such-dist==9"])
+    result = manager.validate(missing)
+    assert not result.ok
+    assert [p for p in result.problems if "no-such-dist==9" in p], result.problems
+    with pytest.raises(DistributionNotFound):  # what install says too
+        manager.install(missing)
+    fine = write_folder(sources / "b", "needs_tinydep", dependencies=["tinydep>=1"])
+    assert manager.validate(fine).problems == ()
+    assert "tinydep" not in published(cache_dir)  # resolved, not installed
+    # The command line, with the same index settings.
+    Path("lazyext.toml").write_text(wheelhouse.toml(), encoding="utf-8")
+    argv = ["plugins", "validate", "--directory", str(plugins_dir)]
+    assert main([*argv, str(missing)]) == 2
+    assert "no-such-dist==9" in capsys.readouterr().err
+    assert main([*argv, str(fine)]) == 0
 
 
 # -- editable installs -------------------------------------------------------------------
@@ -204,8 +233,9 @@ def test_watch_unwatch_and_on_change_per_plugin(
         return watcher.poll()
 
     assert edit_both("1.1") == []  # hot-reload = false: nobody is watched
+    assert not manager.watching("w_one")
     manager.watch("w_one")
-    assert manager._watcher is None  # not started: no thread yet
+    assert manager._watcher is not None  # watch() started the polling thread
     manager.start()
     assert manager.watching("w_one")
     assert not manager.watching("w_two")
@@ -222,7 +252,33 @@ def test_watch_unwatch_and_on_change_per_plugin(
     manager.unwatch("w_one")
     assert edit_both("1.3") == []
     assert len(seen) == 2
-    assert manager._watcher is not None  # watch() started the polling thread
+
+
+def test_watch_without_start_reloads_the_plugin(
+    make_manager: Callable[..., PluginManager], sources: Path, log: Path
+) -> None:
+    # The seed's reloader: watch(id) alone hot-reloads, as watching(id) says it does.
+    Path("lazyext.toml").write_text(
+        "[plugins]\nreload-interval = 0.05\nreload-debounce = 0.05\n", encoding="utf-8"
+    )
+    manager = make_manager(hot_reload=False)
+    info = manager.install(write_folder(sources, "solo"), enable=True)
+    other = manager.install(write_folder(sources, "other_one"))
+    assert not manager.watching("solo")
+    manager.watch("solo")
+    assert manager.watching("solo")
+    Path(info.path, "solo", "run.py").write_text(_run_py("1.1"))
+    deadline = time.monotonic() + 10
+    while "enable 1.1" not in events(log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert events(log) == ["enable 1.0", "disable 1.0", "enable 1.1"]
+    assert importlib.import_module("solo.run").VERSION == "1.1"
+    # Not started: the shared state is not followed (start() enables what is recorded).
+    manager.store.update(other.id, enabled=True)
+    time.sleep(0.3)
+    assert manager.loaded() == ["solo"]
+    manager.close()
+    assert not manager.watching("solo")
 
 
 def test_loader_names_load_unload_purge_cache(manager: PluginManager, sources: Path) -> None:

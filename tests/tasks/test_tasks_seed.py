@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from tasktools import FakeClock
@@ -72,6 +73,29 @@ def test_a_date_task_that_ran_has_no_next_run_after_pause_and_resume(clock: Fake
     resumed = manager.resume_task("once")
     assert resumed.enabled
     assert resumed.next_run is None  # not its date, now two minutes in the past
+
+
+def test_a_date_task_added_in_the_past_runs_now(
+    clock: FakeClock, managers: list[TaskManager]
+) -> None:
+    manager = TaskManager(clock=clock)
+    past = dt.datetime.fromtimestamp(clock.now - 3600, dt.UTC)
+    task = manager.add_task(my_function, "date", id="late", run_date=past)
+    assert task.next_run == clock.now  # not an hour ago: it runs as soon as it can
+    assert manager.get_task("late").next_run == clock.now
+    assert task.trigger_args == {"run_date": past.isoformat()}  # the date itself is kept
+    # A running scheduler runs it once, at once.
+    live = TaskManager()
+    managers.append(live)
+    live.start()
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    live.add_task("taskfuncs:noop", "date", id="late_live", run_date=when)
+    deadline = time.monotonic() + 20
+    while live.get_task("late_live").run_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ran = live.get_task("late_live")
+    assert ran.run_count == 1
+    assert ran.next_run is None
 
 
 def test_a_taken_id_on_the_command_line_says_how_to_replace_it(

@@ -27,7 +27,7 @@ import sys
 # importlib.machinery's class, without importing importlib (see lazyext._importer.finder).
 from _frozen_importlib_external import PathFinder
 
-from lazyext import _log, _trust
+from lazyext import _events, _log, _trust
 from lazyext._env import host, stored
 from lazyext._env.stored import Environment, Locked, environment_plans
 from lazyext._errors import InstallError, LazyextError
@@ -171,15 +171,10 @@ def install(
     is missing. ``refresh`` resolves the environment again first."""
     if not environment_plans(config):  # nothing to join: the requirement alone
         config = _single_config(plan, config.settings, config.platform)
-    env = environment(config, refresh=refresh, name=name)
-    closure = env.closure_of(plan.key)
-    if closure is None:
-        from lazyext._env import resolve  # resolving: module docstring
-
-        env = resolve.extended(config, env, plan)
-        closure = env.closure_of(plan.key) or ()
+    env = environment_for(plan, config, name=name, refresh=refresh)
+    closure = env.closure_of(plan.key) or ()
     root = _trust.ensure_root(config.settings.cache_dir)
-    entries = store.install(
+    entries, made = store.install(
         root,
         [locked for locked in closure if not locked.host],
         config.settings,
@@ -191,12 +186,31 @@ def install(
         shown=plan.extension.package or plan.requirement,
     )
     _warn_shadowed(entries, config)
+    if made:  # after the keys' locks are released: a listener may install too
+        _events.extension_installed(
+            plan.name, plan.requirement, [entry.target for entry in made], module=name
+        )
     return Installed(
         plan=plan,
         environment=env,
         entries=tuple(entries),
         host=tuple(d for d in closure if d.host),
     )
+
+
+def environment_for(
+    plan: Plan, config: Config, *, name: str | None = None, refresh: bool = False
+) -> Environment:
+    """The environment that holds ``plan``'s closure: the config's own, or (``plan`` is
+    not in the config) one that joins it. Resolved if needed; nothing is installed."""
+    if not environment_plans(config):  # nothing to join: the requirement alone
+        config = _single_config(plan, config.settings, config.platform)
+    env = environment(config, refresh=refresh, name=name)
+    if env.closure_of(plan.key) is None:
+        from lazyext._env import resolve  # resolving: module docstring
+
+        env = resolve.extended(config, env, plan)
+    return env
 
 
 def install_together(plans: Sequence[Plan], config: Config) -> None:

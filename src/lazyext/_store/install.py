@@ -68,8 +68,9 @@ def install(
     name: str | None = None,
     why: str = "",
     shown: str = "",
-) -> list[Entry]:
-    """The entries of ``pins``, in order: found, or installed and published now.
+) -> tuple[list[Entry], list[Entry]]:
+    """The entries of ``pins``, in order, found or installed and published now; and
+    those this process published (for the "extension installed" event).
 
     ``failure_key`` and ``label`` say for whom (an extension, or ``warm``'s environment)
     in failure memory and messages; ``name`` is the import that needs them; the progress
@@ -78,6 +79,7 @@ def install(
     """
     found = {pin.key: find_entry(root, pin.key, platform, settings) for pin in pins}
     missing = [pin for pin in pins if found[pin.key] is None]
+    made: list[Entry] = []
     if missing:
 
         def find_all() -> dict[DistKey, Entry] | None:
@@ -90,10 +92,11 @@ def install(
             for pin in still:  # a wheel that contradicted its RECORD moments ago
                 verify.raise_if_refused(root, pin.requirement, pin.key, name)
             progress = (shown or label, why or (f"`import {name}`" if name else ""))
-            made = _install_and_publish(
+            new = _install_and_publish(
                 staging, still, settings, root, platform, label, name, progress
             )
-            entries.update(made)
+            made.extend(new.values())
+            entries.update(new)
             complete = _complete(entries)
             assert complete is not None
             return complete
@@ -113,7 +116,7 @@ def install(
                 skip_find=True,
             )
         )
-    return [entry for entry in (found[pin.key] for pin in pins) if entry is not None]
+    return [entry for entry in (found[pin.key] for pin in pins) if entry is not None], made
 
 
 def _complete(entries: dict[DistKey, Entry | None]) -> dict[DistKey, Entry] | None:

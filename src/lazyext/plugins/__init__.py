@@ -1,8 +1,10 @@
 """Plugins: install, enable, disable, uninstall, reload, hot reload, snapshots.
 
 Also ``validate`` (a dry run of install's checks), editable installs that run from the
-author's folder, per-plugin ``watch``/``unwatch``/``on_change``, and :class:`Plugin`, an
-optional base class of a plugin's entry object.
+author's folder, per-plugin ``watch``/``unwatch``/``on_change``, :class:`Plugin`, an
+optional base class of a plugin's entry object, and hooks on pluggy: ``hookspec`` and
+``hookimpl`` (the markers of the project ``"lazyext"``) and :class:`LifecycleSpec`,
+lazyext's own events.
 
 ``lazyext.PluginManager`` is served from here lazily, so ``import lazyext`` stays
 light. See :class:`PluginManager` and the README's "Plugins" section.
@@ -19,12 +21,14 @@ from lazyext.plugins._errors import (
     RestartRequired,
     UnsafeArchiveError,
 )
+from lazyext.plugins._hookspecs import LifecycleSpec, hookimpl, hookspec
 from lazyext.plugins._manager import PluginManager
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._store import PluginInfo, SnapshotInfo
 from lazyext.plugins._validate import Validation
 
 __all__ = [
+    "LifecycleSpec",
     "Manifest",
     "ManifestError",
     "Plugin",
@@ -37,4 +41,6 @@ __all__ = [
     "SnapshotInfo",
     "UnsafeArchiveError",
     "Validation",
+    "hookimpl",
+    "hookspec",
 ]

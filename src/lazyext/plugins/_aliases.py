@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 from lazyext.plugins import _loader
-
-if TYPE_CHECKING:
-    from lazyext.plugins._store import PluginInfo, Store
+from lazyext.plugins._store import PluginInfo, Store
 
 
 class SeedNames:

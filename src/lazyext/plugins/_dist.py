@@ -8,8 +8,12 @@ only with an extra are left out: nothing here ever asks for an extra.
 
 from __future__ import annotations
 
+import configparser
 from collections.abc import Mapping
+from email.parser import BytesHeaderParser
 from typing import Any, Final
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from lazyext.plugins._archive import Tree
 from lazyext.plugins._errors import ManifestError
@@ -19,8 +23,6 @@ READ_LIMIT: Final = 1 << 20
 
 
 def raw_from_dist(tree: Tree, relative: Mapping[str, str]) -> tuple[dict[str, Any], str] | None:
-    import configparser
-
     for path in sorted(relative):
         top, _, name = path.partition("/")
         if not top.endswith(".dist-info") or name != "entry_points.txt":
@@ -49,8 +51,6 @@ def raw_from_dist(tree: Tree, relative: Mapping[str, str]) -> tuple[dict[str, An
 def _metadata(tree: Tree, path: str | None) -> dict[str, Any]:
     if path is None:
         raise ManifestError(f"{tree.label}: a .dist-info folder without METADATA")
-    from email.parser import BytesHeaderParser
-
     message = BytesHeaderParser().parsebytes(tree.read(path, READ_LIMIT))
     requires = [value for value in message.get_all("Requires-Dist") or [] if not _extra(value)]
     return {
@@ -64,8 +64,6 @@ def _metadata(tree: Tree, path: str | None) -> dict[str, Any]:
 
 def _extra(requirement: str) -> bool:
     """A ``Requires-Dist`` that applies only with an extra (never requested here)."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
     try:
         marker = Requirement(requirement).marker
     except InvalidRequirement:

@@ -16,13 +16,16 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
+from lazyext import _trust
+from lazyext._errors import UnsafeCacheError
+from lazyext._settings.config import Config
+from lazyext.plugins import _reader
+from lazyext.plugins._archive import Limits
 from lazyext.plugins._errors import ManifestError
-
-if TYPE_CHECKING:
-    from lazyext.plugins._manager import PluginManager
-    from lazyext.plugins._store import PluginInfo
+from lazyext.plugins._reload import signature
+from lazyext.plugins._sources import open_source
+from lazyext.plugins._store import PluginInfo
 
 
 def is_editable(root: str, path: str) -> bool:
@@ -38,9 +41,6 @@ def check_folder(folder: str, files: Iterable[str] | None = None) -> str:
     The folder and its parents follow :mod:`lazyext._trust`'s rule. ``files`` are paths
     relative to the folder (``/``-separated) checked as well, with the folders between;
     ``None``: every file under it (hidden folders and bytecode caches aside)."""
-    from lazyext import _trust
-    from lazyext._errors import UnsafeCacheError
-
     try:
         real = _trust.check_dir(folder, what="editable plugin folder", root_owned_ok=True)
     except (UnsafeCacheError, OSError) as error:
@@ -48,8 +48,6 @@ def check_folder(folder: str, files: Iterable[str] | None = None) -> str:
     if not hasattr(os, "geteuid"):
         return real
     if files is None:
-        from lazyext.plugins._reload import signature
-
         files = [path.replace(os.sep, "/") for path, _mtime, _size in signature(real)]
     inside: set[str] = set()
     for relative in files:
@@ -102,24 +100,20 @@ def run_root(folder: str, copy: Mapping[str, str], package: str) -> str:
     )
 
 
-def manifest_changed(manager: PluginManager, info: PluginInfo) -> bool:
+def manifest_changed(root: str, config: Config, info: PluginInfo) -> bool:
     """Does the editable plugin's folder now declare another manifest than the one
     recorded? (``False`` for an installed copy, or a folder that no longer reads.)"""
-    if not is_editable(manager.root, info.path):
+    if not is_editable(root, info.path):
         return False
-    from lazyext.plugins import _manifest
-    from lazyext.plugins._archive import Limits
-    from lazyext.plugins._sources import open_source
-
     try:
-        opened = open_source(info.source, manager.config, Limits())
+        opened = open_source(info.source, config, Limits())
     except ManifestError:
         return False
     try:
-        manifest, _copy = _manifest.read(
+        manifest, _copy = _reader.read(
             opened.tree,
             folder_name=opened.folder_name,
-            allow_direct_urls=manager.config.settings.allow_direct_urls,
+            allow_direct_urls=config.settings.allow_direct_urls,
         )
     except ManifestError:
         return False  # reload reports what is wrong when it imports

@@ -25,14 +25,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final
 
+from lazyext._errors import UnsafeCacheError
+from lazyext._store.entries import private_dir
+from lazyext._store.locks import key_lock
+from lazyext._trust import check_inside, ensure_dir
+from lazyext.plugins._errors import ManifestError, PluginEnableError, PluginNotFound
+from lazyext.plugins._manifest import check_id
+
 _META: Final = ".lazyext"
 #: Staging directories older than this are leftovers of a crash.
 _STALE_SECONDS: Final = 3600.0
 
 
 def ensure_root(directory: str) -> str:
-    from lazyext._trust import ensure_dir
-
     return ensure_dir(directory, what="plugins directory")
 
 
@@ -42,10 +47,6 @@ def check_folder(root: str, path: str, *, plugin_id: str) -> str:
     The row is data; whoever could write to the database would otherwise choose what
     ``on_enable`` runs, or what gets copied or deleted.
     """
-    from lazyext._errors import UnsafeCacheError
-    from lazyext._trust import check_inside
-    from lazyext.plugins._errors import PluginEnableError
-
     try:
         return check_inside(path, root, what=f"folder of plugin {plugin_id!r}")
     except UnsafeCacheError as error:
@@ -61,10 +62,6 @@ def plugin_lock(root: str, plugin_id: str, timeout: float) -> Iterator[None]:
     The id names the lock file: one that is not a valid plugin id (a NUL, control
     characters, ``..``, 300 characters) is :class:`PluginNotFound`, and no file is made.
     """
-    from lazyext._store.locks import key_lock
-    from lazyext.plugins._errors import ManifestError, PluginNotFound
-    from lazyext.plugins._manifest import check_id
-
     try:
         check_id(plugin_id)
     except ManifestError:
@@ -77,8 +74,6 @@ def plugin_lock(root: str, plugin_id: str, timeout: float) -> Iterator[None]:
 
 def _meta(root: str, *names: str) -> str:
     """``<root>/.lazyext/<names>``, each component checked to be this user's directory."""
-    from lazyext._store.entries import private_dir
-
     return private_dir(root, _META, *names)
 
 
@@ -114,8 +109,6 @@ def remove(root: str, path: str) -> None:
         return
     parent, real_root = os.path.realpath(os.path.dirname(path)), os.path.realpath(root)
     if os.path.commonpath([parent, real_root]) != real_root:
-        from lazyext._errors import UnsafeCacheError
-
         raise UnsafeCacheError(
             f"refusing to remove {path!r}: it is outside the plugins directory {root!r} "
             "(the state database names it; something else than lazyext wrote that)",

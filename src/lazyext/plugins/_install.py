@@ -13,23 +13,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from importlib.machinery import PathFinder
 
-from lazyext.plugins import _files, _manifest
+from lazyext.plugins import _files, _reader
 from lazyext.plugins._archive import DirTree, Limits, Tree
+from lazyext.plugins._context import Context
+from lazyext.plugins._dependencies import provision_dependencies
 from lazyext.plugins._editable import check_folder, is_editable, run_root
 from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
 from lazyext.plugins._manifest import Manifest
-from lazyext.plugins._sources import open_source, provision_dependencies
+from lazyext.plugins._sources import open_source
 from lazyext.plugins._store import DISABLED, ENABLED, FAILED, PluginInfo, SnapshotInfo
-
-if TYPE_CHECKING:
-    from lazyext.plugins._manager import PluginManager
 
 
 def install(
-    manager: PluginManager,
+    ctx: Context,
     source: str | os.PathLike[str],
     *,
     enable: bool,
@@ -41,36 +41,36 @@ def install(
     ``source_name`` is recorded as the plugin's source instead of ``source`` (a
     temporary copy of an upload, say, which is gone once installed). ``editable``:
     record the folder itself instead of a copy (see :mod:`._editable`)."""
-    limits = Limits(max_bytes=manager.settings.max_archive_bytes)
+    limits = Limits(max_bytes=ctx.settings.max_archive_bytes)
     if editable and not os.path.isdir(os.path.expanduser(os.fspath(source))):
         raise ManifestError(f"{os.fspath(source)}: an editable install needs a folder")
-    opened = open_source(source, manager.config, limits)
+    opened = open_source(source, ctx.config, limits)
     try:
-        manifest, copy = _manifest.read(
+        manifest, copy = _reader.read(
             opened.tree,
             folder_name=opened.folder_name,
-            allow_direct_urls=manager.config.settings.allow_direct_urls,
+            allow_direct_urls=ctx.config.settings.allow_direct_urls,
         )
         check_syntax(opened.tree, copy)
         check_shadowing(manifest, opened.label)
-        with manager._lock, manager._plugin_lock(manifest.id):
-            existing = manager.store.get(manifest.id)
-            manager.running.check_names(manifest, *([existing.path] if existing else []))
-            manager.running.refuse_if_extension(manifest.id)
-            provision_dependencies(manifest.dependencies, manager.config)
+        with ctx.changing(), ctx.plugin_lock(manifest.id):
+            existing = ctx.store.get(manifest.id)
+            ctx.running.check_names(manifest, *([existing.path] if existing else []))
+            ctx.running.refuse_if_extension(manifest.id)
+            provision_dependencies(manifest.dependencies, ctx.config)
             if editable:
                 check_folder(opened.label, copy)
                 path = run_root(os.path.realpath(opened.label), copy, manifest.package)
             else:
                 version = manifest.version
-                path = _publish(manager, manifest.id, opened.tree, copy, "versions", version)
+                path = _publish(ctx, manifest.id, opened.tree, copy, "versions", version)
             try:
                 label = opened.label if source_name is None else source_name
-                return _commit(manager, manifest, path, label, existing, enable)
+                return _commit(ctx, manifest, path, label, existing, enable)
             except BaseException:
-                row = manager.store.get(manifest.id)
+                row = ctx.store.get(manifest.id)
                 if not editable and (row is None or row.path != path):  # not a failed plugin
-                    _files.remove(manager.root, path)
+                    _files.remove(ctx.root, path)
                 raise
     finally:
         opened.tree.close()
@@ -96,9 +96,6 @@ def check_syntax(tree: Tree, copy: dict[str, str]) -> None:
 
 def check_shadowing(manifest: Manifest, label: str) -> None:
     """A plugin's top-level names must not hide modules installed in the host."""
-    import sys
-    from importlib.machinery import PathFinder
-
     # The working directory and the folder holding the source are not the host's.
     skipped = {os.getcwd(), os.path.dirname(os.path.abspath(label))}
     paths = [p for p in sys.path if p and os.path.abspath(p) not in skipped]
@@ -117,19 +114,19 @@ def check_shadowing(manifest: Manifest, label: str) -> None:
 
 
 def _publish(
-    manager: PluginManager, plugin_id: str, tree: Tree, copy: dict[str, str], kind: str, label: str
+    ctx: Context, plugin_id: str, tree: Tree, copy: dict[str, str], kind: str, label: str
 ) -> str:
-    staging = _files.new_staging(manager.root, plugin_id)
+    staging = _files.new_staging(ctx.root, plugin_id)
     try:
         tree.extract(staging, copy)
-        return _files.publish(staging, manager.root, plugin_id, kind, label)
+        return _files.publish(staging, ctx.root, plugin_id, kind, label)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
 def _commit(
-    manager: PluginManager,
+    ctx: Context,
     manifest: Manifest,
     path: str,
     source: str,
@@ -138,101 +135,103 @@ def _commit(
 ) -> PluginInfo:
     wanted = enable or (existing is not None and existing.enabled)
     new = PluginInfo.new(manifest, path, source, enabled=wanted)
+    mark = ctx.running.events.mark()  # "installed" comes before the enable it proved
     snapshot = None
     if existing is not None:
-        snapshot = snapshot_locked(manager, existing, f"before installing {manifest.version}")
+        snapshot = snapshot_locked(ctx, existing, f"before installing {manifest.version}")
     if wanted:
         try:
-            _enable_new(manager, new)
+            _enable_new(ctx, new)
         except (PluginEnableError, RestartRequired) as error:
             if existing is None or snapshot is None:
                 failed = replace(new, enabled=False, status=FAILED, last_error=_text(error))
-                manager.store.put(failed)
-                manager.running.own_disabled(failed)
+                ctx.store.put(failed)
+                ctx.running.own_disabled(failed)
                 raise
             message = (
                 f"upgrade to {manifest.version} failed: {_text(error)}; rolled back to "
                 f"{existing.version} (snapshot {snapshot.id})"
             )
-            manager._record(manifest.id, last_error=message)
+            ctx.record(manifest.id, last_error=message)
             raise PluginEnableError(
                 f"plugin {manifest.id!r}: {message}",
                 plugin_id=manifest.id,
                 error=message,
                 previous_kept=True,
             ) from error
-    info = manager.store.put(new)
-    _settle(manager, info, existing)
+    info = ctx.store.put(new)
+    _settle(ctx, info, existing)
+    ctx.running.events.queue("lazyext_plugin_installed", at=mark, plugin_id=info.id, info=info)
     return info
 
 
-def _enable_new(manager: PluginManager, new: PluginInfo) -> None:
-    if new.id in manager.running.loaded:
-        manager.running.swap(new.id, new)
+def _enable_new(ctx: Context, new: PluginInfo) -> None:
+    if new.id in ctx.running.loaded:
+        ctx.running.swap(new.id, new)
     else:
-        manager.running.load(new)
+        ctx.running.load(new)
 
 
-def _settle(manager: PluginManager, info: PluginInfo, previous: PluginInfo | None) -> None:
+def _settle(ctx: Context, info: PluginInfo, previous: PluginInfo | None) -> None:
     """After the pointer moved: this process runs ``info``; old versions go."""
-    loaded = manager.running.loaded.get(info.id)
+    loaded = ctx.running.loaded.get(info.id)
     if loaded is not None:
         loaded.info = info
     else:
-        manager.running.finder.own(info.manifest, info.path, loadable=False)
+        ctx.running.finder.own(info.manifest, info.path, loadable=False)
     # The previous version stays one more round: other processes may still run it.
     keep = {info.path} | ({previous.path} if previous is not None else set())
-    _files.prune_versions(manager.root, info.id, keep)
+    _files.prune_versions(ctx.root, info.id, keep)
 
 
 def _text(error: BaseException) -> str:
     return error.error if isinstance(error, PluginEnableError) else str(error)
 
 
-def snapshot_locked(manager: PluginManager, info: PluginInfo, note: str) -> SnapshotInfo:
+def snapshot_locked(ctx: Context, info: PluginInfo, note: str) -> SnapshotInfo:
     """Copy the plugin's files, manifest and state (caller holds the plugin lock)."""
-    tree = DirTree(info.path, Limits(max_bytes=manager.settings.max_archive_bytes))
-    staging = _files.new_staging(manager.root, info.id)
+    tree = DirTree(info.path, Limits(max_bytes=ctx.settings.max_archive_bytes))
+    staging = _files.new_staging(ctx.root, info.id)
     try:
         tree.extract(os.path.join(staging, "files"), {path: path for path in tree.files})
         _files.write_json(os.path.join(staging, "manifest.json"), info.manifest.as_dict())
         _files.write_json(os.path.join(staging, "state.json"), info.as_dict())
-        path = _files.publish(staging, manager.root, info.id, "snapshots")
+        path = _files.publish(staging, ctx.root, info.id, "snapshots")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     try:
-        snapshot = manager.store.add_snapshot(info, path, note)
+        snapshot = ctx.store.add_snapshot(info, path, note)
     except BaseException:
-        _files.remove(manager.root, path)
+        _files.remove(ctx.root, path)
         raise
-    _prune_snapshots(manager, info.id)
+    _prune_snapshots(ctx, info.id)
     return snapshot
 
 
-def _prune_snapshots(manager: PluginManager, plugin_id: str) -> None:
-    keep = manager.settings.keep_snapshots
-    snapshots = manager.store.snapshots(plugin_id)
+def _prune_snapshots(ctx: Context, plugin_id: str) -> None:
+    keep = ctx.settings.keep_snapshots
+    snapshots = ctx.store.snapshots(plugin_id)
     extra = snapshots[: max(0, len(snapshots) - keep)]
     if extra:
-        manager.store.delete_snapshots([snapshot.id for snapshot in extra])
+        ctx.store.delete_snapshots([snapshot.id for snapshot in extra])
         for snapshot in extra:
-            _files.remove(manager.root, snapshot.path)
+            _files.remove(ctx.root, snapshot.path)
 
 
-def restore(manager: PluginManager, plugin_id: str, snapshot_id: int) -> PluginInfo:
+def restore(ctx: Context, plugin_id: str, snapshot_id: int) -> PluginInfo:
     """Make a snapshot current again: files, manifest and state (enabled or not)."""
-    with manager._lock, manager._plugin_lock(plugin_id):
-        current = manager.store.require(plugin_id)
-        snapshot = manager.store.snapshot(plugin_id, snapshot_id)
+    with ctx.changing(), ctx.plugin_lock(plugin_id):
+        current = ctx.store.require(plugin_id)
+        snapshot = ctx.store.snapshot(plugin_id, snapshot_id)
         manifest = snapshot.manifest
-        manager.running.check_names(manifest, current.path)
-        manager.running.refuse_if_extension(plugin_id)
-        provision_dependencies(manifest.dependencies, manager.config)
-        _files.check_folder(manager.root, snapshot.path, plugin_id=plugin_id)
-        tree = DirTree(snapshot.files, Limits(max_bytes=manager.settings.max_archive_bytes))
+        ctx.running.check_names(manifest, current.path)
+        ctx.running.refuse_if_extension(plugin_id)
+        provision_dependencies(manifest.dependencies, ctx.config)
+        _files.check_folder(ctx.root, snapshot.path, plugin_id=plugin_id)
+        tree = DirTree(snapshot.files, Limits(max_bytes=ctx.settings.max_archive_bytes))
         copy = {path: path for path in tree.files}
-        path = _publish(manager, plugin_id, tree, copy, "versions", manifest.version)
+        path = _publish(ctx, plugin_id, tree, copy, "versions", manifest.version)
         state = snapshot.state
         enabled = bool(state.get("enabled"))
         new = replace(
@@ -242,15 +241,15 @@ def restore(manager: PluginManager, plugin_id: str, snapshot_id: int) -> PluginI
         )
         try:
             if enabled:
-                _enable_new(manager, new)
+                _enable_new(ctx, new)
             else:
-                manager.running.unload(plugin_id)
+                ctx.running.unload(plugin_id)
         except (PluginEnableError, RestartRequired) as error:
-            _files.remove(manager.root, path)
+            _files.remove(ctx.root, path)
             message = (
                 f"restoring snapshot {snapshot_id} failed: {_text(error)}; kept {current.version}"
             )
-            manager._record(plugin_id, last_error=message)
+            ctx.record(plugin_id, last_error=message)
             raise PluginEnableError(
                 f"plugin {plugin_id!r}: {message}",
                 plugin_id=plugin_id,
@@ -258,28 +257,29 @@ def restore(manager: PluginManager, plugin_id: str, snapshot_id: int) -> PluginI
                 previous_kept=True,
             ) from error
         except BaseException:
-            _files.remove(manager.root, path)
+            _files.remove(ctx.root, path)
             raise
-        info = manager.store.put(new)
-        _settle(manager, info, current)
+        info = ctx.store.put(new)
+        _settle(ctx, info, current)
         return info
 
 
-def uninstall(manager: PluginManager, plugin_id: str) -> PluginInfo:
+def uninstall(ctx: Context, plugin_id: str) -> PluginInfo:
     """Disable (``on_disable``), unload, then remove state, snapshots and files."""
-    with manager._lock, manager._plugin_lock(plugin_id):
-        info = manager.store.require(plugin_id)
-        manager.running.unload(plugin_id)
-        manager.running.finder.disown(plugin_id)
-        snapshot_paths = manager.store.delete(plugin_id)
+    with ctx.changing(), ctx.plugin_lock(plugin_id):
+        info = ctx.store.require(plugin_id)
+        ctx.running.unload(plugin_id)
+        ctx.running.finder.disown(plugin_id)
+        snapshot_paths = ctx.store.delete(plugin_id)
         # An editable plugin's folder is the author's: forgotten, never deleted.
-        own = not is_editable(manager.root, info.path)
+        own = not is_editable(ctx.root, info.path)
         for path in [*([info.path] if own else []), *snapshot_paths]:
-            _files.remove(manager.root, path)
+            _files.remove(ctx.root, path)
         mine = _plugin_dir(info.path, plugin_id) if own else None
-        for directory in {os.path.join(manager.root, plugin_id), mine}:
+        for directory in {os.path.join(ctx.root, plugin_id), mine}:
             if directory is not None:
-                _files.remove(manager.root, directory)
+                _files.remove(ctx.root, directory)
+        ctx.running.events.queue("lazyext_plugin_uninstalled", plugin_id=plugin_id, info=info)
         return info
 
 

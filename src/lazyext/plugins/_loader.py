@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import inspect
+import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import ModuleType
+from importlib.util import spec_from_file_location
+from types import MappingProxyType, ModuleType
 from typing import Any, Final
 
 from lazyext.plugins._errors import PluginEnableError
@@ -61,8 +68,6 @@ class PluginFinder:
         if fullname == owner.package and os.path.isfile(init):
             # An editable plugin whose folder is the package itself, under another name
             # ("my_plugin_v2/" imported as my_plugin): its submodules follow __path__.
-            from importlib.util import spec_from_file_location
-
             return spec_from_file_location(fullname, init, submodule_search_locations=[owner.root])
         return importlib.machinery.PathFinder.find_spec(fullname, [owner.root])
 
@@ -180,8 +185,6 @@ def purge_bytecode(root: str) -> None:
     """Drop ``__pycache__`` under ``root``: a source edited twice within one second at
     the same size would otherwise be served from stale bytecode (pyc files record the
     source's mtime in whole seconds)."""
-    import shutil
-
     for base, dirs, _files in os.walk(root):
         if "__pycache__" in dirs:
             shutil.rmtree(os.path.join(base, "__pycache__"), ignore_errors=True)
@@ -200,14 +203,10 @@ def instantiate(manifest: Manifest, arguments: Mapping[str, Any]) -> object:
         target = getattr(target, part)
     if not isinstance(target, type):
         return target
-    from types import MappingProxyType
-
     return target(MappingProxyType(dict(arguments))) if _takes_argument(target) else target()
 
 
 def _takes_argument(cls: type) -> bool:
-    import inspect
-
     try:
         parameters = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
@@ -225,8 +224,6 @@ def call_hook(target: object, hook: str) -> None:
 
 def describe(error: BaseException) -> str:
     """One line for ``last_error``: the exception and where in the plugin it came from."""
-    import traceback
-
     if isinstance(error, SyntaxError):
         return f"{type(error).__name__}: {error.msg} ({error.filename}, line {error.lineno})"
     where = ""
@@ -263,10 +260,6 @@ print("lazyext-plugin-ok")
 def validate_in_child(manifest: Manifest, root: str, paths: list[str], timeout: float) -> None:
     """Import the plugin's entry in a child interpreter; raise PluginEnableError if that
     crashes, hangs past ``timeout``, or raises."""
-    import json
-    import signal
-    import subprocess
-
     spec = {
         "root": root,
         "paths": paths,

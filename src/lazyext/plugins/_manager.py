@@ -1,10 +1,10 @@
-"""``PluginManager``: enable, disable, reload and follow plugins in this process.
+"""``PluginManager``: the one object an application holds for its plugins.
 
-Installing, snapshots and restoring live in :mod:`lazyext.plugins._install`; this
-module keeps the in-process side: which plugins are loaded, their entry objects, and
-the all-or-nothing transitions between versions. Two locks order every change: the
-manager's own (threads of this process, including the hot-reload thread), then the
-plugin's file lock (other processes), never the other way round.
+It ties the parts together: installing, snapshots and restoring
+(:mod:`._install`), the dry run (:mod:`._validate`), the plugins running in this
+process and their transitions (:mod:`._running`), following the shared state and hot
+reload (:mod:`._following`, :mod:`._reload`), and the hook registry (:mod:`._hooks`).
+The locks every change takes, and in which order, are :mod:`._context`'s.
 """
 
 from __future__ import annotations
@@ -12,26 +12,27 @@ from __future__ import annotations
 import builtins
 import logging
 import os
-import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import pluggy
+
+from lazyext import _events
+from lazyext._api import active_config, overrides
 from lazyext._settings.config import Config, default_data_root
-from lazyext.plugins import _files, _loader
+from lazyext._settings.load import load
+from lazyext.plugins import _files, _following, _install, _loader
 from lazyext.plugins._aliases import SeedNames
-from lazyext.plugins._errors import (
-    PluginEnableError,
-    PluginError,
-    PluginNotFound,
-    RestartRequired,
-)
-from lazyext.plugins._reload import Signature
-from lazyext.plugins._running import Running
-from lazyext.plugins._settings import PluginSettings, plugin_settings
+from lazyext.plugins._context import Context
+from lazyext.plugins._editable import manifest_changed
+from lazyext.plugins._errors import PluginError
+from lazyext.plugins._hooks import Hookspecs, Namespace, Registry, call
+from lazyext.plugins._hookspecs import PROJECT
+from lazyext.plugins._reload import Signature, Watcher
+from lazyext.plugins._settings import plugin_settings
 from lazyext.plugins._store import DISABLED, ENABLED, FAILED, PluginInfo, SnapshotInfo, Store
-
-if TYPE_CHECKING:
-    from lazyext.plugins._validate import Validation
+from lazyext.plugins._validate import Validation, validate
 
 logger = logging.getLogger("lazyext.plugins")
 
@@ -48,12 +49,20 @@ class PluginManager(SeedNames):
     enabled (``auto-enable``) and to start hot reload, and :meth:`close` (or use
     ``with``) to disable them in this process again. Plugins run in this process with
     its rights: a plugin is not a security boundary.
+
+    Hooks are pluggy's: ``hookspecs`` (a class or module of specifications, or a list
+    of them) are added to the registry of the pluggy ``project``; a plugin that runs
+    here is registered with its entry object (and its modules that implement hooks),
+    :attr:`hook` calls them, and lazyext's own events (:class:`LifecycleSpec`) are
+    hooks too.
     """
 
     def __init__(
         self,
         config: Any = None,
         *,
+        hookspecs: Hookspecs | None = None,
+        project: str = PROJECT,
         directory: str | os.PathLike[str] | None = None,
         data_dir: str | os.PathLike[str] | None = None,
         auto_enable: bool | None = None,
@@ -74,18 +83,52 @@ class PluginManager(SeedNames):
             "validate_in_subprocess": validate_in_subprocess,
             "arguments": arguments,
         }
-        self.settings: PluginSettings = plugin_settings(self.config, overrides)
-        self.root = _files.ensure_root(self.settings.directory)
-        self.store = Store(os.fspath(data_dir) if data_dir is not None else default_data_root())
-        self._lock = threading.RLock()
-        self.running = Running(self.config, self.settings, self.store)
-        self._watcher: Any = None
+        registry = Registry(project)
+        registry.add_all(hookspecs)
+        store = Store(os.fspath(data_dir) if data_dir is not None else default_data_root())
+        self._ctx = Context(self.config, plugin_settings(self.config, overrides), store, registry)
+        self.settings, self.root, self.store = self._ctx.settings, self._ctx.root, store
+        self.running = self._ctx.running
+        self._watcher: Watcher | None = None
         self._started = False
         self._watch: dict[str, bool] = {}  # per-plugin choice over the hot-reload setting
         self._on_change: dict[str, builtins.list[ChangeCallback]] = {}
         for info in self.store.all():
             self.running.own_disabled(info)
         _loader.install_finder(self.running.finder)
+        # The core's installs, relayed to the hook while this manager exists.
+        relay = weakref.WeakMethod(self._extension_installed)
+        weakref.finalize(self, _events.subscribe(lambda **event: _relay(relay, event)))
+
+    # -- hooks (pluggy) -----------------------------------------------------------
+
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        r"""pluggy's hook relay: ``manager.hook.<name>(**kwargs)`` calls every
+        implementation registered (the plugins running here, :meth:`register`\ ed
+        objects) and returns their results."""
+        return self._ctx.registry.hook
+
+    @property
+    def pluggy(self) -> Registry:
+        """The pluggy ``PluginManager`` behind :attr:`hook` (tracing, blocking, ...)."""
+        return self._ctx.registry
+
+    def add_hookspecs(self, module_or_class: Namespace) -> None:
+        """Add hook specifications: a class or module of ``@hookspec`` functions."""
+        self._ctx.registry.add_hookspecs(module_or_class)
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register an object of the application that implements hooks (lazyext's
+        lifecycle events, say); returns its name (pluggy's ``register``)."""
+        return self._ctx.registry.register(plugin, name)
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        """Unregister what :meth:`register` registered (pluggy's ``unregister``)."""
+        return self._ctx.registry.unregister(plugin, name)
+
+    def _extension_installed(self, event: Mapping[str, Any]) -> None:
+        call(self._ctx.registry, "lazyext_extension_installed", event)
 
     # -- queries --------------------------------------------------------------
 
@@ -99,7 +142,7 @@ class PluginManager(SeedNames):
 
     def loaded(self) -> builtins.list[str]:
         """Ids of the plugins enabled in this process."""
-        with self._lock:
+        with self._ctx.lock:
             return sorted(self.running.loaded)
 
     def get(self, plugin_id: str) -> object:
@@ -131,31 +174,24 @@ class PluginManager(SeedNames):
         ``source`` (for a temporary file, say: the name it was uploaded as).
         ``editable``: run from the folder itself, not a copy, so :meth:`reload` and hot
         reload pick up its edits (see :mod:`._editable`)."""
-        from lazyext.plugins import _install
-
         return _install.install(
-            self, source, enable=enable, source_name=source_name, editable=editable
+            self._ctx, source, enable=enable, source_name=source_name, editable=editable
         )
 
     def validate(self, source: str | os.PathLike[str]) -> Validation:
         """Check a plugin folder or zip as :meth:`install` would, as a dry run: no
-        plugin code runs, nothing is written; every problem is reported."""
-        from lazyext.plugins._validate import validate
-
-        return validate(self, source)
+        plugin code runs, nothing is installed, the dependencies are resolved; every
+        problem is reported."""
+        return validate(self._ctx, source)
 
     def uninstall(self, plugin_id: str) -> PluginInfo:
         """Disable, unload, and remove the plugin's files, state and snapshots."""
-        from lazyext.plugins import _install
-
-        return _install.uninstall(self, plugin_id)
+        return _install.uninstall(self._ctx, plugin_id)
 
     def snapshot(self, plugin_id: str, note: str = "") -> SnapshotInfo:
         """Save the plugin's files, manifest and state."""
-        from lazyext.plugins import _install
-
-        with self._lock, self._plugin_lock(plugin_id):
-            return _install.snapshot_locked(self, self.store.require(plugin_id), note)
+        with self._ctx.changing(), self._ctx.plugin_lock(plugin_id):
+            return _install.snapshot_locked(self._ctx, self.store.require(plugin_id), note)
 
     def snapshots(self, plugin_id: str) -> builtins.list[SnapshotInfo]:
         self.store.require(plugin_id)
@@ -163,9 +199,7 @@ class PluginManager(SeedNames):
 
     def restore(self, plugin_id: str, snapshot_id: int) -> PluginInfo:
         """Bring back a snapshot's files, manifest and state, atomically."""
-        from lazyext.plugins import _install
-
-        return _install.restore(self, plugin_id, int(snapshot_id))
+        return _install.restore(self._ctx, plugin_id, int(snapshot_id))
 
     def enable(self, plugin_id: str) -> PluginInfo:
         """Import the plugin and run ``on_enable``; all or nothing.
@@ -173,29 +207,27 @@ class PluginManager(SeedNames):
         On failure the plugin stays disabled, its modules are unloaded, the error is
         recorded as ``last_error`` and :class:`PluginEnableError` is raised.
         """
-        with self._lock, self._plugin_lock(plugin_id):
+        with self._ctx.changing(), self._ctx.plugin_lock(plugin_id):
             info = self.store.require(plugin_id)
             loading = plugin_id not in self.running.loaded
             if loading:
-                try:
-                    self.running.load(info)
-                except PluginEnableError as error:
-                    self._record(plugin_id, enabled=False, status=FAILED, last_error=error.error)
-                    raise
+                self._ctx.load_recording(info)
             # A new revision when this is a new attempt: processes that failed to load it
-            # wait for one before they try again (see _follow).
+            # wait for one before they try again (see _following).
             again = not info.enabled or info.status == FAILED
-            row = self._record(plugin_id, bump=again, enabled=True, status=ENABLED, last_error=None)
+            row = self._ctx.record(
+                plugin_id, bump=again, enabled=True, status=ENABLED, last_error=None
+            )
             if loading:
                 self.running.loaded[plugin_id].info = row  # just imported: that revision
             return row
 
     def disable(self, plugin_id: str) -> PluginInfo:
         """Run ``on_disable`` and unload; an ``on_disable`` that raises is recorded only."""
-        with self._lock, self._plugin_lock(plugin_id):
+        with self._ctx.changing(), self._ctx.plugin_lock(plugin_id):
             self.store.require(plugin_id)
             error = self.running.unload(plugin_id)
-            return self._record(plugin_id, enabled=False, status=DISABLED, last_error=error)
+            return self._ctx.record(plugin_id, enabled=False, status=DISABLED, last_error=error)
 
     def reload(self, plugin_id: str) -> PluginInfo:
         """Re-import an enabled plugin: its new code is imported, then the running
@@ -203,27 +235,21 @@ class PluginManager(SeedNames):
         the previous version keeps running. Other processes following the state
         (hot reload) reload it too. An editable plugin whose manifest changed is
         installed again from its folder (new dependencies, entry, version)."""
-        from lazyext.plugins._editable import manifest_changed
-
-        with self._lock:
+        with self._ctx.changing():
             info = self.store.require(plugin_id)
-            if info.enabled and manifest_changed(self, info):
+            if info.enabled and manifest_changed(self.root, self.config, info):
                 return self.install(info.source, editable=True)
-        with self._lock, self._plugin_lock(plugin_id):
+        with self._ctx.changing(), self._ctx.plugin_lock(plugin_id):
             info = self.store.require(plugin_id)
             if plugin_id not in self.running.loaded:
                 if not info.enabled:
                     raise PluginError(
                         f"plugin {plugin_id!r} is disabled; enable it instead", plugin_id=plugin_id
                     )
-                try:
-                    self.running.load(info)  # freshly imported: that is the reload here
-                except PluginEnableError as error:
-                    self._record(plugin_id, enabled=False, status=FAILED, last_error=error.error)
-                    raise
+                self._ctx.load_recording(info)  # freshly imported: that is the reload here
             else:
-                self._swap_recording(plugin_id, info)
-            row = self._record(plugin_id, bump=True, status=ENABLED, last_error=None)
+                self._ctx.swap_recording(plugin_id, info)
+            row = self._ctx.record(plugin_id, bump=True, status=ENABLED, last_error=None)
             self.running.loaded[plugin_id].info = row  # this process already runs that revision
             return row
 
@@ -241,32 +267,33 @@ class PluginManager(SeedNames):
         return errors
 
     def _start_watcher(self) -> None:
-        with self._lock:
-            if self._watcher is not None:
-                return
-            from lazyext.plugins._reload import Watcher
-
-            self._watcher = Watcher(
-                self, self.settings.reload_interval, self.settings.reload_debounce
-            )
-            self._watcher.start()
+        with self._ctx.lock:
+            if self._watcher is None:
+                interval, debounce = self.settings.reload_interval, self.settings.reload_debounce
+                self._watcher = Watcher(self, interval, debounce)
+                self._watcher.start()
 
     # -- the seed's reloader: per-plugin watching ---------------------------------
 
     def watch(self, plugin_id: str) -> None:
-        """Hot-reload this plugin when its files change, whatever ``hot-reload`` says.
-        The polling thread (which also follows the shared state) runs from :meth:`start`
-        on, or from now if the manager was started."""
+        """Hot-reload this plugin when its files change, whatever ``hot-reload`` says,
+        from now on: the polling thread starts now if it does not run yet (it follows
+        the shared state, too, once the manager is started)."""
         self.store.require(plugin_id)
         self._watch[plugin_id] = True
-        if self._started:
-            self._start_watcher()
+        self._start_watcher()
 
     def unwatch(self, plugin_id: str) -> None:
         """Stop hot-reloading this plugin (also when ``hot-reload = true``)."""
         self._watch[plugin_id] = False
 
     def watching(self, plugin_id: str) -> bool:
+        """Is the plugin hot-reloaded when its files change? (Never while no polling
+        thread runs: before :meth:`start` or :meth:`watch`, after :meth:`close`.)"""
+        return self._watcher is not None and self.wants_hot_reload(plugin_id)
+
+    def wants_hot_reload(self, plugin_id: str) -> bool:
+        """:meth:`watch`, :meth:`unwatch`, else the ``hot-reload`` setting."""
         return self._watch.get(plugin_id, self.settings.hot_reload)
 
     def on_change(self, plugin_id: str, callback: ChangeCallback) -> Callable[[], None]:
@@ -285,72 +312,21 @@ class PluginManager(SeedNames):
         """Follow the shared state: unload what was disabled or uninstalled elsewhere,
         reload what was upgraded, restored or reloaded elsewhere, and (``load``) enable
         what is recorded as enabled. Returns the errors by plugin id."""
-        errors: dict[str, PluginError] = {}
-        with self._lock:
-            rows = {info.id: info for info in self.store.all()}
-            for plugin_id in [
-                i for i in self.running.loaded if i not in rows or not rows[i].enabled
-            ]:
-                self.running.unload(plugin_id)
-                if plugin_id not in rows:
-                    self.running.finder.disown(plugin_id)
-            for info in rows.values():
-                try:
-                    self._follow(info, load)
-                except PluginError as error:
-                    errors[info.id] = error
-        return errors
+        return _following.sync(self._ctx, load=load)
 
-    def _follow(self, info: PluginInfo, load: bool) -> None:
-        loaded = self.running.loaded.get(info.id)
-        if self.running.failed.get(info.id) == info.revision:
-            return  # failed here at this revision: wait for the next change
-        if loaded is not None:
-            if loaded.info.revision == info.revision and loaded.info.path == info.path:
-                return
-            try:
-                with self._plugin_lock(info.id):
-                    self._swap_recording(info.id, self.store.require(info.id))
-            except PluginError:
-                self.running.failed[info.id] = info.revision
-                raise
-            return
-        if not (load and info.enabled):
-            self.running.own_disabled(info)
-            return
-        try:
-            with self._plugin_lock(info.id):
-                self.running.load(info)
-        except PluginEnableError as error:
-            self.running.failed[info.id] = info.revision
-            self._record(info.id, status=FAILED, last_error=error.error)
-            raise
+    def follow(self) -> dict[str, PluginError]:
+        """One poll's :meth:`sync` (the hot-reload thread's): only once started."""
+        return self.sync(load=self.settings.auto_enable) if self._started else {}
 
     def hot_reload(self, plugin_id: str) -> None:
         """Reload a plugin whose files changed (called by the hot-reload thread).
 
         A version that fails to import or enable is recorded as ``last_error`` while
-        the previous version keeps running.
+        the previous version keeps running; the :meth:`on_change` callbacks run after.
         """
-        failure: PluginError | None = None
-        with self._lock:
-            loaded = self.running.loaded.get(plugin_id)
-            if loaded is None:
-                return
-            try:
-                with self._plugin_lock(plugin_id):
-                    self._swap_recording(plugin_id, loaded.info)
-            except RestartRequired as error:
-                failure = error
-                self._record(plugin_id, last_error=f"hot reload skipped: {error}")
-            except PluginNotFound:
-                return
-            except PluginError as error:
-                failure = error
-                logger.warning("plugin %s: hot reload failed: %s", plugin_id, error)
-            else:
-                self._record(plugin_id, status=ENABLED, last_error=None)
-                logger.info("plugin %s: reloaded after a change of its files", plugin_id)
+        tried, failure = _following.hot_reload(self._ctx, plugin_id)
+        if not tried:
+            return
         for callback in list(self._on_change.get(plugin_id, ())):
             try:
                 callback(plugin_id, failure)
@@ -364,14 +340,14 @@ class PluginManager(SeedNames):
         self._started = False
         if watcher is not None:
             watcher.stop()
-        with self._lock:
+        with self._ctx.changing():
             for plugin_id in list(self.running.loaded):
                 self.running.unload(plugin_id)
             _loader.remove_finder(self.running.finder)
 
     def loaded_roots(self) -> builtins.list[tuple[str, str, Signature]]:
         """``(id, directory, files when loaded)`` of the plugins running here."""
-        with self._lock:
+        with self._ctx.lock:
             return [(i, x.info.path, x.files) for i, x in self.running.loaded.items()]
 
     def __enter__(self) -> PluginManager:
@@ -383,24 +359,11 @@ class PluginManager(SeedNames):
     def __repr__(self) -> str:
         return f"<lazyext.PluginManager {self.root!r}, {len(self.running.loaded)} loaded>"
 
-    # -- internals shared with _install and _reload --------------------------------
 
-    def _plugin_lock(self, plugin_id: str) -> Any:
-        return _files.plugin_lock(self.root, plugin_id, self.config.settings.lock_timeout)
-
-    def _record(self, plugin_id: str, *, bump: bool = False, **changes: Any) -> PluginInfo:
-        # The loaded version's info is left alone: it says which revision runs here.
-        return self.store.update(plugin_id, bump=bump, **changes)
-
-    def _swap_recording(self, plugin_id: str, new: PluginInfo) -> None:
-        try:
-            self.running.swap(plugin_id, new)
-        except PluginEnableError as error:
-            if error.previous_kept:
-                self._record(plugin_id, last_error=error.error)
-            else:
-                self._record(plugin_id, enabled=False, status=FAILED, last_error=error.error)
-            raise
+def _relay(method: weakref.WeakMethod[Any], event: Mapping[str, Any]) -> None:
+    bound = method()
+    if bound is not None:
+        bound(event)
 
 
 def _config(
@@ -411,9 +374,6 @@ def _config(
     find_links: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
     no_index: bool | None,
 ) -> Config:
-    from lazyext._api import active_config, overrides
-    from lazyext._settings.load import load
-
     options = overrides(cache_dir, offline, index_url, find_links, no_index, None)
     if isinstance(config, Config):
         if any(value is not None for value in options.values()):

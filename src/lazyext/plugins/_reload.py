@@ -4,9 +4,10 @@ No file-watching dependency: every ``interval`` seconds the thread compares each
 loaded plugin's files (path, mtime, size; ``__pycache__`` ignored) with what it saw
 before. A change is acted on once the files have stayed the same for ``debounce``
 seconds, so an editor's save (or a copy of many files) reloads once, not per file.
-Each poll also follows the shared state (:meth:`PluginManager.sync`), so a plugin
-enabled, disabled, upgraded, restored or reloaded by another process (the CLI) is
-picked up here too. The clock is injectable for tests.
+Once the manager is started, each poll also follows the shared state
+(:meth:`PluginManager.sync`), so a plugin enabled, disabled, upgraded, restored or
+reloaded by another process (the CLI) is picked up here too. The clock is injectable
+for tests.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from lazyext.plugins._manager import PluginManager
+from lazyext.plugins._errors import PluginError
 
 logger = logging.getLogger("lazyext.plugins")
 
@@ -41,12 +41,26 @@ def signature(root: str) -> Signature:
     return tuple(sorted(found))
 
 
+class Followed(Protocol):
+    """What the watcher needs of a :class:`PluginManager`."""
+
+    def follow(self) -> Mapping[str, PluginError]:
+        """Follow the shared state (once started); the errors by plugin id."""
+        ...
+
+    def loaded_roots(self) -> list[tuple[str, str, Signature]]: ...
+
+    def wants_hot_reload(self, plugin_id: str) -> bool: ...
+
+    def hot_reload(self, plugin_id: str) -> None: ...
+
+
 class Watcher:
     """Polls the loaded plugins of one manager; :meth:`poll` is one round."""
 
     def __init__(
         self,
-        manager: PluginManager,
+        manager: Followed,
         interval: float,
         debounce: float,
         clock: Callable[[], float] = time.monotonic,
@@ -80,13 +94,13 @@ class Watcher:
 
     def poll(self) -> list[str]:
         """Follow the shared state, then reload plugins whose change has settled."""
-        for plugin_id, error in self.manager.sync(load=self.manager.settings.auto_enable).items():
+        for plugin_id, error in self.manager.follow().items():
             logger.warning("plugin %s: %s", plugin_id, error)
         now = self.clock()
         roots = {
             i: (root, files)
             for i, root, files in self.manager.loaded_roots()
-            if self.manager.watching(i)
+            if self.manager.wants_hot_reload(i)
         }
         for plugin_id in set(self._seen) - set(roots):
             self._forget(plugin_id)

@@ -8,11 +8,17 @@ version's ``on_disable`` run and the new one's ``on_enable``; if either step fai
 old modules are put back (and the old ``on_enable`` runs again), so the previous
 version keeps running. A plugin is not a security boundary: it runs with the rights of
 this process, and these transitions are about clean reloads, not isolation.
+
+Each transition also keeps the hook registry (:mod:`._hooks`) in step: a version is
+registered before its ``on_enable`` runs and becomes the one hook calls see once it
+succeeded; a failure unregisters it. Each queues its lifecycle event, which the manager
+calls once its locks are released.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +26,13 @@ from typing import Any
 from lazyext._errors import LazyextError
 from lazyext._settings.config import Config
 from lazyext.plugins import _files, _loader
+from lazyext.plugins._dependencies import provision_dependencies
 from lazyext.plugins._editable import check_folder, is_editable
-from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
+from lazyext.plugins._errors import ManifestError, PluginEnableError, PluginError, RestartRequired
+from lazyext.plugins._hooks import Events, Registry
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._reload import Signature, signature
 from lazyext.plugins._settings import PluginSettings
-from lazyext.plugins._sources import provision_dependencies
 from lazyext.plugins._store import PluginInfo, Store
 
 logger = logging.getLogger("lazyext.plugins")
@@ -39,10 +46,14 @@ class Loaded:
 
 
 class Running:
-    def __init__(self, config: Config, settings: PluginSettings, store: Store) -> None:
+    def __init__(
+        self, config: Config, settings: PluginSettings, store: Store, registry: Registry
+    ) -> None:
         self.config = config
         self.settings = settings
         self.store = store
+        self.registry = registry
+        self.events = Events(registry)
         self.finder = _loader.PluginFinder()
         self.loaded: dict[str, Loaded] = {}
         self.failed: dict[str, int] = {}  # id -> revision that failed to load here
@@ -117,6 +128,13 @@ class Running:
     def load(self, info: PluginInfo) -> None:
         """Import and enable in this process, or leave no trace and raise."""
         try:
+            self._load(info)
+        except PluginError as error:
+            self._failed(info.id, error)
+            raise
+
+    def _load(self, info: PluginInfo) -> None:
+        try:
             self.check_names(info.manifest, info.path)
         except ManifestError as error:
             raise PluginEnableError(str(error), plugin_id=info.id) from error
@@ -125,17 +143,25 @@ class Running:
         _loader.purge_bytecode(info.path)  # as swap does: files may have changed since
         self.finder.own(info.manifest, info.path, loadable=True)
         files = signature(info.path)
+        version = None
         try:
             target = _loader.instantiate(info.manifest, self.arguments_for(info.id))
+            version = self.registry.add(info.id, target, _modules(info.manifest))
             _loader.call_hook(target, "on_enable")
         except BaseException as error:
+            if version is not None:
+                self.registry.discard(version)
             _loader.take_modules(info.path, info.manifest.modules)
             self.finder.own(info.manifest, info.path, loadable=False)
             if not isinstance(error, (Exception, SystemExit)):
                 raise
             raise _failure(info, "was not enabled", error) from error
+        self.registry.promote(info.id, version)
         self.loaded[info.id] = Loaded(info, target, files)
         self.failed.pop(info.id, None)
+        self.events.queue(
+            "lazyext_plugin_enabled", plugin_id=info.id, plugin=target, manifest=info.manifest
+        )
 
     def unload(self, plugin_id: str) -> str | None:
         """``on_disable`` (its error is returned, not raised), then unload the modules."""
@@ -148,8 +174,15 @@ class Running:
         except Exception as exc:
             error = f"on_disable raised {_loader.describe(exc)}"
             logger.warning("plugin %s: %s", plugin_id, error)
+        self.registry.remove(plugin_id)
         _loader.take_modules(loaded.info.path, loaded.info.manifest.modules)
         self.finder.own(loaded.info.manifest, loaded.info.path, loadable=False)
+        self.events.queue(
+            "lazyext_plugin_disabled",
+            plugin_id=plugin_id,
+            plugin=loaded.target,
+            manifest=loaded.info.manifest,
+        )
         return error
 
     def refuse_if_extension(self, plugin_id: str) -> None:
@@ -168,6 +201,16 @@ class Running:
     def swap(self, plugin_id: str, new: PluginInfo) -> None:
         """Replace the loaded version by ``new``; on any failure the old one keeps (or
         is brought back to) running and :class:`PluginEnableError` is raised."""
+        try:
+            self._swap(plugin_id, new)
+        except PluginError as error:
+            self._failed(plugin_id, error)
+            raise
+
+    def _failed(self, plugin_id: str, error: PluginError) -> None:
+        self.events.queue("lazyext_plugin_failed", plugin_id=plugin_id, error=error)
+
+    def _swap(self, plugin_id: str, new: PluginInfo) -> None:
         old = self.loaded[plugin_id]
         self.refuse_if_extension(plugin_id)
         try:
@@ -185,6 +228,7 @@ class Running:
         files = signature(new.path)
         try:
             target = _loader.instantiate(new.manifest, self.arguments_for(plugin_id))
+            version = self.registry.add(plugin_id, target, _modules(new.manifest))
         except BaseException as error:
             self._back(old, saved, new)
             if not isinstance(error, (Exception, SystemExit)):
@@ -199,6 +243,7 @@ class Running:
         try:
             _loader.call_hook(target, "on_enable")
         except BaseException as error:
+            self.registry.discard(version)
             self._back(old, saved, new)
             if not isinstance(error, (Exception, SystemExit)):
                 raise
@@ -206,7 +251,15 @@ class Running:
             raise _failure(
                 new, "was not reloaded (the previous version was re-enabled)", error, kept=True
             ) from error
+        self.registry.promote(plugin_id, version)
         self.loaded[plugin_id] = Loaded(new, target, files)
+        self.events.queue(
+            "lazyext_plugin_reloaded",
+            plugin_id=plugin_id,
+            plugin=target,
+            manifest=new.manifest,
+            previous=old.target,
+        )
 
     def _back(self, old: Loaded, saved: dict[str, Any], new: PluginInfo) -> None:
         _loader.take_modules(new.path, new.manifest.modules)
@@ -218,14 +271,27 @@ class Running:
             _loader.call_hook(old.target, "on_enable")
         except Exception as error:
             self.loaded.pop(old.info.id, None)
+            self.registry.remove(old.info.id)
             _loader.take_modules(old.info.path, old.info.manifest.modules)
             self.finder.own(old.info.manifest, old.info.path, loadable=False)
+            self.events.queue(
+                "lazyext_plugin_disabled",
+                plugin_id=old.info.id,
+                plugin=old.target,
+                manifest=old.info.manifest,
+            )
             raise _failure(
                 new,
                 f"was not reloaded ({_loader.describe(cause)}), and re-enabling the "
                 "previous version also failed",
                 error,
             ) from error
+
+
+def _modules(manifest: Manifest) -> list[object]:
+    """The plugin's package and entry modules (registered when they implement hooks)."""
+    names = dict.fromkeys([manifest.package, manifest.entry_module])
+    return [sys.modules[name] for name in names if name and name in sys.modules]
 
 
 def _failure(

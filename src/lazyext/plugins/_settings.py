@@ -29,7 +29,8 @@ from typing import Any, Final
 
 from lazyext._errors import ConfigError
 from lazyext._settings.checks import check_table
-from lazyext._settings.config import Config
+from lazyext._settings.config import Config, default_data_root
+from lazyext._trust import real_if_trusted
 
 _TYPES: Final[dict[str, tuple[type, ...]]] = {
     "directory": (str,),
@@ -95,13 +96,9 @@ def _arguments(
 
 def _directory(value: object, source: str) -> str:
     if value is None:
-        from lazyext._settings.config import default_data_root
-
         return os.path.join(default_data_root(), "plugins")
     path = os.path.expanduser(str(value))
     if not os.path.isabs(path):
         base = os.path.dirname(source) if source.endswith(".toml") else os.getcwd()
         path = os.path.join(base, path)
-    from lazyext._trust import real_if_trusted
-
     return real_if_trusted(path)  # a link that fails the rule is named when it is used

@@ -1,24 +1,23 @@
-"""Where plugins come from, and where their dependencies go.
+"""Where plugins come from: a folder, a zip or wheel, or a requirement.
 
 A source is a folder, a zip (a ``.whl`` is a zip too) or a requirement string. A
 requirement is installed through the cache like any extension and only the plugin
-distribution's own files (from its ``RECORD``) are taken from the install. Plugin
-dependencies are provisioned through the cache as well and made importable through
-lazyext's finders: nothing is ever installed into the host environment.
+distribution's own files (from its ``RECORD``) are taken from the install: nothing is
+ever installed into the host environment. Dependencies are :mod:`._dependencies`'s.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import os
 import re
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 
+from lazyext._env.provision import provision
 from lazyext._settings.config import Config
+from lazyext._use import plan_for
 from lazyext.plugins._archive import DirTree, Limits, Tree, ZipTree
 from lazyext.plugins._errors import ManifestError
 
@@ -77,9 +76,6 @@ def _open_path(path: str, limits: Limits) -> Source:
 
 
 def _open_requirement(requirement: str, config: Config, limits: Limits) -> Source:
-    from lazyext._env.provision import provision
-    from lazyext._use import plan_for
-
     plan = plan_for(requirement, config)
     if not plan.marker_ok:
         raise ManifestError(f"{requirement!r} does not apply to this interpreter (marker)")
@@ -107,28 +103,3 @@ def _record_of(target: str, dist: str, requirement: str) -> list[str]:
                 raise ManifestError(f"{requirement}: cannot read {path}: {error}") from error
             return [row[0] for row in rows if row and row[0]]
     raise ManifestError(f"{requirement}: the install holds no .dist-info for {dist}")
-
-
-def provision_dependencies(requirements: Iterable[str], config: Config) -> list[str]:
-    """Install (or find cached) each requirement and make it importable; return the
-    install directories. Requirements whose marker excludes this interpreter are skipped."""
-    wanted = list(requirements)
-    if not wanted:
-        return []
-    from lazyext import _api, _use
-    from lazyext._env.provision import install
-
-    runtime = _api.runtime_for_use()
-    targets = []
-    for requirement in wanted:
-        plan = _use.plan_for(requirement, config)
-        if not plan.marker_ok:
-            continue
-        # Its whole closure, resolved to fit the process's environment; a dependency
-        # the host already satisfies has nothing of the cache's to activate.
-        installed = install(plan, config)
-        for entry in installed.entries:
-            runtime.activate_entry(entry)
-        targets += installed.targets
-    importlib.invalidate_caches()
-    return targets

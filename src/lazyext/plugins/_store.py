@@ -12,6 +12,7 @@ interleave a read-modify-write, and contention waits instead of failing.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -126,8 +127,6 @@ class SnapshotInfo:
 
     @property
     def files(self) -> str:
-        import os
-
         return os.path.join(self.path, "files")
 
     def as_dict(self) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 No plugin code runs (the manifest is read with ``ast`` or ``tomllib``, files are
 compiled, never executed), nothing is written and nothing is installed: only a
 folder or a zip/wheel on disk can be validated, since a requirement would have to be
-installed first. Every problem is collected, not just the first.
+installed first. The dependencies are resolved as install would resolve them (a
+distribution or version that does not exist, or a conflict, is a problem), and the
+resolution is kept in the cache like any other. Every problem is collected, not just
+the first.
 """
 
 from __future__ import annotations
@@ -11,16 +14,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from lazyext.plugins import _manifest
+from lazyext.plugins import _reader
 from lazyext.plugins._archive import Limits, Tree
+from lazyext.plugins._context import Context
+from lazyext.plugins._dependencies import resolve_dependencies
 from lazyext.plugins._errors import ManifestError
+from lazyext.plugins._install import check_shadowing, check_syntax
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._sources import is_path, open_source
-
-if TYPE_CHECKING:
-    from lazyext.plugins._manager import PluginManager
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,27 +47,25 @@ class Validation:
         }
 
 
-def validate(manager: PluginManager, source: str | os.PathLike[str]) -> Validation:
+def validate(ctx: Context, source: str | os.PathLike[str]) -> Validation:
     """Check the plugin in ``source`` as :meth:`PluginManager.install` would."""
-    from lazyext.plugins._install import check_shadowing, check_syntax
-
     label = os.fspath(source)
     if not isinstance(source, os.PathLike) and not is_path(label):
         problem = "validate takes a folder or a .zip/.whl file; a requirement is not on disk"
         return Validation(label, None, (problem,))
     problems: list[str] = []
     try:
-        limits = Limits(max_bytes=manager.settings.max_archive_bytes)
-        opened = open_source(source, manager.config, limits)
+        limits = Limits(max_bytes=ctx.settings.max_archive_bytes)
+        opened = open_source(source, ctx.config, limits)
     except ManifestError as error:
         return Validation(label, None, error.problems)
     manifest = None
     try:
         try:
-            manifest, copy = _manifest.read(
+            manifest, copy = _reader.read(
                 opened.tree,
                 folder_name=opened.folder_name,
-                allow_direct_urls=manager.config.settings.allow_direct_urls,
+                allow_direct_urls=ctx.config.settings.allow_direct_urls,
             )
         except ManifestError as error:
             problems += error.problems
@@ -73,12 +74,14 @@ def validate(manager: PluginManager, source: str | os.PathLike[str]) -> Validati
         if manifest is not None:
             known = manifest
             checks.append(lambda: check_shadowing(known, opened.label))
-            checks.append(lambda: _check_claims(manager, known))
+            checks.append(lambda: _check_claims(ctx, known))
         for check in checks:
             try:
                 check()
             except ManifestError as error:
                 problems += error.problems
+        if manifest is not None:
+            problems += resolve_dependencies(manifest.dependencies, ctx.config)
     finally:
         opened.tree.close()
     return Validation(opened.label, manifest, tuple(dict.fromkeys(problems)))
@@ -91,10 +94,10 @@ def _everything(tree: Tree) -> dict[str, str]:
         return {}
 
 
-def _check_claims(manager: PluginManager, manifest: Manifest) -> None:
+def _check_claims(ctx: Context, manifest: Manifest) -> None:
     """Its import names must not belong to another installed plugin."""
     problems = []
-    for info in manager.store.all():
+    for info in ctx.store.all():
         clash = set(info.manifest.modules) & set(manifest.modules)
         if info.id != manifest.id and clash:
             problems.append(f"plugin {info.id!r} already ships {', '.join(sorted(clash))}")

@@ -237,13 +237,18 @@ def build_trigger(trigger: str, args: Mapping[str, Any]) -> BaseTrigger:
 
 
 def next_fire(trigger: str, args: Mapping[str, Any], now: float) -> float | None:
-    """The trigger's first fire time after ``now`` (``None``: it never fires)."""
+    """The trigger's first fire time after ``now`` (``None``: it never fires).
+
+    A ``date`` that has passed fires once, at ``now``: that is when a scheduler runs it
+    (a date trigger alone would answer its date, in the past)."""
     built = build_trigger(trigger, args)
     if trigger == "interval" and not args.get("start_date"):
         return now + float(built.interval_length)  # the trigger would count from real time
     moment = dt.datetime.fromtimestamp(now, dt.UTC)
     fire = built.get_next_fire_time(None, moment)
-    return None if fire is None else float(fire.timestamp())
+    if fire is None:
+        return None
+    return max(float(fire.timestamp()), now) if trigger == "date" else float(fire.timestamp())
 
 
 def is_spent(task: Task) -> bool:
@@ -269,7 +274,7 @@ def check_options(
     problems = []
     if not task_id or task_id.startswith("lazyext:"):
         problems.append(f"task id {task_id!r} is empty or reserved (lazyext:...)")
-    try:  # it reaches SQL, logs and lock names: bounded like every name (lazyext._keys)
+    try:  # it reaches SQL, logs and lock names: bounded like every name (lazyext._settings.keys)
         check_text(task_id, "task id", MAX_NAME)
     except ConfigError as error:
         problems.append(str(error))
