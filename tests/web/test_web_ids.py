@@ -18,7 +18,6 @@ from urllib.parse import quote
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
 from webkit import plugin_files, zip_bytes

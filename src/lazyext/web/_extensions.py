@@ -7,12 +7,15 @@ invalidate``, on the server's config.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from lazyext import _api, _cache
+from lazyext._guards import forget_failures
 from lazyext.web import _ids
 from lazyext.web._errors import problem, translated
+from lazyext.web._service import Service
 from lazyext.web.models import (
     CacheStatus,
     ExtensionDetail,
@@ -21,9 +24,6 @@ from lazyext.web.models import (
     WarmRequest,
     WarmResult,
 )
-
-if TYPE_CHECKING:
-    from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["extensions"]
 Name = Annotated[str, Depends(_ids.extension_name)]
@@ -72,11 +72,9 @@ def add_routes(api: APIRouter, service: Service) -> None:
     def warm(body: WarmRequest) -> WarmReport:
         """A failed install is reported in its result (``ok: false``), not as an error;
         an unknown name is a 422."""
-        from lazyext._api import warm
-
         started = time.monotonic()
         with translated():
-            results = warm(body.names, config, refresh=body.refresh)
+            results = _api.warm(body.names, config, refresh=body.refresh)
         return WarmReport(
             seconds=round(time.monotonic() - started, 3),
             results={
@@ -88,18 +86,13 @@ def add_routes(api: APIRouter, service: Service) -> None:
     @api.post("/extensions/{name}/invalidate", tags=_TAGS, summary="Make the next use reinstall")
     def invalidate(name: Name) -> Invalidated:
         """Processes that imported the extension keep it; the next use reinstalls."""
-        from lazyext import _cache
-        from lazyext._guards import forget_failures
-
         with translated():
             plan = config.plan_for(name)
             if plan is None or plan.extension.package is None:
                 raise _not_found(name, " (built-in ones have no install)")
-            from lazyext._api import closure_keys
-
             root = _cache.ensure_root(config.settings.cache_dir)
             forget_failures()
-            keys = closure_keys(config, plan)
+            keys = _api.closure_keys(config, plan)
             return Invalidated(
                 name=name, invalidated=sum(_cache.invalidate_key(root, key) for key in keys)
             )

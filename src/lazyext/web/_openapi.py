@@ -15,7 +15,7 @@ authorize), but only an authorized caller sees the running plugins' routes in it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -23,10 +23,8 @@ from fastapi.security import HTTPBearer
 
 from lazyext.web._mount import plugin_routes
 from lazyext.web._security import authorized
+from lazyext.web._service import Service
 from lazyext.web.models import ErrorResponse, PlainErrorResponse, ValidationErrorResponse
-
-if TYPE_CHECKING:
-    from lazyext.web._app import Service
 
 SCHEME: Final = "bearerAuth"
 #: The token as OpenAPI declares it; the check itself is the Guard's (auto_error off).

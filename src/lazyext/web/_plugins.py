@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -24,10 +24,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from lazyext._errors import LazyextError
-from lazyext.plugins import PluginError, PluginInfo
+from lazyext.plugins import PluginError, PluginInfo, PluginManager
+from lazyext.plugins._sources import is_path
 from lazyext.web import _ids, _limits
 from lazyext.web._errors import http_error, problem, translated
 from lazyext.web._limits import too_big
+from lazyext.web._service import Service
 from lazyext.web.models import (
     ErrorResponse,
     PluginDetail,
@@ -37,10 +39,6 @@ from lazyext.web.models import (
     SnapshotOut,
     SnapshotRestore,
 )
-
-if TYPE_CHECKING:
-    from lazyext.plugins import PluginManager
-    from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["plugins"]
 _CHUNK: Final = 1 << 16
@@ -207,8 +205,6 @@ def _check_requirement(text: str) -> None:
     # a path (lazyext.plugins._sources.is_path): never a file of the server, neither
     # by path nor as a direct reference to a file: URL. Other direct references
     # ("pkg @ https://...") are requirements, refused unless allow-direct-urls.
-    from lazyext.plugins._sources import is_path
-
     scheme = text.partition("@")[2].strip().lower().partition(":")[0]
     if not text or is_path(text) or "file" in scheme.split("+"):  # file:, git+file:
         raise problem(

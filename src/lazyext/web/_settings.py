@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -106,8 +107,6 @@ def _token_in_file(source: str, problems: list[str]) -> str | None:
     the cache never holds it (see :func:`lazyext._load._encode`)."""
     if not source.endswith(".toml"):
         return None
-    import tomllib
-
     try:
         with open(source, "rb") as handle:
             table: object = tomllib.load(handle)
