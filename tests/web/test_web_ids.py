@@ -43,6 +43,7 @@ IDS = [
 ROUTES = [
     ("GET", "/plugins/{}", None),
     ("DELETE", "/plugins/{}", None),
+    ("PATCH", "/plugins/{}", {"enabled": True}),
     ("POST", "/plugins/{}/enable", None),
     ("POST", "/plugins/{}/disable", None),
     ("POST", "/plugins/{}/reload", None),

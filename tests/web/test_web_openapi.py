@@ -109,36 +109,43 @@ def _semantic_only(recorder: Any) -> list[str]:
             continue
         detail = json.loads(interaction.response.content or b"{}").get("detail")
         if not (isinstance(detail, dict) and detail.get("error") in SEMANTIC):
-            wrong.append(f"{recorder.label}: {interaction.request.uri} -> {detail!r:.300}")
+            wrong.append(f"{interaction.request.uri} -> {detail!r:.300}")
     return wrong
 
 
-def conformance(app: Any, examples: int = EXAMPLES) -> tuple[dict[str, list[str]], set[str]]:
-    """Run schemathesis against ``app``: the failures by check, and the checks run."""
+Failures = dict[str, dict[str, list[str]]]
+
+
+def conformance(app: Any, examples: int = EXAMPLES) -> tuple[Failures, set[str]]:
+    """Run schemathesis against ``app``: the failures by check and operation, and the
+    checks that ran."""
     import schemathesis
     from schemathesis import engine
     from schemathesis.engine import events
     from schemathesis.python.asgi import shutdown_lifespans
 
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=_config(examples))
-    failures: dict[str, list[str]] = collections.defaultdict(list)
+    failures: Failures = collections.defaultdict(lambda: collections.defaultdict(list))
     ran: set[str] = set()
     try:
         for event in engine.from_schema(schema).execute():
             if isinstance(event, (events.NonFatalError, events.FatalError)):
-                failures["error"].append(str(getattr(event, "info", event)))
+                failures["error"]["run"].append(str(getattr(event, "info", event)))
             if not isinstance(event, events.ScenarioFinished):
                 continue
             for checks in event.recorder.checks.values():
                 for check in checks:
                     ran.add(check.name)
                     if check.failure_info is not None:
-                        text = str(check.failure_info.failure)
-                        failures[check.name].append(f"{event.recorder.label}: {text:.1500}")
-            failures["semantic_422"] += _semantic_only(event.recorder)
+                        text = f"{check.failure_info.failure}"
+                        failures[check.name][event.recorder.label].append(text)
+            failures["semantic_422"][event.recorder.label] += _semantic_only(event.recorder)
     finally:
         shutdown_lifespans()
-    return {name: found for name, found in failures.items() if found}, ran
+    found = {
+        name: {op: texts for op, texts in ops.items() if texts} for name, ops in failures.items()
+    }
+    return {name: ops for name, ops in found.items() if ops}, ran
 
 
 @pytest.mark.slow
@@ -150,9 +157,13 @@ def test_the_api_conforms_to_its_openapi_document(config_file: Path) -> None:
     failures, ran = conformance(app)
     assert operations >= 26  # every route of the API is in the document
     assert ran >= CHECKS, sorted(CHECKS - ran)
-    counts = {name: len(found) for name, found in failures.items()}
-    listing = "\n\n".join(f"{name}:\n" + "\n".join(found) for name, found in failures.items())
-    assert not failures, f"{counts}\n\n{listing}"
+    counts = {name: len(operations) for name, operations in failures.items()}
+    listing = "\n\n".join(
+        f"{name}, {operation} ({len(texts)}):\n{texts[0]:.1500}"
+        for name, operations in failures.items()
+        for operation, texts in operations.items()
+    )
+    assert not failures, f"operations failing, by check: {counts}\n\n{listing}"
 
 
 def test_each_error_status_is_documented_with_the_body_it_has(

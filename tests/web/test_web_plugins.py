@@ -167,6 +167,7 @@ def test_where_a_router_is_found(serve: Callable[..., Any], tmp_path: Path, wher
         ("GET", "/plugins/nope/snapshots", None),
         ("POST", "/plugins/nope/snapshots", {}),
         ("POST", "/plugins/nope/restore", {"snapshot": 1}),
+        ("PATCH", "/plugins/nope", {"enabled": True}),
     ],
 )
 def test_unknown_plugin_is_404(
@@ -357,3 +358,85 @@ def test_routes_follow_changes_made_by_another_process(
     _until(lambda: hello(client, "farplug").json().get("version") == "2.0", "upgrade followed")
     cli("disable", "farplug")
     _until(lambda: hello(client, "farplug").status_code == 404, "disable followed")
+
+
+ARGUMENTS_PLUGIN = {
+    "argplug/__init__.py": "PLUGIN_INFO = {'id': 'argplug', 'version': '1.0'}\n",
+    "argplug/run.py": """
+from fastapi import APIRouter
+
+router = APIRouter()
+SEEN = {}
+
+
+class Plugin:
+    def __init__(self, arguments):
+        self.arguments = dict(arguments)
+
+    def on_enable(self):
+        if self.arguments.get("fail"):
+            raise RuntimeError("refusing these arguments")
+        SEEN.clear()
+        SEEN.update(self.arguments)
+
+
+@router.get("/arguments")
+def arguments() -> dict:
+    return SEEN
+""",
+}
+
+
+def test_patch_changes_the_record_enabled_and_arguments(
+    serve: Callable[..., Any], tmp_path: Path, config_file: Path
+) -> None:
+    # Issue 23: the record could not be changed on its own (the seed's PluginUpdate).
+    with config_file.open("a", encoding="utf-8") as handle:
+        handle.write('[plugins.arguments.argplug]\nfrom_config = 1\ngreeting = "config"\n')
+    client = serve()
+    data = zip_bytes(tmp_path / "argplug.zip", ARGUMENTS_PLUGIN)
+    assert upload(client, data).status_code == 201
+
+    def seen() -> Any:
+        return client.get("/plugins/argplug/arguments")
+
+    # Disabled: only the record changes; the config's arguments stay under the new ones.
+    patched = client.patch("/plugins/argplug", json={"arguments": {"greeting": "hi"}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["arguments"] == {"from_config": 1, "greeting": "hi"}
+    assert (patched.json()["status"], patched.json()["loaded"]) == ("disabled", False)
+
+    enabled = client.patch("/plugins/argplug", json={"enabled": True}).json()
+    assert (enabled["status"], enabled["loaded"]) == ("enabled", True)
+    assert seen().json() == {"from_config": 1, "greeting": "hi"}
+
+    # Running: reloaded with the new arguments (a new revision, which others follow).
+    running = client.patch("/plugins/argplug", json={"arguments": {"greeting": "hello"}})
+    assert running.status_code == 200, running.text
+    assert running.json()["revision"] > enabled["revision"]
+    assert seen().json() == {"from_config": 1, "greeting": "hello"}
+
+    # Arguments the plugin refuses: the previous ones and the previous version stay.
+    refused = client.patch("/plugins/argplug", json={"arguments": {"fail": True}})
+    assert refused.status_code == 409, refused.text
+    assert "refusing these arguments" in refused.json()["detail"]["message"]
+    kept = client.get("/plugins/argplug").json()
+    assert kept["arguments"] == {"from_config": 1, "greeting": "hello"}
+    assert (kept["status"], kept["loaded"]) == ("enabled", True)
+    assert seen().json() == {"from_config": 1, "greeting": "hello"}
+
+    # Both fields at once; nothing sent changes nothing.
+    both = {"enabled": False, "arguments": {"greeting": "bye"}}
+    disabled = client.patch("/plugins/argplug", json=both).json()
+    assert (disabled["status"], disabled["loaded"]) == ("disabled", False)
+    assert seen().status_code == 404
+    assert client.patch("/plugins/argplug", json={}).json()["arguments"] == {
+        "from_config": 1,
+        "greeting": "bye",
+    }
+    assert client.patch("/plugins/argplug", json={"enabled": True}).status_code == 200
+    assert seen().json() == {"from_config": 1, "greeting": "bye"}
+
+    # The seed's other fields come from the manifest: not changeable here.
+    for field in ({"version": "2.0"}, {"name": "other"}, {"enabled": "yes"}):
+        assert client.patch("/plugins/argplug", json=field).status_code == 422, field

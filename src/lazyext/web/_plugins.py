@@ -35,6 +35,7 @@ from lazyext.web.models import (
     PluginDetail,
     PluginInstall,
     PluginOut,
+    PluginUpdate,
     SnapshotCreate,
     SnapshotOut,
     SnapshotRestore,
@@ -118,6 +119,15 @@ def add_routes(api: APIRouter, service: Service) -> None:
             snapshots = [s.as_dict() for s in manager.snapshots(plugin_id)]
             return PluginDetail.model_validate({**_state(service, info), "snapshots": snapshots})
 
+    @api.patch("/plugins/{plugin_id}", tags=_TAGS, summary="Change its record", dependencies=known)
+    def update_plugin(plugin_id: str, body: PluginUpdate) -> PluginOut:
+        """Only the fields sent change: ``enabled`` enables or disables it (as the
+        ``/enable`` and ``/disable`` routes do); ``arguments`` replaces the arguments
+        set before, and a running plugin is reloaded with them (if that fails, the
+        previous ones stay and the previous version keeps running: 409)."""
+        with translated():
+            return out(manager.update(plugin_id, enabled=body.enabled, arguments=body.arguments))
+
     @api.delete("/plugins/{plugin_id}", tags=_TAGS, summary="Uninstall", dependencies=known)
     def uninstall_plugin(plugin_id: str) -> PluginOut:
         """Disable (``on_disable``), unload, and remove files, state and snapshots; its
@@ -190,14 +200,15 @@ def _add_verb(
 
 
 def _state(service: Service, info: PluginInfo) -> dict[str, Any]:
-    """The recorded state, plus whether it runs here and where its routes are."""
+    """The recorded state and arguments, whether it runs here and where its routes are."""
+    state = {**info.as_dict(), "arguments": dict(service.plugins.arguments_for(info.id))}
     try:
         service.plugins.get(info.id)
     except PluginError:
-        return {**info.as_dict(), "loaded": False, "routes": None}
+        return {**state, "loaded": False, "routes": None}
     router = service.routers.find(info.id)
     routes = service.routers.prefix(info.id) + "/" if router is not None else None
-    return {**info.as_dict(), "loaded": True, "routes": routes}
+    return {**state, "loaded": True, "routes": routes}
 
 
 def _check_requirement(text: str) -> None:

@@ -220,6 +220,11 @@ class PluginOut(BaseModel):
     last_error: str | None
     revision: int
     manifest: ManifestOut
+    arguments: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what its entry object is constructed with: the config's "
+        "[plugins.arguments.<id>], then those set with PATCH, key by key",
+    )
     loaded: bool = Field(False, description="enabled in the server process")
     routes: str | None = Field(
         None, description="where its router is served (from the API's root), if it has one"
@@ -252,6 +257,17 @@ class PluginInstall(_Request):
         examples=["my-plugin>=1"],
     )
     enable: bool = False
+
+
+class PluginUpdate(_Request):
+    """``PATCH /plugins/{id}``: the fields to change (the seed's ``PluginUpdate``)."""
+
+    enabled: bool | None = Field(None, description="enable (true) or disable (false)")
+    arguments: dict[str, Any] | None = Field(
+        None,
+        description="the plugin's arguments, replacing those set before (the config's "
+        "stay under them); a running plugin is reloaded with them",
+    )
 
 
 class SnapshotCreate(_Request):
