@@ -11,8 +11,8 @@ what answers at once, without a restart, and with no hook in the plugin manager.
 The lookup is lock-free (:meth:`PluginManager.get` reads a dict): the event loop
 never waits for an enable that is installing dependencies. The router found for an
 entry object is remembered until the entry object changes (a reload makes a new one).
-The API's own routes (``/plugins/{id}/enable``, ...) come first and win over a
-plugin's routes of the same path.
+The API's own paths (``/plugins/{id}/enable``, ...) come first and win over a
+plugin's routes of the same path, whatever the method (:mod:`lazyext.web._methods`).
 """
 
 from __future__ import annotations

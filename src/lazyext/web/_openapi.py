@@ -1,7 +1,8 @@
 """The OpenAPI document: every error body as it is sent, and the token as a scheme.
 
-Every error the API's own code sends is an :class:`~lazyext.web.models.ErrorResponse`.
-Two come from FastAPI and keep its shape: a malformed request is a 422 whose
+Every status a route can answer is documented for it. Every error the API's own code
+sends is an :class:`~lazyext.web.models.ErrorResponse`; two come from FastAPI and keep
+its shape: a malformed request is a 422 whose
 ``detail`` lists the fields (:class:`~lazyext.web.models.ValidationErrorResponse`),
 and a body that cannot be decoded at all is a 400 whose ``detail`` is a string.
 :data:`RESPONSES` documents each status with the schema of what is really sent, so a
@@ -53,6 +54,7 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "bad input: FastAPI's per-field list for a malformed request, else lazyext's error",
         ValidationErrorResponse | ErrorResponse,
     ),
+    500: _error("a server-side problem (lazyext's own error, logged with its traceback)"),
     503: _error("retry later: a lock is held, or the package index cannot be reached"),
 }
 
