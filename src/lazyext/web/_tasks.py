@@ -54,12 +54,11 @@ def _changeable(tasks: TaskManager, task_id: str) -> Task:
 
 
 def _refuse_builtin(current: Task) -> None:
-    task_id = current.id
     if current.builtin:
         raise problem(
             409,
             "BuiltinTask",
-            f"{task_id!r} is a built-in maintenance task",
+            f"{current.id!r} is a built-in maintenance task",
             "change it through the [maintenance] table of the config",
         )
 
