@@ -244,6 +244,13 @@ def test_bad_uploads_are_refused(serve: Callable[..., Any], tmp_path: Path) -> N
     no_file = client.post("/plugins/upload", files={"other": ("p.zip", b"x")})
     assert no_file.status_code == 422
     assert no_file.json()["detail"]["error"] == "MissingFile"
+    data = zip_bytes(tmp_path / "p.zip", plugin_files("extraplug"))
+    extra = client.post(
+        "/plugins/upload", files={"file": ("p.zip", data)}, data={"comment": "hello"}
+    )
+    assert extra.status_code == 422  # the document allows no other field
+    assert extra.json()["detail"]["error"] == "UnknownField"
+    assert "'comment'" in extra.json()["detail"]["message"]
     as_json = client.post("/plugins/upload", json={"file": "x"})
     assert as_json.status_code == 415
     assert client.get("/plugins").json() == []

@@ -52,6 +52,7 @@ _UPLOAD_BODY: Final[dict[str, Any]] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {
                             "type": "string",
@@ -257,6 +258,14 @@ async def _receive(request: Request, limit: int) -> tuple[str, str, str]:
                 "MissingFile",
                 "no file in the form field 'file'",
                 "send the zip as the form field 'file' (curl -F file=@plugin.zip)",
+            )
+        fields = [key for key, _value in form.multi_items()]
+        if fields != ["file"]:  # as JSON bodies forbid unknown fields (the document too)
+            raise problem(
+                422,
+                "UnknownField",
+                f"the form has fields {fields!r}; it takes one, 'file'",
+                "send the zip as the only form field, 'file' (curl -F file=@plugin.zip)",
             )
         name = _UNSAFE_NAME.sub("_", os.path.basename(upload.filename or "")).lstrip(".")
         directory = tempfile.mkdtemp(prefix="lazyext-upload-")
