@@ -1,17 +1,21 @@
-"""Fixtures of the web tests: a config on the local wheelhouse, and live servers.
+"""Fixtures of the web tests: a config on the local wheelhouse, and in-process clients.
 
-FastAPI, uvicorn and httpx are imported inside the fixtures only: the test modules
-that need them skip first (``pytest.importorskip``) when the extra is missing.
+The API is called in-process (Starlette's TestClient: the ASGI application, its
+lifespan included, without a socket); ``test_web_cli`` serves it once with uvicorn in
+a child process. FastAPI and the test client are imported inside the fixtures only:
+the test modules that need them skip first (``pytest.importorskip``) when the extra
+is missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from webkit import LiveServer
+from webkit import client_of
 
 from support import Wheelhouse
 
@@ -45,20 +49,14 @@ def config_file(tmp_path: Path, wheelhouse: Wheelhouse, wheels: Path) -> Path:
 
 @pytest.fixture
 def serve(config_file: Path) -> Iterator[Callable[..., Any]]:
-    """``serve(**create_app options)`` -> an httpx client of a live server."""
-    import httpx
-
+    """``serve(**create_app options)`` -> a started client of a new application;
+    ``serve(app)`` for an application of the test's own (a host including router())."""
     from lazyext.web import create_app
 
-    running: list[tuple[LiveServer, httpx.Client]] = []
+    with ExitStack() as running:
 
-    def start(app: Any = None, *, headers: dict[str, str] | None = None, **options: Any) -> Any:
-        server = LiveServer(app or create_app(config_file, **options)).start()
-        client = httpx.Client(base_url=server.url, headers=headers, timeout=60)
-        running.append((server, client))
-        return client
+        def start(app: Any = None, *, headers: dict[str, str] | None = None, **options: Any) -> Any:
+            app = app if app is not None else create_app(config_file, **options)
+            return running.enter_context(client_of(app, headers=headers))
 
-    yield start
-    for server, client in reversed(running):
-        client.close()
-        server.stop()
+        yield start

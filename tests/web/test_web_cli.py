@@ -1,7 +1,10 @@
 """``lazyext serve`` in a real process, and lazyext without the ``web`` extra.
 
-The tests of the missing extra run in child interpreters where ``fastapi`` (or
-``uvicorn``) cannot be imported, so they run whether or not the extra is installed.
+The other web tests call the application in-process; the smoke test here is the one
+that serves it with uvicorn on a socket: startup (the lifespan starts the scheduler),
+requests, a body refused before it is sent, and a clean stop on SIGINT. The tests of
+the missing extra run in child interpreters where ``fastapi`` (or ``uvicorn``) cannot
+be imported, so they run whether or not the extra is installed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from webkit import TOKEN
+from webkit import TOKEN, raw_request
 
 from support import python_env, run_python
 
@@ -90,6 +93,7 @@ def _lines(stream: object, into: queue.Queue[str]) -> None:
 
 
 def test_serve_runs_uvicorn_with_the_token_and_stops_cleanly(config_file: Path) -> None:
+    """The live-server smoke test: everything else runs in-process."""
     pytest.importorskip("fastapi")
     pytest.importorskip("uvicorn")
     httpx = pytest.importorskip("httpx")
@@ -112,13 +116,23 @@ def test_serve_runs_uvicorn_with_the_token_and_stops_cleanly(config_file: Path) 
                 found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
                 if found:
                     break
-            url = f"http://127.0.0.1:{found.group(1)}"
+            port = int(found.group(1))
+            url = f"http://127.0.0.1:{port}"
             assert any("token required" in line for line in seen), seen
             assert httpx.get(f"{url}/tasks").status_code == 401
             auth = {"Authorization": f"Bearer {TOKEN}"}
             document = httpx.get(f"{url}/openapi.json", headers=auth).json()
             assert {"/tasks", "/tasks/{task_id}/run", "/plugins/upload"} <= set(document["paths"])
             assert httpx.get(f"{url}/tasks", headers=auth).json() == []
+            health = httpx.get(f"{url}/healthz", headers=auth).json()
+            assert health["scheduler"] == {"configured": True, "running": True}
+            # Over the socket, a declared body over the limit is answered before it is
+            # sent (the client never sends it: a server that waited would time out).
+            head = (
+                f"POST /tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n"
+            ).encode()
+            assert raw_request(port, head).startswith(b"HTTP/1.1 413")
         finally:
             child.send_signal(signal.SIGINT)
             code = child.wait(timeout=60)

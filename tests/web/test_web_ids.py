@@ -18,7 +18,6 @@ from urllib.parse import quote
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
 from webkit import plugin_files, zip_bytes
@@ -44,6 +43,7 @@ IDS = [
 ROUTES = [
     ("GET", "/plugins/{}", None),
     ("DELETE", "/plugins/{}", None),
+    ("PATCH", "/plugins/{}", {"enabled": True}),
     ("POST", "/plugins/{}/enable", None),
     ("POST", "/plugins/{}/disable", None),
     ("POST", "/plugins/{}/reload", None),

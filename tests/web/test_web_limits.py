@@ -8,6 +8,7 @@ the limit, and nothing is stored. Uploads keep their own ``max-upload-bytes``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +17,9 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from webkit import plugin_files, port_of, raw_request, write_zip
+from webkit import asgi_answer, plugin_files, write_zip
 
 MIB = 1024 * 1024
 
@@ -32,19 +32,16 @@ def _task(path: Path, padding: int = 0) -> dict[str, Any]:
     }
 
 
-def _head(path: str, *headers: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
 def test_a_declared_oversize_json_body_is_413_before_it_is_read(
     serve: Callable[..., Any],
 ) -> None:
     client = serve(scheduler=False)
-    # 5 MiB declared, not one byte sent: a server that read the body would wait.
-    head = _head("/tasks", "Content-Type: application/json", f"Content-Length: {5 * MIB}")
-    answer = raw_request(port_of(client), head)
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    # 5 MiB declared, not one byte sent: an application that read the body would wait.
+    headers = [("content-type", "application/json"), ("content-length", str(5 * MIB))]
+    status, body, reads = asgi_answer(client.app, "POST", "/tasks", headers)
+    assert status == 413, body[:300]
+    assert reads == 0
+    assert json.loads(body)["detail"]["error"] == "RequestTooLarge"
     assert client.get("/tasks").json() == []
 
 
@@ -52,12 +49,12 @@ def test_a_chunked_oversize_json_body_is_413_as_it_passes_the_limit(
     serve: Callable[..., Any],
 ) -> None:
     client = serve(scheduler=False)
-    head = _head("/tasks", "Content-Type: application/json", "Transfer-Encoding: chunked")
+    headers = [("content-type", "application/json"), ("transfer-encoding", "chunked")]
     chunk = b"[" + b" " * (64 * 1024)
     # Just past 1 MiB, and the request never ends (no last chunk).
-    body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(17))
-    answer = raw_request(port_of(client), head, body)
-    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    status, body, reads = asgi_answer(client.app, "POST", "/tasks", headers, [chunk] * 20)
+    assert status == 413, body[:300]
+    assert reads == -(-(MIB + 1) // len(chunk))  # refused at the chunk that passed the limit
     assert client.get("/tasks").json() == []
 
 
@@ -110,5 +107,6 @@ def test_a_plugin_route_is_bounded_and_an_upload_keeps_its_own_limit(
     refused = client.post("/plugins/bigplug/hello", content=b"x" * 8192)
     assert refused.status_code == 413
     assert refused.json()["detail"]["error"] == "RequestTooLarge"
-    head = _head("/plugins/bigplug/hello", f"Content-Length: {5 * MIB}")
-    assert raw_request(port_of(client), head).startswith(b"HTTP/1.1 413")
+    headers = [("content-length", str(5 * MIB))]
+    status, _body, reads = asgi_answer(client.app, "POST", "/plugins/bigplug/hello", headers)
+    assert (status, reads) == (413, 0)

@@ -1,7 +1,8 @@
-"""``/plugins`` against a live server: uploads, routers that come and go, errors."""
+"""``/plugins``: uploads, routers that come and go, errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -16,10 +17,9 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from webkit import plugin_files, port_of, raw_request, zip_bytes
+from webkit import asgi_answer, plugin_files, zip_bytes
 
 from lazyext._wheels import build_wheel
 
@@ -167,6 +167,7 @@ def test_where_a_router_is_found(serve: Callable[..., Any], tmp_path: Path, wher
         ("GET", "/plugins/nope/snapshots", None),
         ("POST", "/plugins/nope/snapshots", {}),
         ("POST", "/plugins/nope/restore", {"snapshot": 1}),
+        ("PATCH", "/plugins/nope", {"enabled": True}),
     ],
 )
 def test_unknown_plugin_is_404(
@@ -243,6 +244,13 @@ def test_bad_uploads_are_refused(serve: Callable[..., Any], tmp_path: Path) -> N
     no_file = client.post("/plugins/upload", files={"other": ("p.zip", b"x")})
     assert no_file.status_code == 422
     assert no_file.json()["detail"]["error"] == "MissingFile"
+    data = zip_bytes(tmp_path / "p.zip", plugin_files("extraplug"))
+    extra = client.post(
+        "/plugins/upload", files={"file": ("p.zip", data)}, data={"comment": "hello"}
+    )
+    assert extra.status_code == 422  # the document allows no other field
+    assert extra.json()["detail"]["error"] == "UnknownField"
+    assert "'comment'" in extra.json()["detail"]["message"]
     as_json = client.post("/plugins/upload", json={"file": "x"})
     assert as_json.status_code == 415
     assert client.get("/plugins").json() == []
@@ -297,31 +305,26 @@ def test_uploads_over_the_limit_are_refused_early_and_while_streaming(
 ) -> None:
     limit = 64 * 1024
     client = serve(max_upload_bytes=limit)
-    port = port_of(client)
     boundary = "lazyextboundary"
     part = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
         'filename="big.zip"\r\nContent-Type: application/zip\r\n\r\n'
     ).encode()
+    multipart = ("content-type", f"multipart/form-data; boundary={boundary}")
 
     # Declared too large: answered at once, while the body has not been sent at all.
-    head = (
-        "POST /plugins/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-        "Content-Length: 1000000000\r\n\r\n"
-    ).encode()
-    assert raw_request(port, head).startswith(b"HTTP/1.1 413")
+    declared = [multipart, ("content-length", "1000000000")]
+    status, body, reads = asgi_answer(client.app, "POST", "/plugins/upload", declared)
+    assert (status, reads) == (413, 0), body
+    assert json.loads(body)["detail"]["error"] == "UploadTooLarge"
 
     # Chunked, no length: refused once the bytes read pass the limit, though the
     # request never ends.
-    head = (
-        "POST /plugins/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n"
-    ).encode()
-    payload = part + b"x" * (4 * limit)
-    body = b"%x\r\n%s\r\n" % (len(payload), payload)
-    assert raw_request(port, head, body).startswith(b"HTTP/1.1 413")
+    chunked = [multipart, ("transfer-encoding", "chunked")]
+    chunks = [part, *[b"x" * limit] * 4]
+    status, body, reads = asgi_answer(client.app, "POST", "/plugins/upload", chunked, chunks)
+    assert status == 413, body
+    assert reads <= 3  # the file's limit, or the body's with the envelope: not all four
 
     # Under the envelope's slack but over the file limit: the file is counted exactly.
     data = os.urandom(limit + 1)
@@ -362,3 +365,85 @@ def test_routes_follow_changes_made_by_another_process(
     _until(lambda: hello(client, "farplug").json().get("version") == "2.0", "upgrade followed")
     cli("disable", "farplug")
     _until(lambda: hello(client, "farplug").status_code == 404, "disable followed")
+
+
+ARGUMENTS_PLUGIN = {
+    "argplug/__init__.py": "PLUGIN_INFO = {'id': 'argplug', 'version': '1.0'}\n",
+    "argplug/run.py": """
+from fastapi import APIRouter
+
+router = APIRouter()
+SEEN = {}
+
+
+class Plugin:
+    def __init__(self, arguments):
+        self.arguments = dict(arguments)
+
+    def on_enable(self):
+        if self.arguments.get("fail"):
+            raise RuntimeError("refusing these arguments")
+        SEEN.clear()
+        SEEN.update(self.arguments)
+
+
+@router.get("/arguments")
+def arguments() -> dict:
+    return SEEN
+""",
+}
+
+
+def test_patch_changes_the_record_enabled_and_arguments(
+    serve: Callable[..., Any], tmp_path: Path, config_file: Path
+) -> None:
+    # Issue 23: the record could not be changed on its own (the seed's PluginUpdate).
+    with config_file.open("a", encoding="utf-8") as handle:
+        handle.write('[plugins.arguments.argplug]\nfrom_config = 1\ngreeting = "config"\n')
+    client = serve()
+    data = zip_bytes(tmp_path / "argplug.zip", ARGUMENTS_PLUGIN)
+    assert upload(client, data).status_code == 201
+
+    def seen() -> Any:
+        return client.get("/plugins/argplug/arguments")
+
+    # Disabled: only the record changes; the config's arguments stay under the new ones.
+    patched = client.patch("/plugins/argplug", json={"arguments": {"greeting": "hi"}})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["arguments"] == {"from_config": 1, "greeting": "hi"}
+    assert (patched.json()["status"], patched.json()["loaded"]) == ("disabled", False)
+
+    enabled = client.patch("/plugins/argplug", json={"enabled": True}).json()
+    assert (enabled["status"], enabled["loaded"]) == ("enabled", True)
+    assert seen().json() == {"from_config": 1, "greeting": "hi"}
+
+    # Running: reloaded with the new arguments (a new revision, which others follow).
+    running = client.patch("/plugins/argplug", json={"arguments": {"greeting": "hello"}})
+    assert running.status_code == 200, running.text
+    assert running.json()["revision"] > enabled["revision"]
+    assert seen().json() == {"from_config": 1, "greeting": "hello"}
+
+    # Arguments the plugin refuses: the previous ones and the previous version stay.
+    refused = client.patch("/plugins/argplug", json={"arguments": {"fail": True}})
+    assert refused.status_code == 409, refused.text
+    assert "refusing these arguments" in refused.json()["detail"]["message"]
+    kept = client.get("/plugins/argplug").json()
+    assert kept["arguments"] == {"from_config": 1, "greeting": "hello"}
+    assert (kept["status"], kept["loaded"]) == ("enabled", True)
+    assert seen().json() == {"from_config": 1, "greeting": "hello"}
+
+    # Both fields at once; nothing sent changes nothing.
+    both = {"enabled": False, "arguments": {"greeting": "bye"}}
+    disabled = client.patch("/plugins/argplug", json=both).json()
+    assert (disabled["status"], disabled["loaded"]) == ("disabled", False)
+    assert seen().status_code == 404
+    assert client.patch("/plugins/argplug", json={}).json()["arguments"] == {
+        "from_config": 1,
+        "greeting": "bye",
+    }
+    assert client.patch("/plugins/argplug", json={"enabled": True}).status_code == 200
+    assert seen().json() == {"from_config": 1, "greeting": "bye"}
+
+    # The seed's other fields come from the manifest: not changeable here.
+    for field in ({"version": "2.0"}, {"name": "other"}, {"enabled": "yes"}):
+        assert client.patch("/plugins/argplug", json=field).status_code == 422, field

@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-httpx = pytest.importorskip("httpx")
+pytest.importorskip("httpx")
 
-from webkit import TOKEN, LiveServer, plugin_files, zip_bytes  # noqa: E402
+from webkit import TOKEN, plugin_files, zip_bytes
 
-from lazyext import ConfigError  # noqa: E402
-from lazyext._settings.load import load  # noqa: E402
+from lazyext import ConfigError
+from lazyext._settings.load import load
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -125,7 +124,7 @@ def test_a_non_loopback_connection_needs_a_token() -> None:
 
 
 def test_router_in_a_host_app_checks_access_and_starts_its_managers(
-    config_file: Path, tmp_path: Path
+    config_file: Path, tmp_path: Path, serve: Callable[..., Any]
 ) -> None:
     from fastapi import FastAPI
 
@@ -143,20 +142,17 @@ def test_router_in_a_host_app_checks_access_and_starts_its_managers(
         return {"pong": "host"}
 
     host.include_router(router(config_file, token=TOKEN), prefix="/lazyext")
-    server = LiveServer(host).start()
-    try:
-        with httpx.Client(base_url=server.url) as client:
-            assert client.get("/ping").json() == {"pong": "host"}  # the host's own rules
-            assert client.get("/lazyext/tasks").status_code == 401
-            assert client.get("/lazyext/plugins/hostplug/hello").status_code == 401
-            assert client.get("/lazyext/tasks", headers=BEARER).json() == []
-            answer = client.get("/lazyext/plugins/hostplug/hello", headers=BEARER)
-            assert answer.json() == {"hello": "world", "version": "1.0"}
-            disabled = client.post("/lazyext/plugins/hostplug/disable", headers=BEARER)
-            assert disabled.status_code == 200
-            assert client.get("/lazyext/plugins/hostplug/hello", headers=BEARER).status_code == 404
-    finally:
-        server.stop()
+    client = serve(host)
+    assert client.get("/ping").json() == {"pong": "host"}  # the host's own rules
+    assert client.get("/lazyext/tasks").status_code == 401
+    assert client.get("/lazyext/plugins/hostplug/hello").status_code == 401
+    assert client.options("/lazyext/tasks").status_code == 401  # the fallbacks check too
+    assert client.get("/lazyext/tasks", headers=BEARER).json() == []
+    answer = client.get("/lazyext/plugins/hostplug/hello", headers=BEARER)
+    assert answer.json() == {"hello": "world", "version": "1.0"}
+    disabled = client.post("/lazyext/plugins/hostplug/disable", headers=BEARER)
+    assert disabled.status_code == 200
+    assert client.get("/lazyext/plugins/hostplug/hello", headers=BEARER).status_code == 404
 
 
 def _zip(tmp_path: Path) -> Path:

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from webkit import LiveServer, plugin_files, zip_bytes
+from webkit import plugin_files, zip_bytes
 
 SEED_TASK = {
     "name": "Cleanup",
@@ -38,7 +37,7 @@ def test_the_seed_task_routes_under_manager(serve: Callable[..., Any]) -> None:
     created = client.post("/manager/tasks", json=SEED_TASK)
     assert created.status_code == 201, created.text
     task = created.json()
-    assert (task["id"], task["name"], task["func"]) == ("webfuncs:tick", "Cleanup", "webfuncs:tick")
+    assert (task["name"], task["func"]) == ("Cleanup", "webfuncs:tick")
     task_id = task["id"]
     read = client.get(f"/manager/tasks/{task_id}").json()
     assert {key: read[key] for key in ("id", "name", "status")} == {
@@ -135,27 +134,50 @@ def test_patch_changes_only_what_is_sent_and_put_still_replaces(
     assert partial_put.status_code == 422
 
 
+def test_a_seed_task_without_an_id_gets_a_new_one(serve: Callable[..., Any]) -> None:
+    # Issue 23: the id used to be the function path, so a second task of the same
+    # function was a 409.
+    client = serve(scheduler=False)
+    first = client.post("/tasks", json=SEED_TASK)
+    second = client.post("/tasks", json={**SEED_TASK, "name": "Cleanup again"})
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    ids = {first.json()["id"], second.json()["id"]}
+    assert len(ids) == 2
+    assert "webfuncs:tick" not in ids
+    unnamed = {key: value for key, value in SEED_TASK.items() if key != "name"}
+    third = client.post("/tasks", json=unnamed).json()
+    assert third["id"] not in ids
+    assert third["name"] == "webfuncs:tick"  # a new id names nothing: the function does
+    assert sorted(task["id"] for task in client.get("/tasks").json()) == sorted([*ids, third["id"]])
+
+
 def test_func_path_is_an_alias_of_func(serve: Callable[..., Any]) -> None:
     client = serve(scheduler=False)
-    both = {**SEED_TASK, "func": "webfuncs:tick", "id": "same"}
-    assert client.post("/tasks", json=both).status_code == 201  # the same function twice
-    differ = {**SEED_TASK, "func": "webfuncs:fail", "id": "differ"}
-    refused = client.post("/tasks", json=differ)
-    assert refused.status_code == 422
-    assert "func_path" in refused.json()["detail"][0]["msg"]
+    for both in (
+        {**SEED_TASK, "func": "webfuncs:tick", "id": "same"},
+        {**SEED_TASK, "func": "webfuncs:fail", "id": "differ"},
+    ):
+        refused = client.post("/tasks", json=both)
+        assert refused.status_code == 422
+        assert "not both" in refused.json()["detail"][0]["msg"]
     neither = {key: value for key, value in SEED_TASK.items() if key != "func_path"}
     missing = client.post("/tasks", json=neither)
     assert missing.status_code == 422
     assert missing.json()["detail"][0]["loc"] == ["body", "func"]
-    schema = client.get("/openapi.json").json()["components"]["schemas"]["TaskCreate"]
-    assert "func_path" in schema["properties"]
-    assert schema["anyOf"] == [{"required": ["func"]}, {"required": ["func_path"]}]
+    assert client.post("/tasks", json={**SEED_TASK, "id": "t"}).status_code == 201
+    patch_both = client.patch("/tasks/t", json={"func": None, "func_path": "webfuncs:fail"})
+    assert patch_both.status_code == 422
+    assert client.get("/tasks/t").json()["func"] == "webfuncs:tick"
+    # The document says the same: one of the two names.
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "func_path" in schemas["TaskCreate"]["properties"]
+    assert schemas["TaskCreate"]["oneOf"] == [{"required": ["func"]}, {"required": ["func_path"]}]
+    assert schemas["TaskUpdate"]["not"] == {"required": ["func", "func_path"]}
 
 
 def test_the_prefix_setting_and_router_prefix(
     config_file: Path, serve: Callable[..., Any], tmp_path: Path
 ) -> None:
-    import httpx
     from fastapi import FastAPI
 
     from lazyext.web import router
@@ -177,13 +199,9 @@ def test_the_prefix_setting_and_router_prefix(
 
     host = FastAPI()
     host.include_router(router(config_file, prefix="/v1", scheduler=False), prefix="/api")
-    server = LiveServer(host).start()
-    try:
-        with httpx.Client(base_url=server.url) as other:
-            assert other.get("/api/v1/tasks").json() == []
-            assert other.get("/api/v1/healthz").json()["status"] == "ok"
-    finally:
-        server.stop()
+    other = serve(host)
+    assert other.get("/api/v1/tasks").json() == []
+    assert other.get("/api/v1/healthz").json()["status"] == "ok"
 
 
 @pytest.mark.parametrize("prefix", ["manager", "/a b", "/../x", "/x//y"])

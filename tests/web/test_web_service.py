@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from webkit import TOKEN, LiveServer, plugin_files, zip_bytes
+from webkit import TOKEN, plugin_files, zip_bytes
 
 import lazyext
 
@@ -54,7 +53,6 @@ def test_healthz_needs_the_token_when_one_is_configured(serve: Callable[..., Any
 def test_the_token_is_a_bearer_scheme_in_the_openapi_document(
     serve: Callable[..., Any], config_file: Path
 ) -> None:
-    import httpx
     from fastapi import FastAPI
 
     from lazyext.web import router
@@ -79,13 +77,9 @@ def test_the_token_is_a_bearer_scheme_in_the_openapi_document(
     # In a host application, the host's document declares it.
     host = FastAPI()
     host.include_router(router(config_file, token=TOKEN, scheduler=False), prefix="/x")
-    server = LiveServer(host).start()
-    try:
-        hosted = httpx.get(f"{server.url}/openapi.json").json()
-        assert "bearerAuth" in hosted["components"]["securitySchemes"]
-        assert hosted["paths"]["/x/tasks"]["get"]["security"] == [{"bearerAuth": []}]
-    finally:
-        server.stop()
+    hosted = serve(host).get("/openapi.json").json()
+    assert "bearerAuth" in hosted["components"]["securitySchemes"]
+    assert hosted["paths"]["/x/tasks"]["get"]["security"] == [{"bearerAuth": []}]
 
 
 def test_the_web_package_logs_under_lazyext_web(

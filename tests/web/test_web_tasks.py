@@ -1,8 +1,9 @@
-"""``/tasks`` against a live server: the whole lifecycle, then every error case."""
+"""``/tasks``: the whole lifecycle, then every error case."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,6 @@ from typing import Any
 import pytest
 
 pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
 
@@ -173,15 +173,31 @@ def test_conflicts_are_409(serve: Callable[..., Any], tmp_path: Path, config_fil
     client = serve()
     assert client.post("/tasks", json=_task(tmp_path / "x", id="t")).status_code == 201
 
-    taken = client.post("/tasks", json=_task(tmp_path / "x", id="t"))
+    taken = client.post("/tasks", json=_task(tmp_path / "x", id="t", trigger_args={"hours": 2}))
     assert taken.status_code == 409
-    assert taken.json()["detail"]["error"] == "TaskExistsError"
-    assert "PUT /tasks/{id}" in taken.json()["detail"]["fix"]
+    detail = taken.json()["detail"]
+    assert detail["error"] == "TaskExistsError"
+    assert "PUT /tasks/{id}" in detail["fix"]
+    # Issue 23: the message names the request's fields, not the Python keyword.
+    assert "replace_existing=True" not in detail["message"]
+    assert "'replace_existing': true" in detail["message"]
+    assert "'id'" in detail["message"]
+    assert client.get("/tasks/t").json()["trigger_args"] == {"hours": 1}
+    assert client.post("/tasks/t/run").json()["status"] == "ok"
+
+    # The field it names does what the message says: a new definition, the runs kept.
+    body = _task(tmp_path / "x", id="t", trigger_args={"hours": 2}, replace_existing=True)
+    replaced = client.post("/tasks", json=body)
+    assert replaced.status_code == 201, replaced.text
+    assert replaced.json()["trigger_args"] == {"hours": 2}
+    assert replaced.json()["run_count"] == 1
 
     builtin = client.put("/tasks/lazyext.gc", json=_task(tmp_path / "x"))
     assert builtin.status_code == 409
     assert builtin.json()["detail"]["error"] == "BuiltinTask"
     assert "[maintenance]" in builtin.json()["detail"]["fix"]
+    body = _task(tmp_path / "x", id="lazyext.gc", replace_existing=True)
+    assert client.post("/tasks", json=body).json()["detail"]["error"] == "BuiltinTask"
     assert client.get("/tasks/lazyext.gc").json()["builtin"]  # untouched
 
 
@@ -204,29 +220,36 @@ def test_stopping_the_server_does_not_wait_for_a_hung_task(
     config_file: Path, tmp_path: Path
 ) -> None:
     # Ctrl-C or SIGTERM must stop the server although a scheduled run never returns
-    # (as `lazyext scheduler` stops): the run is recorded as interrupted.
-    import httpx
+    # (as `lazyext scheduler` stops): the lifespan's shutdown does not wait for the
+    # run, which is recorded as interrupted.
     import webfuncs
-    from webkit import LiveServer
+    from webkit import client_of
 
     from lazyext.tasks import TaskManager
     from lazyext.web import create_app
 
     started = tmp_path / "started.txt"
     body = {"func": "webfuncs:hang", "trigger": "date", "trigger_args": {}, "id": "hung"}
-    server = LiveServer(create_app(config_file)).start()
+    running = client_of(create_app(config_file))
+    client = running.__enter__()
+    stopping = threading.Thread(target=running.__exit__, args=(None, None, None), daemon=True)
     try:
-        with httpx.Client(base_url=server.url) as client:
-            added = client.post("/tasks", json={**body, "kwargs": {"path": str(started)}})
-            assert added.status_code == 201, added.text
+        added = client.post("/tasks", json={**body, "kwargs": {"path": str(started)}})
+        assert added.status_code == 201, added.text
         deadline = time.monotonic() + 60
         while not started.exists():
             assert time.monotonic() < deadline, "the server's scheduler never ran the task"
             time.sleep(0.05)
-        server.stop()  # fails if the server is still shutting down after 30 s
+        stopping.start()
+        stopping.join(timeout=30)
+        assert not stopping.is_alive(), "the server is still shutting down after 30 s"
         deadline = time.monotonic() + 60
         while TaskManager().get_task("hung").status != "interrupted":
             assert time.monotonic() < deadline, TaskManager().get_task("hung")
             time.sleep(0.05)
     finally:
         webfuncs.RELEASE.set()
+        if stopping.ident is None:  # failed before stopping: stop now
+            running.__exit__(None, None, None)
+        else:
+            stopping.join(timeout=30)

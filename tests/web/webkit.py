@@ -1,57 +1,89 @@
-"""Helpers of the web tests: a real uvicorn server in a thread, and test plugins.
+"""Helpers of the web tests: clients of the application in-process, and test plugins.
 
-Nothing here imports FastAPI or uvicorn at module level, so the test modules can
-skip cleanly (``pytest.importorskip``) when the ``web`` extra is not installed.
+Nothing here imports FastAPI or the test client at module level, so the test modules
+can skip cleanly (``pytest.importorskip``) when the ``web`` extra is not installed.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
-import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 TOKEN = "test-token-0123456789abcdef"
+#: What the in-process client calls: a loopback host, as a local client would.
+BASE_URL = "http://127.0.0.1"
 
 
-class LiveServer:
-    """``app`` served by uvicorn on 127.0.0.1, on a port bound before it starts."""
+@contextmanager
+def client_of(app: Any, *, headers: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """A client of ``app`` in this process, its lifespan run (managers started on
+    entry, stopped on exit); server errors are raised, not answered with a 500."""
+    from fastapi.testclient import TestClient
 
-    def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start (see the log above)")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
-        assert not self.thread.is_alive(), "the server did not stop"
+    with TestClient(app, base_url=BASE_URL, headers=dict(headers or {})) as client:
+        yield client
 
 
-def port_of(client: Any) -> int:
-    """The port of the server an httpx client talks to."""
-    return int(client.base_url.port)
+def asgi_answer(
+    app: Any,
+    method: str,
+    path: str,
+    headers: Sequence[tuple[str, str]],
+    chunks: Sequence[bytes] = (),
+) -> tuple[int, bytes, int]:
+    """Call ``app`` with a request whose body never ends: ``chunks``, then nothing.
+
+    Returns the status, the response body and how many times the body was read. An
+    application that waited for the rest of the body would never answer: a deadline
+    fails the test instead of hanging it."""
+    import anyio
+
+    reads = 0
+    sent: list[dict[str, Any]] = []
+    pending = list(chunks)
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        if pending:
+            return {"type": "http.request", "body": pending.pop(0), "more_body": True}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            *((k.lower().encode(), v.encode()) for k, v in headers),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+
+    async def call() -> None:
+        with anyio.fail_after(30):
+            await app(scope, receive, send)
+
+    anyio.run(call)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, body, reads
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:

@@ -1,4 +1,4 @@
-"""Install, upgrade, snapshot, restore and uninstall: the changes to files and state.
+"""Install, upgrade, snapshot, restore, update and uninstall: the changes to files and state.
 
 Each runs under the plugin's cross-process lock and follows one order: check
 everything (structure, manifest, dependencies, names), provision dependencies through
@@ -11,21 +11,28 @@ failed upgrade (a snapshot of the previous version is taken first all the same).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib.machinery import PathFinder
+from typing import TYPE_CHECKING, Any
 
+from lazyext._errors import ConfigError
 from lazyext.plugins import _files, _reader
 from lazyext.plugins._archive import DirTree, Limits, Tree
 from lazyext.plugins._context import Context
 from lazyext.plugins._dependencies import provision_dependencies
 from lazyext.plugins._editable import check_folder, is_editable, run_root
-from lazyext.plugins._errors import ManifestError, PluginEnableError, RestartRequired
+from lazyext.plugins._errors import ManifestError, PluginEnableError, PluginError, RestartRequired
 from lazyext.plugins._manifest import Manifest
 from lazyext.plugins._sources import open_source
 from lazyext.plugins._store import DISABLED, ENABLED, FAILED, PluginInfo, SnapshotInfo
+
+if TYPE_CHECKING:
+    from lazyext.plugins._manager import PluginManager
 
 
 def install(
@@ -262,6 +269,49 @@ def restore(ctx: Context, plugin_id: str, snapshot_id: int) -> PluginInfo:
         info = ctx.store.put(new)
         _settle(ctx, info, current)
         return info
+
+
+def update(
+    manager: PluginManager,
+    plugin_id: str,
+    *,
+    enabled: bool | None = None,
+    arguments: Mapping[str, Any] | None = None,
+) -> PluginInfo:
+    """Change the record: ``arguments`` replaces the recorded ones, ``enabled`` enables
+    or disables. A plugin running here whose arguments change is reloaded with them
+    (and followed by other processes); if that fails, the previous arguments are
+    recorded again, the previous version keeps running, and the error is raised."""
+    manager.store.require(plugin_id)
+    if enabled is False:
+        manager.disable(plugin_id)
+    if arguments is not None:
+        _set_arguments(manager, plugin_id, _json_object(arguments))
+    return manager.enable(plugin_id) if enabled else manager.info(plugin_id)
+
+
+def _set_arguments(manager: PluginManager, plugin_id: str, arguments: dict[str, Any]) -> None:
+    with manager._ctx.lock:
+        previous = manager.store.arguments(plugin_id)
+        if arguments == previous:
+            return
+        manager.store.update(plugin_id, arguments=arguments)
+        if plugin_id not in manager.running.loaded:
+            return  # the next enable constructs it with them
+        try:
+            manager.reload(plugin_id)
+        except PluginError:
+            manager.store.update(plugin_id, arguments=previous)
+            raise
+
+
+def _json_object(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    # Recorded in the shared state as JSON: every process reads back the same values.
+    try:
+        value: dict[str, Any] = json.loads(json.dumps(dict(arguments)))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"plugin arguments must be JSON values: {error}") from error
+    return value
 
 
 def uninstall(ctx: Context, plugin_id: str) -> PluginInfo:

@@ -155,7 +155,8 @@ class PluginManager(SeedNames):
         return loaded.target
 
     def arguments_for(self, plugin_id: str) -> Mapping[str, Any]:
-        """The ``arguments`` the plugin's entry class is constructed with."""
+        """The ``arguments`` the plugin's entry class is constructed with: the config's,
+        then those set with :meth:`update`, key by key."""
         return self.running.arguments_for(plugin_id)
 
     # -- lifecycle --------------------------------------------------------------
@@ -183,6 +184,18 @@ class PluginManager(SeedNames):
         plugin code runs, nothing is installed, the dependencies are resolved; every
         problem is reported."""
         return validate(self._ctx, source)
+
+    def update(
+        self,
+        plugin_id: str,
+        *,
+        enabled: bool | None = None,
+        arguments: Mapping[str, Any] | None = None,
+    ) -> PluginInfo:
+        """Change the plugin's record (the seed's ``PluginUpdate``): its ``arguments``
+        (replacing those set before; a running plugin is reloaded with them) and
+        whether it is ``enabled``. ``None`` leaves a field as it is."""
+        return _install.update(self, plugin_id, enabled=enabled, arguments=arguments)
 
     def uninstall(self, plugin_id: str) -> PluginInfo:
         """Disable, unload, and remove the plugin's files, state and snapshots."""

@@ -59,8 +59,9 @@ class Running:
         self.failed: dict[str, int] = {}  # id -> revision that failed to load here
 
     def arguments_for(self, plugin_id: str) -> Mapping[str, Any]:
-        arguments: Mapping[str, Any] = self.settings.arguments.get(plugin_id, {})
-        return arguments
+        """The config's arguments, then the record's (``PATCH /plugins/{id}``), key by key."""
+        configured: Mapping[str, Any] = self.settings.arguments.get(plugin_id, {})
+        return {**configured, **self.store.arguments(plugin_id)}
 
     def own_disabled(self, info: PluginInfo) -> None:
         """Own a not-loaded plugin's names, so importing them says it is disabled."""

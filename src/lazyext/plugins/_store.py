@@ -56,6 +56,9 @@ _MIGRATIONS: Final = (
     );
     CREATE INDEX plugin_snapshots_by_plugin ON plugin_snapshots (plugin_id)
     """,
+    # The arguments set on the record (PATCH /plugins/{id}), over the config's: a
+    # setting of the plugin, so installs, upgrades and restores leave it alone.
+    "ALTER TABLE plugins ADD COLUMN arguments TEXT NOT NULL DEFAULT '{}'",
 )
 
 #: ``status`` values: the outcome of the last enable/disable.
@@ -171,6 +174,15 @@ class Store:
             )
         return info
 
+    def arguments(self, plugin_id: str) -> dict[str, Any]:
+        """The arguments recorded for the plugin (``{}`` if none, or not installed)."""
+        with self._connect() as connection:
+            row = connection.execute(
+                "SELECT arguments FROM plugins WHERE id = ?", (plugin_id,)
+            ).fetchone()
+        arguments: dict[str, Any] = json.loads(row[0]) if row is not None else {}
+        return arguments
+
     def all(self) -> list[PluginInfo]:
         with self._connect() as connection:
             rows = connection.execute("SELECT * FROM plugins ORDER BY id").fetchall()
@@ -201,6 +213,8 @@ class Store:
         changes["updated_at"] = time.time()
         if "enabled" in changes:
             changes["enabled"] = int(bool(changes["enabled"]))
+        if "arguments" in changes:
+            changes["arguments"] = json.dumps(dict(changes["arguments"]), sort_keys=True)
         sets = ", ".join(f"{name} = ?" for name in changes)
         if bump:
             sets += ", revision = revision + 1"

@@ -35,7 +35,8 @@ except ImportError as _error:
         name=_error.name,
     ) from _error
 
-from lazyext.web._app import Service, create_app, router  # noqa: E402
+from lazyext.web._app import create_app, router  # noqa: E402
+from lazyext.web._service import Service  # noqa: E402
 from lazyext.web._settings import WebSettings, web_settings  # noqa: E402
 
 __all__ = [

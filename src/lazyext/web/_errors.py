@@ -48,7 +48,12 @@ _TABLE: Final[tuple[tuple[type[LazyextError], int, str], ...]] = (
         404,
         "list the plugins with GET /plugins, a plugin's snapshots with GET /plugins/{id}/snapshots",
     ),
-    (TaskExistsError, 409, "choose another id, or change that task with PUT /tasks/{id}"),
+    (
+        TaskExistsError,
+        409,
+        "send another 'id' (or none), 'replace_existing': true, or change that task with "
+        "PUT /tasks/{id}",
+    ),
     (SchedulerStateError, 409, "the task manager cannot do this now (see 'message')"),
     (
         UnsafeArchiveError,

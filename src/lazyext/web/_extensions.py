@@ -7,13 +7,15 @@ invalidate``, on the server's config.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from lazyext import _use
 from lazyext._report.status import extension_rows
 from lazyext.web import _ids
 from lazyext.web._errors import problem, translated
+from lazyext.web._service import Service
 from lazyext.web.models import (
     CacheStatus,
     ExtensionDetail,
@@ -22,9 +24,6 @@ from lazyext.web.models import (
     WarmRequest,
     WarmResult,
 )
-
-if TYPE_CHECKING:
-    from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["extensions"]
 Name = Annotated[str, Depends(_ids.extension_name)]
@@ -69,11 +68,9 @@ def add_routes(api: APIRouter, service: Service) -> None:
     def warm(body: WarmRequest) -> WarmReport:
         """A failed install is reported in its result (``ok: false``), not as an error;
         an unknown name is a 422."""
-        from lazyext._use import warm
-
         started = time.monotonic()
         with translated():
-            results = warm(body.names, config, refresh=body.refresh)
+            results = _use.warm(body.names, config, refresh=body.refresh)
         return WarmReport(
             seconds=round(time.monotonic() - started, 3),
             results={
@@ -85,10 +82,8 @@ def add_routes(api: APIRouter, service: Service) -> None:
     @api.post("/extensions/{name}/invalidate", tags=_TAGS, summary="Make the next use reinstall")
     def invalidate(name: Name) -> Invalidated:
         """Processes that imported the extension keep it; the next use reinstalls."""
-        from lazyext._use import invalidate_plan
-
         with translated():
             plan = config.plan_for(name)
             if plan is None or plan.extension.package is None:
                 raise _not_found(name, " (built-in ones have no install)")
-            return Invalidated(name=name, invalidated=invalidate_plan(config, plan))
+            return Invalidated(name=name, invalidated=_use.invalidate_plan(config, plan))

@@ -6,16 +6,15 @@ configured. Cheap: one read of the plugin table, no install, no import.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter
 
+from lazyext._version import __version__
 from lazyext.plugins import PluginError
 from lazyext.web._errors import translated
+from lazyext.web._service import Service
 from lazyext.web.models import Health
-
-if TYPE_CHECKING:
-    from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["health"]
 
@@ -31,8 +30,6 @@ def _running(service: Service, plugin_id: str) -> bool:
 def add_routes(api: APIRouter, service: Service) -> None:
     @api.get("/healthz", tags=_TAGS, summary="Liveness, and the scheduler's and plugins' state")
     def healthz() -> Health:
-        from lazyext._version import __version__
-
         with translated():
             plugins = service.plugins.list()
             loaded = sum(1 for info in plugins if _running(service, info.id))

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from lazyext.plugins import PluginManager
+from lazyext.plugins._errors import ManifestError, PluginNotFound
+from lazyext.plugins._manifest import check_id
 from lazyext.web._errors import problem, translated
 from lazyext.web.models import TASK_ID_PATTERN
-
-if TYPE_CHECKING:
-    from lazyext.plugins import PluginManager
 
 _TASK_ID: Final = re.compile(TASK_ID_PATTERN)
 _NAME: Final = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
@@ -48,8 +48,6 @@ def extension_name(name: str) -> str:
 
 def known_plugin(manager: PluginManager) -> Callable[[str], str]:
     """A dependency: the ``plugin_id`` of the path if such a plugin is installed."""
-    from lazyext.plugins._errors import ManifestError, PluginNotFound
-    from lazyext.plugins._manifest import check_id
 
     def plugin_id(plugin_id: str) -> str:
         with translated():

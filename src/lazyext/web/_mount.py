@@ -11,8 +11,8 @@ what answers at once, without a restart, and with no hook in the plugin manager.
 The lookup is lock-free (:meth:`PluginManager.get` reads a dict): the event loop
 never waits for an enable that is installing dependencies. The router found for an
 entry object is remembered until the entry object changes (a reload makes a new one).
-The API's own routes (``/plugins/{id}/enable``, ...) come first and win over a
-plugin's routes of the same path.
+The API's own paths (``/plugins/{id}/enable``, ...) come first and win over a
+plugin's routes of the same path, whatever the method (:mod:`lazyext.web._methods`).
 """
 
 from __future__ import annotations
@@ -21,18 +21,16 @@ import logging
 import sys
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from lazyext.plugins import PluginError
-
-if TYPE_CHECKING:
-    from lazyext.plugins import PluginManager
-    from lazyext.web._security import Guard
+from lazyext.plugins import PluginError, PluginManager
+from lazyext.web._limits import check_declared, counting
+from lazyext.web._security import Guard, Refusal, refuse
 
 logger = logging.getLogger("lazyext.web")
 
@@ -60,15 +58,11 @@ class PluginRouters:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.guard is not None:
-            from lazyext.web._security import Refusal, refuse
-
             try:
                 self.guard.check(scope)
             except Refusal as refusal:
                 await refuse(refusal, scope, receive, send)
                 return
-        from lazyext.web._limits import check_declared, counting
-
         check_declared(scope, self.max_body_bytes)  # a plugin's bodies are bounded too
         receive = counting(receive, self.max_body_bytes)
         plugin_id = scope["path_params"]["plugin_id"]

@@ -1,7 +1,8 @@
 """The OpenAPI document: every error body as it is sent, and the token as a scheme.
 
-Every error the API's own code sends is an :class:`~lazyext.web.models.ErrorResponse`.
-Two come from FastAPI and keep its shape: a malformed request is a 422 whose
+Every status a route can answer is documented for it. Every error the API's own code
+sends is an :class:`~lazyext.web.models.ErrorResponse`; two come from FastAPI and keep
+its shape: a malformed request is a 422 whose
 ``detail`` lists the fields (:class:`~lazyext.web.models.ValidationErrorResponse`),
 and a body that cannot be decoded at all is a 400 whose ``detail`` is a string.
 :data:`RESPONSES` documents each status with the schema of what is really sent, so a
@@ -15,7 +16,7 @@ authorize), but only an authorized caller sees the running plugins' routes in it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -23,10 +24,8 @@ from fastapi.security import HTTPBearer
 
 from lazyext.web._mount import plugin_routes
 from lazyext.web._security import authorized
+from lazyext.web._service import Service
 from lazyext.web.models import ErrorResponse, PlainErrorResponse, ValidationErrorResponse
-
-if TYPE_CHECKING:
-    from lazyext.web._app import Service
 
 SCHEME: Final = "bearerAuth"
 #: The token as OpenAPI declares it; the check itself is the Guard's (auto_error off).
@@ -55,6 +54,7 @@ RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
         "bad input: FastAPI's per-field list for a malformed request, else lazyext's error",
         ValidationErrorResponse | ErrorResponse,
     ),
+    500: _error("a server-side problem (lazyext's own error, logged with its traceback)"),
     503: _error("retry later: a lock is held, or the package index cannot be reached"),
 }
 

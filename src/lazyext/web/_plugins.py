@@ -15,7 +15,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -24,23 +24,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from lazyext._errors import LazyextError
-from lazyext.plugins import PluginError, PluginInfo
+from lazyext.plugins import PluginError, PluginInfo, PluginManager
+from lazyext.plugins._sources import is_path
 from lazyext.web import _ids, _limits
 from lazyext.web._errors import http_error, problem, translated
 from lazyext.web._limits import too_big
+from lazyext.web._service import Service
 from lazyext.web.models import (
     ErrorResponse,
     PluginDetail,
     PluginInstall,
     PluginOut,
+    PluginUpdate,
     SnapshotCreate,
     SnapshotOut,
     SnapshotRestore,
 )
-
-if TYPE_CHECKING:
-    from lazyext.plugins import PluginManager
-    from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["plugins"]
 _CHUNK: Final = 1 << 16
@@ -53,6 +52,7 @@ _UPLOAD_BODY: Final[dict[str, Any]] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    "additionalProperties": False,
                     "properties": {
                         "file": {
                             "type": "string",
@@ -119,6 +119,15 @@ def add_routes(api: APIRouter, service: Service) -> None:
             info = manager.info(plugin_id)
             snapshots = [s.as_dict() for s in manager.snapshots(plugin_id)]
             return PluginDetail.model_validate({**_state(service, info), "snapshots": snapshots})
+
+    @api.patch("/plugins/{plugin_id}", tags=_TAGS, summary="Change its record", dependencies=known)
+    def update_plugin(plugin_id: str, body: PluginUpdate) -> PluginOut:
+        """Only the fields sent change: ``enabled`` enables or disables it (as the
+        ``/enable`` and ``/disable`` routes do); ``arguments`` replaces the arguments
+        set before, and a running plugin is reloaded with them (if that fails, the
+        previous ones stay and the previous version keeps running: 409)."""
+        with translated():
+            return out(manager.update(plugin_id, enabled=body.enabled, arguments=body.arguments))
 
     @api.delete("/plugins/{plugin_id}", tags=_TAGS, summary="Uninstall", dependencies=known)
     def uninstall_plugin(plugin_id: str) -> PluginOut:
@@ -192,14 +201,15 @@ def _add_verb(
 
 
 def _state(service: Service, info: PluginInfo) -> dict[str, Any]:
-    """The recorded state, plus whether it runs here and where its routes are."""
+    """The recorded state and arguments, whether it runs here and where its routes are."""
+    state = {**info.as_dict(), "arguments": dict(service.plugins.arguments_for(info.id))}
     try:
         service.plugins.get(info.id)
     except PluginError:
-        return {**info.as_dict(), "loaded": False, "routes": None}
+        return {**state, "loaded": False, "routes": None}
     router = service.routers.find(info.id)
     routes = service.routers.prefix(info.id) + "/" if router is not None else None
-    return {**info.as_dict(), "loaded": True, "routes": routes}
+    return {**state, "loaded": True, "routes": routes}
 
 
 def _check_requirement(text: str) -> None:
@@ -207,8 +217,6 @@ def _check_requirement(text: str) -> None:
     # a path (lazyext.plugins._sources.is_path): never a file of the server, neither
     # by path nor as a direct reference to a file: URL. Other direct references
     # ("pkg @ https://...") are requirements, refused unless allow-direct-urls.
-    from lazyext.plugins._sources import is_path
-
     scheme = text.partition("@")[2].strip().lower().partition(":")[0]
     if not text or is_path(text) or "file" in scheme.split("+"):  # file:, git+file:
         raise problem(
@@ -250,6 +258,14 @@ async def _receive(request: Request, limit: int) -> tuple[str, str, str]:
                 "MissingFile",
                 "no file in the form field 'file'",
                 "send the zip as the form field 'file' (curl -F file=@plugin.zip)",
+            )
+        fields = [key for key, _value in form.multi_items()]
+        if fields != ["file"]:  # as JSON bodies forbid unknown fields (the document too)
+            raise problem(
+                422,
+                "UnknownField",
+                f"the form has fields {fields!r}; it takes one, 'file'",
+                "send the zip as the only form field, 'file' (curl -F file=@plugin.zip)",
             )
         name = _UNSAFE_NAME.sub("_", os.path.basename(upload.filename or "")).lstrip(".")
         directory = tempfile.mkdtemp(prefix="lazyext-upload-")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -103,11 +104,9 @@ def check_prefix(prefix: str, problems: list[str]) -> str:
 
 def _token_in_file(source: str, problems: list[str]) -> str | None:
     """``[web] token`` as the config file says now: the compiled memo of a config in
-    the cache never holds it (see :func:`lazyext._load._encode`)."""
+    the cache never holds it (see :func:`lazyext._settings.load._encode`)."""
     if not source.endswith(".toml"):
         return None
-    import tomllib
-
     try:
         with open(source, "rb") as handle:
             table: object = tomllib.load(handle)

@@ -3,18 +3,21 @@
 Tasks made here are stored ones (``"module:function"``, importable by the server),
 shared with every process on the data directory; runs started with ``POST
 /tasks/{id}/run`` happen in the server process and the call waits for the outcome.
+A task sent without an ``id`` gets a new one: two tasks of one function are two tasks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+import uuid
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from lazyext.tasks import Task
+from lazyext.tasks import Task, TaskExistsError, TaskManager, TaskNotFoundError
 from lazyext.tasks._spec import normalize_trigger
 from lazyext.web import _ids
 from lazyext.web._errors import problem, translated
+from lazyext.web._service import Service
 from lazyext.web.models import (
     TaskCreate,
     TaskDefinition,
@@ -23,10 +26,6 @@ from lazyext.web.models import (
     TaskRunOut,
     TaskUpdate,
 )
-
-if TYPE_CHECKING:
-    from lazyext.tasks import TaskManager
-    from lazyext.web._app import Service
 
 _TAGS: list[str | Any] = ["tasks"]
 TaskId = Annotated[str, Depends(_ids.task_id)]
@@ -50,14 +49,44 @@ def _options(body: TaskDefinition) -> dict[str, Any]:
 
 def _changeable(tasks: TaskManager, task_id: str) -> Task:
     current = tasks.get_task(task_id)
+    _refuse_builtin(current)
+    return current
+
+
+def _refuse_builtin(current: Task) -> None:
     if current.builtin:
         raise problem(
             409,
             "BuiltinTask",
-            f"{task_id!r} is a built-in maintenance task",
+            f"{current.id!r} is a built-in maintenance task",
             "change it through the [maintenance] table of the config",
         )
-    return current
+
+
+def _create(tasks: TaskManager, body: TaskCreate) -> Task:
+    task_id = body.id or uuid.uuid4().hex
+    if body.replace_existing:
+        try:
+            _refuse_builtin(tasks.get_task(task_id))
+        except TaskNotFoundError:
+            pass
+    try:
+        return tasks.add_task(
+            body.func,
+            body.trigger,
+            id=task_id,
+            name=body.name or (body.func if body.id is None else None),
+            replace_existing=body.replace_existing,
+            **_options(body),
+        )
+    except TaskExistsError as error:
+        # The manager's advice (replace_existing=True) is a keyword argument: name the field.
+        raise TaskExistsError(
+            f"a task with id {task_id!r} exists already: send another 'id' (or none, for a "
+            "new one), or 'replace_existing': true to replace its definition (its run "
+            "history stays)",
+            task_id=task_id,
+        ) from error
 
 
 def _merged(current: Task, body: TaskUpdate) -> TaskReplace:
@@ -109,10 +138,10 @@ def add_routes(api: APIRouter, service: Service) -> None:
 
     @api.post("/tasks", status_code=201, tags=_TAGS, summary="Add a stored task")
     def create_task(body: TaskCreate) -> TaskOut:
+        """Without an ``id`` the task gets a new one, and its ``name`` defaults to the
+        function. A taken ``id`` is a 409, unless ``replace_existing`` is true."""
         with translated():
-            options = _options(body)
-            task = tasks.add_task(body.func, body.trigger, id=body.id, name=body.name, **options)
-            return task_out(task)
+            return task_out(_create(tasks, body))
 
     @api.get("/tasks/{task_id}", tags=_TAGS, summary="One task")
     def get_task(task_id: TaskId) -> TaskOut:

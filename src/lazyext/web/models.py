@@ -3,7 +3,8 @@
 Responses mirror :class:`lazyext.tasks.Task`, :class:`lazyext.tasks.TaskRun`,
 :class:`lazyext.plugins.PluginInfo` and :class:`lazyext.plugins.SnapshotInfo`
 field by field (times are POSIX timestamps). Requests forbid unknown fields, so a
-misspelt option is a 422 that names it instead of being ignored.
+misspelt option is a 422 that names it instead of being ignored, and take each value
+as the JSON type the document gives it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -25,8 +27,20 @@ from pydantic import (
 TriggerValue = StrictInt | StrictFloat | StrictStr | None
 
 
+def _integral(value: Any) -> Any:
+    """``3.0`` as ``3``: JSON Schema's integers include it; other floats stay refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: Marks an integer of a request body: as JSON Schema counts them (``3`` or ``3.0``).
+#: It comes after the field's constraints, or they leave the document's schema.
+INTEGRAL: Final = BeforeValidator(_integral)
+
+
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a value of another JSON type is refused, as the document says, instead
+    # of converted ("true" is not a boolean, "3" not a number).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- tasks ---------------------------------------------------------------------------
@@ -50,7 +64,7 @@ TriggerArgs = Annotated[
     ),
 ]
 MaxRetries = Annotated[
-    int, Field(ge=0, le=100, description="retries of a failing run, doubling backoff")
+    int, Field(ge=0, le=100, description="retries of a failing run, doubling backoff"), INTEGRAL
 ]
 Timeout = Annotated[
     float, Field(gt=0, le=366 * 86400, description="seconds before a run is abandoned")
@@ -59,33 +73,37 @@ _NAME = Field(None, min_length=1, max_length=200)
 
 
 def _func_path(data: Any) -> Any:
-    """``func_path`` (the seed designs' name) read as ``func``."""
+    """``func_path`` (the seed designs' name) read as ``func``; one of them, not both."""
     if isinstance(data, dict) and "func_path" in data:
+        if "func" in data:
+            raise ValueError("send 'func' or its seed name 'func_path', not both")
         data = dict(data)
-        path = data.pop("func_path")
-        if data.setdefault("func", path) != path:
-            raise ValueError("'func' and 'func_path' name different functions: send one")
+        data["func"] = data.pop("func_path")
     return data
 
 
 def _document_func_path(schema: dict[str, Any]) -> None:
+    """The document says what :func:`_func_path` accepts: one of the two names."""
     properties = schema.setdefault("properties", {})
+    func = properties.get("func", {})
     properties["func_path"] = {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 300,
-        "description": "the seed designs' name of 'func' (send one of them)",
+        key: value for key, value in func.items() if key not in ("title", "examples")
     }
+    properties["func_path"]["description"] = "the seed designs' name of 'func' (send one of them)"
     if "func" in schema.get("required", []):
         schema["required"] = [name for name in schema["required"] if name != "func"]
-        schema["anyOf"] = [{"required": ["func"]}, {"required": ["func_path"]}]
+        if not schema["required"]:
+            del schema["required"]
+        schema["oneOf"] = [{"required": ["func"]}, {"required": ["func_path"]}]
+    else:
+        schema["not"] = {"required": ["func", "func_path"]}
 
 
 class TaskDefinition(_Request):
     """What a task runs and when (the fields of ``TaskManager.add_task``); the
     function as ``func`` or ``func_path``."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_func_path)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_document_func_path)
 
     func: Func
     trigger: Literal["interval", "cron", "date"] = "interval"
@@ -101,7 +119,14 @@ class TaskDefinition(_Request):
 class TaskCreate(TaskDefinition):
     """``POST /tasks``: a new stored task."""
 
-    id: str | None = Field(None, pattern=TASK_ID_PATTERN, description="default: the function path")
+    id: str | None = Field(
+        None, pattern=TASK_ID_PATTERN, description="default: a new id, unique to this task"
+    )
+    replace_existing: bool = Field(
+        False,
+        description="a task with this id exists: replace its definition (its run history "
+        "stays) instead of answering 409",
+    )
 
 
 class TaskReplace(TaskDefinition):
@@ -116,7 +141,7 @@ class TaskUpdate(_Request):
     A new ``trigger`` needs its ``trigger_args``; ``timeout: null`` removes the
     timeout."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_func_path)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_document_func_path)
 
     func: Func | None = None
     trigger: Literal["interval", "cron", "date"] | None = None
@@ -195,6 +220,11 @@ class PluginOut(BaseModel):
     last_error: str | None
     revision: int
     manifest: ManifestOut
+    arguments: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what its entry object is constructed with: the config's "
+        "[plugins.arguments.<id>], then those set with PATCH, key by key",
+    )
     loaded: bool = Field(False, description="enabled in the server process")
     routes: str | None = Field(
         None, description="where its router is served (from the API's root), if it has one"
@@ -229,12 +259,25 @@ class PluginInstall(_Request):
     enable: bool = False
 
 
+class PluginUpdate(_Request):
+    """``PATCH /plugins/{id}``: the fields to change (the seed's ``PluginUpdate``)."""
+
+    enabled: bool | None = Field(None, description="enable (true) or disable (false)")
+    arguments: dict[str, Any] | None = Field(
+        None,
+        description="the plugin's arguments, replacing those set before (the config's "
+        "stay under them); a running plugin is reloaded with them",
+    )
+
+
 class SnapshotCreate(_Request):
     note: str = Field("", max_length=2000)
 
 
 class SnapshotRestore(_Request):
-    snapshot: int = Field(ge=0, le=2**63 - 1, description="the id of one of the plugin's snapshots")
+    snapshot: Annotated[int, Field(ge=0, le=2**63 - 1), INTEGRAL] = Field(
+        description="the id of one of the plugin's snapshots"
+    )
 
 
 # -- extensions and the cache -----------------------------------------------------------
