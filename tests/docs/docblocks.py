@@ -86,7 +86,12 @@ class Block:
 def parse(path: Path) -> list[Block]:
     """The fenced blocks of one Markdown file, in order."""
     relative = path.resolve().relative_to(REPO).as_posix()
-    lines = path.read_text(encoding="utf-8").splitlines()
+    return parse_text(path.read_text(encoding="utf-8"), relative)
+
+
+def parse_text(text: str, relative: str) -> list[Block]:
+    """The fenced blocks of Markdown ``text``, as if it were the file ``relative``."""
+    lines = text.splitlines()
     blocks: list[Block] = []
     index = 0
     while index < len(lines):
