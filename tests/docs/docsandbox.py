@@ -8,7 +8,7 @@
 * **An index that needs no network.** ``UV_INDEX_URL`` names a PEP 503 index in a local
   directory (``file://``), which lazyext reads as its ``index-url``: the documented
   requirements (``PyYAML>=6``, ``rich>=14``, ``pygments<2.10``) resolve against small
-  wheels built here by :func:`lazyext._wheels.build_wheel`, with the real projects'
+  wheels built here as the suite builds its own (``support.Wheelhouse``), with the real projects'
   names, versions and dependency ranges.
 * **A user's home.** Each block runs in ``<tmp>/home/me/app`` with ``HOME`` at
   ``<tmp>/home/me``, so the default cache and data directories are the documented ones,
@@ -30,9 +30,8 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from lazyext._wheels import build_wheel
-
 from docblocks import REPO, Block
+from support import Wheelhouse
 
 #: Distributions of the documentation's index: the real projects' names, versions and
 #: dependency ranges (rich 14 needs pygments>=2.13), tiny contents.
@@ -163,7 +162,7 @@ def _index(root: Path) -> Path:
     for name, version, files, requires in WHEELS:
         normalized = re.sub(r"[-_.]+", "-", name).lower()
         project = simple / normalized
-        build_wheel(project, name, version, files, requires=requires)
+        Wheelhouse(project).build(name, version, files, requires=requires)
         links = "".join(
             f'<a href="{wheel.name}#sha256={hashlib.sha256(wheel.read_bytes()).hexdigest()}">'
             f"{wheel.name}</a>\n"
