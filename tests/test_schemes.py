@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import uv
 
+import uv
 from lazyext._errors import InstallError
 from lazyext._store import schemes as _schemes
 from lazyext._store.verify import verify_target

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import uv
-
 from lazyext._settings.config import Config
 
 from support import python_env
