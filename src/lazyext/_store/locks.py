@@ -12,7 +12,7 @@ safety, never a silent fallback to a weaker lock):
   cold path (gc's :func:`try_key_lock`). Both take ``flock`` on the same file, so they
   exclude each other.
 
-``tests/test_locks.py`` runs one suite against both (``BACKEND``).
+``tests/store/test_locks.py`` runs one suite against both (``BACKEND``).
 """
 
 from __future__ import annotations
