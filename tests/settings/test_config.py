@@ -558,7 +558,7 @@ def test_the_memo_is_private_and_one_others_could_write_is_not_trusted(
     monkeypatch.setattr(_parse, "parse_file", counting)
     os.chmod(memo, 0o666)  # someone else may have written this one: parsed again
     assert _load.load(path, {}) == first
-    assert calls == [path]
+    assert calls == [str(path)]
     assert memo.stat().st_mode & 0o777 == 0o600
 
 

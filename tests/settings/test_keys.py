@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from fake_uv import UvShim
 from lazyext._settings import keys as _keys
 from lazyext._settings import load as _load
 from lazyext._settings.config import Config
+from lazyext._settings.names import canonical_name
 from lazyext._store import layers as _layers
 from lazyext._uv import command as _installer
 
@@ -144,3 +148,72 @@ def test_other_platforms_do_not_see_an_install(wheelhouse: Wheelhouse, cache_dir
     root = str(cache_dir.resolve())
     assert _layers.find_entry(root, key, config.platform) is not None
     assert _layers.find_entry(root, key, "cp313-cp313t-manylinux_2_36_x86_64") is None
+
+
+PLAIN = [
+    "bench-one",
+    "PyYAML>=6",
+    "pyyaml <7, >=6",
+    "A_b.c[X, y]==1.0.*",
+    "a[x]",
+    "a ~= 1.2",
+    "a>1,!=1.5",
+    "a<=2,>=1.0.0",
+    "zope.interface>=5",
+]
+NOT_PLAIN = [
+    "a===1",
+    "a==1.0+local",
+    "a<=2.0rc1",
+    "a~=1",
+    "a; python_version>'3'",
+    "a @ https://example.org/a.whl",
+    "a[]",
+    "a>=",
+    "a>=1,",
+    "a==1.*.0",
+    "-a",
+    "a b",
+    "a>=1 b",
+    "ä>=1",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN)
+def test_plain_requirements_are_read_as_packaging_reads_them(text: str) -> None:
+    from packaging.requirements import Requirement
+
+    fast = _keys._plain_requirement(text)
+    assert fast is not None
+    requirement = Requirement(text)
+    name = canonical_name(requirement.name)
+    extras = ",".join(sorted(canonical_name(e) for e in requirement.extras))
+    specifier = ",".join(sorted(str(s) for s in requirement.specifier))
+    assert fast == (name + (f"[{extras}]" if extras else "") + specifier, name, specifier)
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN)
+def test_anything_else_is_left_to_packaging(text: str) -> None:
+    assert _keys._plain_requirement(text) is None
+
+
+def test_a_plain_config_never_imports_packaging(tmp_path: Path) -> None:
+    code = (
+        "import sys, lazyext\n"
+        "lazyext.activate({'yaml': 'PyYAML>=6,<7', 'dep': 'a-b[x]~=1.2'})\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('packaging', 'tomllib'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, LAZYEXT_CACHE_DIR=str(tmp_path / "cache")),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_platform_tag_is_packagings_first_tag() -> None:
+    tag = next(iter(sys_tags()))
+    assert _keys.platform_tag() == f"{tag.interpreter}-{tag.abi}-{tag.platform}"

@@ -6,16 +6,21 @@ with its location, so a user fixes a file in one pass.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+
+# collections.abc costs ~1 ms to import; its private twin is loaded at startup by os.
+from _collections_abc import Mapping
 
 from lazyext._errors import ConfigError
 from lazyext._settings import keys
 from lazyext._settings.config import SETTING_KEYS
 from lazyext._settings.secrets import redact
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any, Final
 
 _BOOL_SETTINGS: Final = frozenset(
     {"offline", "no-index", "allow-sdist", "allow-direct-urls", "strict-pth", "trust-group"}
@@ -121,6 +126,8 @@ def _check_url_setting(key: str, value: str, problems: Problems) -> str | None:
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
     """``"; did you mean 'cache-dir'?"`` for a near miss (``cache_dir``, ``pacakge``)."""
+    import difflib  # a misspelt key only: difflib brings heapq and collections
+
     spelled = key.replace("_", "-").lower()
     candidates = {name.replace("_", "-").lower(): name for name in known}
     if spelled in candidates and candidates[spelled] != key:

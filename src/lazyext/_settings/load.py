@@ -210,13 +210,12 @@ def _bootstrap_root(overrides: Mapping[str, Any]) -> str:
 
 
 def _parse(config: ConfigSource, path: str | None, overrides: Mapping[str, Any]) -> Config:
-    # Only when the memo misses: parsing brings tomllib and packaging (~25 ms cold).
-    from pathlib import Path
-
+    # Only when the memo misses: parsing, the keys and their hashing (~5 ms; a config
+    # file adds tomllib, a requirement that is not plain packaging).
     from lazyext._settings import parse
 
     if path is not None:
-        return parse.parse_file(Path(path), overrides)
+        return parse.parse_file(path, overrides)
     if isinstance(config, (str, os.PathLike)):
         raise AssertionError("unreachable: paths are resolved above")
     return parse.parse_objects(config, overrides)

@@ -2,17 +2,16 @@
 
 Every problem of a source is collected and reported together, each with its location
 (``lazyext.toml: extensions[2] (name='yaml'): package: ...``), so a user fixes a file
-in one pass. This module imports ``tomllib`` and ``packaging``; it runs only when the
+in one pass. It runs only when the
 compiled form cached by :mod:`.load` does not match.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Final
+
+# collections.abc costs ~1 ms to import; its private twin is loaded at startup by os.
+from _collections_abc import Mapping
 
 from lazyext._errors import ConfigError
 from lazyext._record import replace
@@ -30,16 +29,23 @@ from lazyext._settings.config import (
 from lazyext._settings.names import DistName, ReqKey
 from lazyext._trust import real_if_trusted
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, Final
+
 _EXTENSION_KEYS: Final = frozenset({"name", "package", "modules", "enabled", "arguments", "hashes"})
 #: Tables other parts of lazyext own (plugins, maintenance); passed through as data.
 _TABLES: Final = frozenset({"plugins", "maintenance", "tasks", "web"})
 
 
-def parse_file(path: Path, overrides: Mapping[str, Any]) -> Config:
+def parse_file(path: str, overrides: Mapping[str, Any]) -> Config:
     """Parse ``lazyext.toml`` (top level) or ``pyproject.toml`` (``[tool.lazyext]``)."""
-    source = str(path)
+    import tomllib  # a config file only: ~10 ms with the re it brings
+
+    source = path
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             document = tomllib.load(handle)
     except OSError as error:
         raise ConfigError(
@@ -48,16 +54,16 @@ def parse_file(path: Path, overrides: Mapping[str, Any]) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{source}: not valid TOML: {error}", source=source) from error
     table: object = document
-    if path.name == "pyproject.toml":
+    if os.path.basename(path) == "pyproject.toml":
         tool = document.get("tool", {})
         table = tool.get("lazyext", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: [tool.lazyext] must be a table", source=source)
-    return parse_table(table, source=source, base=path.parent, overrides=overrides)
+    return parse_table(table, source=source, base=os.path.dirname(path), overrides=overrides)
 
 
 def parse_table(
-    table: Mapping[str, Any], *, source: str, base: Path, overrides: Mapping[str, Any]
+    table: Mapping[str, Any], *, source: str, base: str, overrides: Mapping[str, Any]
 ) -> Config:
     problems = Problems(source)
     raw_settings = {k: v for k, v in table.items() if k in SETTING_KEYS}
@@ -110,7 +116,7 @@ def parse_objects(
                 problems.add(f"[{index}]", f"expected lazyext.Extension, got {type(item).__name__}")
                 continue
             extensions.append(item)
-    settings = _settings({}, Path.cwd(), overrides, problems)
+    settings = _settings({}, os.getcwd(), overrides, problems)
     plans = _plans(extensions, settings, problems)
     problems.raise_if_any()
     return _keyed(
@@ -129,7 +135,7 @@ def _keyed(config: Config) -> Config:
 
 
 def _settings(
-    raw: Mapping[str, Any], base: Path, overrides: Mapping[str, Any], problems: Problems
+    raw: Mapping[str, Any], base: str, overrides: Mapping[str, Any], problems: Problems
 ) -> Settings:
     values: dict[str, Any] = {}
     for key, value in raw.items():
@@ -145,16 +151,16 @@ def _settings(
             checked = check_setting(key.replace("_", "-"), value, problems)
             if checked is not None:
                 values[key] = checked
-    _resolve_paths(values, Path.cwd(), problems)
+    _resolve_paths(values, os.getcwd(), problems)
     cache_dir = values.pop("cache_dir", None)
     root = str(cache_dir) if cache_dir else default_cache_root()
     return Settings(cache_dir=real_if_trusted(root), **values)
 
 
-def _resolve_paths(values: dict[str, Any], base: Path, problems: Problems) -> None:
+def _resolve_paths(values: dict[str, Any], base: str, problems: Problems) -> None:
     """Make ``cache_dir`` and local ``find_links`` absolute against ``base`` (idempotent)."""
     if values.get("lock"):
-        values["lock"] = str(_absolute(values["lock"], base))
+        values["lock"] = _absolute(values["lock"], base)
     if values.get("cache_dir"):
         try:
             keys.check_text(str(values["cache_dir"]), "cache-dir", keys.MAX_PATH)
@@ -171,7 +177,7 @@ def _resolve_paths(values: dict[str, Any], base: Path, problems: Problems) -> No
             problems.add("find-links", str(error))
     values["find_links"] = tuple(links)
     if values.get("cache_read"):
-        values["cache_read"] = tuple(str(_absolute(layer, base)) for layer in values["cache_read"])
+        values["cache_read"] = tuple(_absolute(layer, base) for layer in values["cache_read"])
 
 
 def _apply_environment(values: dict[str, Any]) -> None:
@@ -199,13 +205,12 @@ def _apply_environment(values: dict[str, Any]) -> None:
         values["extra_index_urls"] = tuple(os.environ["UV_EXTRA_INDEX_URL"].split())
 
 
-def _absolute(value: Any, base: Path, *, real: bool = True) -> Path:
-    path = Path(os.path.expanduser(str(value)))
-    path = path if path.is_absolute() else base / path
-    return Path(os.path.realpath(path)) if real else path
+def _absolute(value: Any, base: str, *, real: bool = True) -> str:
+    path = os.path.join(base, os.path.expanduser(os.fspath(value)))
+    return os.path.realpath(path) if real else path
 
 
-def _link(link: str, base: Path) -> str:
+def _link(link: str, base: str) -> str:
     keys.check_text(link, "find-links entry", keys.MAX_PATH)
     if link.startswith("-"):
         # uv reads an argument after --find-links that starts with '-' as an option.
@@ -215,7 +220,7 @@ def _link(link: str, base: Path) -> str:
         )
     if "://" in link:
         return link
-    return str(_absolute(link, base))
+    return _absolute(link, base)
 
 
 def _extensions_from_table(raw: object, problems: Problems) -> list[Extension]:

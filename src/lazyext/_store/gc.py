@@ -79,7 +79,7 @@ def _age(path: str, now: float) -> float:
 def _elapsed(since: float, now: float) -> float:
     """Seconds from ``since`` to ``now``; a time in the future (the clock stepped back,
     or it was ahead) counts as long ago: waiting for the clock to get there could take
-    forever, and the processes still using an install hold its lease (_leases)."""
+    forever, and the processes still using an install hold its lease (.leases)."""
     elapsed = now - since
     return float("inf") if elapsed < -entries.FUTURE_SLACK else max(elapsed, 0.0)
 
@@ -190,7 +190,7 @@ def _leased(root: str) -> set[str]:
 
 
 def _in_use(generation: str, leased: set[str]) -> bool:
-    """Linked from a live process's spawn view, or leased by one (:mod:`._leases`)."""
+    """Linked from a live process's spawn view, or leased by one (:mod:`.leases`)."""
     return generation in leased or leases.leased(generation)
 
 

@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace, action: Callable[[PluginManager], int]) -> in
             return action(manager)
         except PluginNotFound as error:
             print(f"lazyext: {error}", file=sys.stderr)
-            if getattr(args, "json", False):  # the CLI's error shape (lazyext._shapes)
+            if getattr(args, "json", False):  # the CLI's error shape (lazyext._report.shapes)
                 print_json(shapes.error(error, EXIT_USAGE))
             return EXIT_USAGE
 

@@ -283,7 +283,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
     config = load_config(args)
     report = refresh_expired(config, names=args.names, force=args.force)
-    if args.json:  # the CLI's one shape for per-extension results (lazyext._shapes)
+    if args.json:  # the CLI's one shape for per-extension results (lazyext._report.shapes)
         rows = [
             shapes.extension(n, ok=True, state="refreshed", path=str(p))
             for n, p in report["refreshed"].items()
@@ -321,7 +321,7 @@ def cmd_health(args: argparse.Namespace) -> int:
         config = load_config(args)
         timeout = args.timeout or settings_of(config).health_timeout
         results = check_health(config, names=args.names, timeout=timeout)
-    if args.json:  # the CLI's one shape for per-extension results (lazyext._shapes)
+    if args.json:  # the CLI's one shape for per-extension results (lazyext._report.shapes)
         rows = [
             shapes.extension(
                 r["name"],

@@ -255,7 +255,7 @@ def refresh_expired(
             report["failed"][plan.name] = str(error)
         else:
             for entry in fresh.entries:
-                compile_target(entry.target)  # ahead of the imports (lazyext._bytecode)
+                compile_target(entry.target)  # ahead of the imports (lazyext._store.bytecode)
             main = fresh.main
             report["refreshed"][plan.name] = main.path if main is not None else ""
     return report
