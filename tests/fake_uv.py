@@ -49,6 +49,14 @@ class UvShim:
         return str(self.path)
 
     def runs(self) -> list[str]:
+        """Every install run: locked, and a new environment's speculative ones."""
+        return self._installs()
+
+    def speculations(self) -> list[str]:
+        """The speculative installs of new environments (lazyext._env.speculate)."""
+        return [run for run in self._installs() if _speculative(run)]
+
+    def _installs(self) -> list[str]:
         try:
             return self.log.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -81,12 +89,20 @@ class UvShim:
 
 def failing_install_of(dist: str) -> str:
     """Shell for a shim's ``before``: an install run whose locked requirements name ``dist``
-    fails (status 1, not transient); resolutions and other installs are untouched."""
-    pattern = shlex.quote(f"^{dist}[=@ ]")
+    (or, a new environment's speculative install, whose requirement is ``dist``'s) fails
+    (status 1, not transient); resolutions and other installs are untouched."""
+    pattern = shlex.quote(f"^{dist}([ @=<>~!;[]|$)")
     return (
         'eval "requirements=\\${$#}"\n'
-        f'if grep -qi {pattern} "$requirements" 2>/dev/null; then\n'
+        'case "$*" in *" install "*) ;; *) requirements=/dev/null ;; esac\n'
+        f'if grep -Eqi {pattern} "$requirements" 2>/dev/null'
+        f' || printf "%s" "$requirements" | grep -Eqi {pattern}; then\n'
         f'  echo "error: the wheel of {dist} is broken" >&2\n'
         "  exit 1\n"
         "fi"
     )
+
+
+def _speculative(run: str) -> bool:
+    """An install of one requirement with its dependencies (``-- REQ``), not of a lock."""
+    return " -- " in f" {run} " and "--require-hashes" not in run.split()

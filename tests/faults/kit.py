@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import uv
+from fake_uv import _speculative
 from lazyext._settings.config import Config
 
 from support import python_env
@@ -58,8 +59,12 @@ class CountingUv:
         os.replace(temporary, self.path)
 
     def runs(self) -> list[str]:
-        """One ``<pid> <argv>`` per install run."""
+        """One ``<pid> <argv>`` per install run, locked or speculative."""
         return _lines(self.log)
+
+    def speculations(self) -> list[str]:
+        """One ``<pid> <argv>`` per speculative install of a new environment."""
+        return [run for run in _lines(self.log) if _speculative(run)]
 
     def compiles(self) -> list[str]:
         """One ``<pid> <argv>`` per resolution."""

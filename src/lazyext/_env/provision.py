@@ -28,7 +28,7 @@ import sys
 from _frozen_importlib_external import PathFinder
 
 from lazyext import _events, _log, _trust
-from lazyext._env import host, stored
+from lazyext._env import host, speculate, stored
 from lazyext._env.stored import Environment, Locked, environment_plans
 from lazyext._errors import InstallError, LazyextError
 from lazyext._record import record
@@ -70,14 +70,23 @@ class Installed:
 
 
 def environment(
-    config: Config, *, refresh: bool = False, upgrade: bool = False, name: str | None = None
+    config: Config,
+    *,
+    refresh: bool = False,
+    upgrade: bool = False,
+    name: str | None = None,
+    speculate_for: Plan | None = None,
+    ahead: Ahead | None = None,
 ) -> Environment:
     """The config's environment: the stored one, or resolved now under its key's lock.
 
     ``refresh`` resolves again (online, newest releases preferred unless the config has a
     lock file, whose versions never change); the old environment keeps serving until the
     new one is stored. A failed resolution is remembered like a failed install; ``name``
-    is the import that needed it.
+    is the import that needed it. The process that resolves a new environment installs
+    ``speculate_for``'s requirement meanwhile, and publishes that closure before it
+    releases the environment's lock (the processes waiting on it then find it
+    published); ``ahead`` keeps the speculation and what was published.
     """
     root = _trust.ensure_root(config.settings.cache_dir)
     seen = stored_environment(config, root)
@@ -90,14 +99,21 @@ def environment(
 
     def make(work: str) -> Environment:
         why = f"`import {name}`" if name else ""
+        if speculate_for is not None and ahead is not None and not refresh:
+            ahead.speculation = speculate.start(speculate_for, config, root)
+        if ahead is not None and ahead.speculation is not None and speculate_for is not None:
+            # Resolving and installing at once: one line says both.
+            shown = speculate_for.extension.package or speculate_for.requirement
+            with installing(shown, why):
+                env = _resolve_and_store(config, root, work, upgrade or refresh)
+                try:
+                    ahead.made += _install_closure(speculate_for, env, config, root, name, ahead)[1]
+                except InstallError:
+                    pass  # the closure's own install (outside this lock) says what failed
+            return env
         what = f"the environment of {len(config.plans)} extension(s)"
         with installing(what, why, doing="resolving"):
-            previous = stored_environment(config, root)
-            from lazyext._env import resolve  # resolving: module docstring
-
-            return resolve.resolve_and_store(
-                config, root, previous, work, upgrade=upgrade or refresh
-            )
+            return _resolve_and_store(config, root, work, upgrade or refresh)
 
     return flight.get_or_make(
         root,
@@ -113,6 +129,13 @@ def environment(
         recheck=recheck,
         skip_find=refresh,
     )
+
+
+def _resolve_and_store(config: Config, root: str, work: str, upgrade: bool) -> Environment:
+    from lazyext._env import resolve  # resolving: module docstring
+
+    previous = stored_environment(config, root)
+    return resolve.resolve_and_store(config, root, previous, work, upgrade=upgrade)
 
 
 def _single_config(plan: Plan, settings: Settings, platform: str) -> Config:
@@ -171,20 +194,16 @@ def install(
     is missing. ``refresh`` resolves the environment again first."""
     if not environment_plans(config):  # nothing to join: the requirement alone
         config = _single_config(plan, config.settings, config.platform)
-    env = environment_for(plan, config, name=name, refresh=refresh)
-    closure = env.closure_of(plan.key) or ()
     root = _trust.ensure_root(config.settings.cache_dir)
-    entries, made = store.install(
-        root,
-        [locked for locked in closure if not locked.host],
-        config.settings,
-        env.platform,
-        failure_key=plan.key,
-        label=plan.requirement,
-        name=name,
-        why=f"`import {name}`" if name else f"extension {plan.name!r}",
-        shown=plan.extension.package or plan.requirement,
-    )
+    ahead = Ahead()  # the resolver of a new environment fills it
+    try:
+        env = environment_for(plan, config, name=name, refresh=refresh, ahead=ahead)
+        closure = env.closure_of(plan.key) or ()
+        entries, made = _install_closure(plan, env, config, root, name, ahead)
+        made += ahead.made
+    finally:
+        if ahead.speculation is not None:
+            ahead.speculation.discard()
     _warn_shadowed(entries, config)
     if made:  # after the keys' locks are released: a listener may install too
         _events.extension_installed(
@@ -198,14 +217,49 @@ def install(
     )
 
 
+def _install_closure(
+    plan: Plan, env: Environment, config: Config, root: str, name: str | None, ahead: Ahead
+) -> tuple[list[Entry], list[Entry]]:
+    """The store's install of ``plan``'s closure in ``env``: entries, and those made."""
+    closure = env.closure_of(plan.key) or ()
+    return store.install(
+        root,
+        [locked for locked in closure if not locked.host],
+        config.settings,
+        env.platform,
+        failure_key=plan.key,
+        label=plan.requirement,
+        name=name,
+        why=f"`import {name}`" if name else f"extension {plan.name!r}",
+        shown=plan.extension.package or plan.requirement,
+        prepared=ahead.speculation,
+    )
+
+
+class Ahead:
+    """What the process that resolves a new environment does beside resolving: the
+    speculative install (lazyext._env.speculate) and the entries it published."""
+
+    def __init__(self) -> None:
+        self.speculation: speculate.Speculation | None = None
+        self.made: list[Entry] = []
+
+
 def environment_for(
-    plan: Plan, config: Config, *, name: str | None = None, refresh: bool = False
+    plan: Plan,
+    config: Config,
+    *,
+    name: str | None = None,
+    refresh: bool = False,
+    ahead: Ahead | None = None,
 ) -> Environment:
     """The environment that holds ``plan``'s closure: the config's own, or (``plan`` is
-    not in the config) one that joins it. Resolved if needed; nothing is installed."""
+    not in the config) one that joins it. Resolved if needed; nothing is installed.
+    ``ahead``: if this process resolves the config's environment, the speculative
+    install of ``plan`` it starts meanwhile is put there (the caller discards it)."""
     if not environment_plans(config):  # nothing to join: the requirement alone
         config = _single_config(plan, config.settings, config.platform)
-    env = environment(config, refresh=refresh, name=name)
+    env = environment(config, refresh=refresh, name=name, speculate_for=plan, ahead=ahead)
     if env.closure_of(plan.key) is None:
         from lazyext._env import resolve  # resolving: module docstring
 

@@ -50,16 +50,19 @@ def resolve(
     upgrade: bool = False,
     previous: str | None = None,
     constraints: Sequence[str] = (),
+    exact_graph: bool = False,
 ) -> tuple[Environment, str]:
     """Resolve ``plans`` together; return the environment and its annotated lock text.
 
     ``work`` is a private directory for uv's inputs and outputs. ``previous`` (an
     earlier lock's text) is uv's preference: versions stay where they were unless
     ``upgrade``. ``constraints`` pin distributions of an environment that ``plans``
-    must join (``ensure`` of a requirement outside the config).
+    must join (``ensure`` of a requirement outside the config). ``exact_graph``: the
+    lock names each distribution's direct dependencies even when one requirement makes
+    it (a lock file for people, ``lazyext lock``).
     """
     try:
-        return _resolve(config, env_key, plans, work, upgrade, previous, constraints)
+        return _resolve(config, env_key, plans, work, upgrade, previous, constraints, exact_graph)
     except DistributionNotFound as error:
         # An extension whose distribution (or version) does not exist fails alone: the
         # others resolve without it, and its own imports raise this error.
@@ -76,6 +79,7 @@ def resolve(
             upgrade=upgrade,
             previous=previous,
             constraints=constraints,
+            exact_graph=exact_graph,
         )
 
 
@@ -87,6 +91,7 @@ def _resolve(
     upgrade: bool,
     previous: str | None,
     constraints: Sequence[str],
+    exact_graph: bool,
 ) -> tuple[Environment, str]:
     settings = config.settings
     on_host = host.host_distributions(settings.cache_dir)
@@ -119,10 +124,18 @@ def _resolve(
     output = os.path.join(work, "pylock.toml")
     if previous is not None and not upgrade:
         graph.write_lines(output, [previous.rstrip("\n")])
+    # One requirement needs no graph for its closure: all it resolved to is its closure
+    # (a uv run less on a new config's first import). A lock file for people
+    # (``exact_graph``) gets uv's graph all the same.
+    single = len({plan.requirement for plan in wanted}) == 1 and not exact_graph
     # The graph's compile from the same inputs runs beside the lock's (one uv run of
     # wall time instead of two on a first import); with an earlier lock as uv's
     # preference the two could differ, so then it runs after, pinned.
-    guess = graph.speculate(settings, requirements, host_file, work) if previous is None else None
+    guess = (
+        graph.speculate(settings, requirements, host_file, work)
+        if previous is None and not single
+        else None
+    )
     try:
         ran = compile_requirements(
             requirements, output, settings, constraints=[host_file], offline_first=not upgrade
@@ -133,7 +146,11 @@ def _resolve(
         raise explain(settings, requirements, output, wanted, on_host, ran)
     text = graph.read(output)
     packages = lockfile.parse(text, "the resolved environment")
-    edges = graph.graph(settings, requirements, packages, work, guessed)
+    if single:
+        root = wanted[0].dist
+        edges = {root: [p.name for p in packages if p.name != root]} if len(packages) > 1 else {}
+    else:
+        edges = graph.graph(settings, requirements, packages, work, guessed)
     text = lockfile.annotate(text, edges)
     env = build(config, env_key, plans, lockfile.parse(text, "the resolved environment"), on_host)
     return env, text
@@ -235,7 +252,15 @@ def resolve_lock(
     plans = environment_plans(config)
     work = new_staging(root, config.env_key)
     try:
-        env, text = resolve(config, config.env_key, plans, work, upgrade=upgrade, previous=previous)
+        env, text = resolve(
+            config,
+            config.env_key,
+            plans,
+            work,
+            upgrade=upgrade,
+            previous=previous,
+            exact_graph=True,
+        )
     finally:
         remove_tree(work)
     check_hashes(env, plans)

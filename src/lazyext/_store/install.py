@@ -42,6 +42,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Protocol
 
+    class Prepared(Protocol):
+        """An install made ahead (lazyext._env.speculate): its prefix, if it holds
+        exactly these (name, version) pins."""
+
+        def take(self, pins: Sequence[tuple[DistName, str]], name: str | None) -> str | None: ...
+
     class Pin(Protocol):
         """One distribution to install at one version (``lazyext._env.stored.Locked``)."""
 
@@ -68,6 +74,7 @@ def install(
     name: str | None = None,
     why: str = "",
     shown: str = "",
+    prepared: Prepared | None = None,
 ) -> tuple[list[Entry], list[Entry]]:
     """The entries of ``pins``, in order, found or installed and published now; and
     those this process published (for the "extension installed" event).
@@ -75,7 +82,8 @@ def install(
     ``failure_key`` and ``label`` say for whom (an extension, or ``warm``'s environment)
     in failure memory and messages; ``name`` is the import that needs them; the progress
     line says ``shown`` (default: ``label``) is installed for ``why`` (default: that
-    import).
+    import). ``prepared``: an install made ahead, used instead of running uv if it holds
+    exactly the pins' versions (its other distributions are left out).
     """
     found = {pin.key: find_entry(root, pin.key, platform, settings) for pin in pins}
     missing = [pin for pin in pins if found[pin.key] is None]
@@ -92,8 +100,11 @@ def install(
             for pin in still:  # a wheel that contradicted its RECORD moments ago
                 verify.raise_if_refused(root, pin.requirement, pin.key, name)
             progress = (shown or label, why or (f"`import {name}`" if name else ""))
+            ahead = None
+            if prepared is not None:
+                ahead = prepared.take([(pin.name, pin.version) for pin in still], name)
             new = _install_and_publish(
-                staging, still, settings, root, platform, label, name, progress
+                staging, still, settings, root, platform, label, name, progress, ahead
             )
             made.extend(new.values())
             entries.update(new)
@@ -133,22 +144,27 @@ def _install_and_publish(
     label: str,
     name: str | None,
     progress: tuple[str, str],
+    ahead: str | None = None,
 ) -> dict[DistKey, Entry]:
-    """uv into ``staging``, then each distribution published; their entries."""
+    """uv into ``staging`` (or the prefix installed ``ahead``), then each distribution
+    published; their entries."""
     work = _subdir(staging, "install")
     target = os.path.join(work, "target")
-    shown, why = progress
-    shown = shown if len(missing) == 1 else f"{shown} ({len(missing)} distributions)"
-    with installing(shown, why):
-        uv_install.install(
-            [(pin.requirement, pin.hashes) for pin in missing],
-            schemes.prefix_for(target),
-            settings,
-            requirements=os.path.join(staging, "requirements.txt"),
-            label=label,
-            name=name,
-            key=missing[0].key,
-        )
+    if ahead is not None:
+        os.rename(ahead, schemes.prefix_for(target))
+    else:
+        shown, why = progress
+        shown = shown if len(missing) == 1 else f"{shown} ({len(missing)} distributions)"
+        with installing(shown, why):
+            uv_install.install(
+                [(pin.requirement, pin.hashes) for pin in missing],
+                schemes.prefix_for(target),
+                settings,
+                requirements=os.path.join(staging, "requirements.txt"),
+                label=label,
+                name=name,
+                key=missing[0].key,
+            )
     schemes.relocate(schemes.prefix_for(target), target, label)
     if not os.path.isdir(target):
         raise InstallError(
@@ -170,7 +186,9 @@ def _install_and_publish(
                 _install_and_publish(part, group, settings, root, platform, label, name, progress)
             )
         return done
-    parts = _split(staging, work, missing) if len(missing) > 1 else {missing[0].key: work}
+    # What was installed ahead may hold more (the host's distributions): split it too.
+    whole = len(missing) == 1 and ahead is None
+    parts = {missing[0].key: work} if whole else _split(staging, work, missing)
     published = {}
     for pin in missing:
         part = parts[pin.key]

@@ -157,5 +157,18 @@ def install_argv(
     return [*argv, "--no-deps", "--require-hashes", "-r", os.path.abspath(requirements_file)]
 
 
+def requirement_argv(
+    prefix: str, requirement: str, constraints: str, settings: Settings, *, offline: bool
+) -> list[str]:
+    """``uv pip install`` of one requirement and what it needs, within ``constraints``
+    (the host's versions): the speculative install of a new environment's first import
+    (lazyext._env.speculate). ``--`` keeps the requirement from being read as an option."""
+    argv = pip("install", settings, offline=offline)
+    argv += ["--prefix", os.path.abspath(prefix)]
+    if settings.link_mode is not None:
+        argv.append(f"--link-mode={settings.link_mode}")
+    return [*argv, "-c", os.path.abspath(constraints), "--", requirement]
+
+
 def clean_argv(dists: Sequence[str]) -> list[str]:
     return [uv_binary(), "cache", "clean", "--no-config", "--quiet", "--", *dists]

@@ -9,6 +9,7 @@ is laid out by the store afterwards (:mod:`lazyext._store.schemes`).
 from __future__ import annotations
 
 from lazyext._errors import InstallError, LockFileError
+from lazyext._record import replace
 from lazyext._settings.config import Settings
 from lazyext._uv import command, run
 
@@ -45,9 +46,42 @@ def install(
 
     ran = run.run(argv_for, settings, what=f"installing {label}", reset=reset)
     if not ran.ok:
-        from lazyext._uv import failure  # a failure's path only: re (~4 ms)
+        raise failure(ran, label, name, key, settings)
 
-        raise failure.install_error(ran, label, name, key, settings)
+
+def install_requirement(
+    requirement: str, prefix: str, constraints: str, settings: Settings, *, online: bool
+) -> run.Ran:
+    """Install ``requirement`` and its dependencies into ``prefix`` within the pins of
+    ``constraints``, unlocked: a speculation (lazyext._env.speculate), kept only if the
+    lock agrees. One attempt: with the network (``online``), or from uv's cache alone.
+    How uv ended: :func:`failure` says what a failure means."""
+
+    def argv_for(offline: bool) -> list[str]:
+        return command.requirement_argv(prefix, requirement, constraints, settings, offline=offline)
+
+    def reset() -> None:
+        import shutil  # a failure's path only: shutil brings re (~4 ms)
+
+        shutil.rmtree(prefix, ignore_errors=True)
+
+    return run.run(
+        argv_for,
+        replace(settings, retries=0),
+        what=f"installing {requirement}",
+        offline_first=False,
+        online=online,
+        reset=reset,
+    )
+
+
+def failure(
+    ran: run.Ran, requirement: str, name: str | None, key: str, settings: Settings
+) -> InstallError:
+    """The error of a failed install of ``requirement`` (its tail says why)."""
+    from lazyext._uv import failure  # a failure's path only: re (~4 ms)
+
+    return failure.install_error(ran, requirement, name, key, settings)
 
 
 def write_requirements(path: str, pins: Sequence[tuple[str, Sequence[str]]]) -> None:
