@@ -191,7 +191,7 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
     "device": (_add(tarfile.CHRTYPE, "BASE/target/evil"), "device"),
     "fifo": (_add(tarfile.FIFOTYPE, "BASE/target/evil"), "device"),
     "outside an entry": (_add(tarfile.REGTYPE, "entries/x.py"), "not part of an entry"),
-    "unlisted file": (_add(tarfile.REGTYPE, "BASE/target/evil.pth"), "manifest says"),
+    "unlisted file": (_add(tarfile.REGTYPE, "BASE/target/evil.pth"), "larger than it declares"),
     "changed content": (_change_a_byte, "does not match its wheels' RECORD"),
     "foreign platform": (_foreign_platform, "packed for cp399-cp399-win_arm64"),
     "missing file": (_drop_an_entry_file, "manifest says"),
