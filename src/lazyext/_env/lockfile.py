@@ -55,14 +55,16 @@ class Package:
         )
         self.files: list[str] = []  # wheel (or sdist) file names
         hashes: list[str] = []
-        for wheel in tables(table.get("wheels", []), where, place):
-            self.files.append(lockfields.file_name(wheel, self.name, where, place))
-            hashes += lockfields.hashes(wheel, self.name, where, place)
+        at = lines.at(index, "wheels")
+        for wheel in tables(table.get("wheels", []), where, at):
+            self.files.append(lockfields.file_name(wheel, self.name, where, at))
+            hashes += lockfields.hashes(wheel, self.name, where, at)
         sdist = table.get("sdist")
         if sdist is not None:
-            (sdist,) = tables([sdist], where, place)
-            self.files.append(lockfields.file_name(sdist, self.name, where, place))
-            hashes += lockfields.hashes(sdist, self.name, where, place)
+            at = lines.at(index, "sdist")
+            (sdist,) = tables([sdist], where, at)
+            self.files.append(lockfields.file_name(sdist, self.name, where, at))
+            hashes += lockfields.hashes(sdist, self.name, where, at)
         self.kind = ""  # archive, vcs or directory: a direct reference (``name @ url``)
         self.url = ""
         self.place = place  # ", line N" of the table (of its direct source, if any)
@@ -79,13 +81,14 @@ class Package:
             self.kind, self.place = kind, lines.at(index, kind)
             self.url = source_url(source, kind, self.name, where, self.place)
             if kind == "archive":
-                hashes += lockfields.hashes(source, self.name, where, place)
+                hashes += lockfields.hashes(source, self.name, where, self.place)
         self.hashes = tuple(sorted(set(hashes)))
+        at = lines.at(index, "dependencies")
         self.deps = tuple(
             sorted(
                 {
-                    check_name(dep.get("name"), where, place)
-                    for dep in tables(table.get("dependencies", []), where, place)
+                    check_name(dep.get("name"), where, at)
+                    for dep in tables(table.get("dependencies", []), where, at)
                 }
             )
         )
