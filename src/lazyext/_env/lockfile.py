@@ -160,10 +160,10 @@ def check_sources(packages: Iterable[Package], where: str, settings: Settings) -
         if package.kind:
             raise LockFileError(
                 f"{where}{package.place}: package {package.name} comes from the {package.kind} "
-                f"{lockfields.redacted(package.url)}, not from {_configured(settings)}; "
-                "refusing the lock: a lock may name archive, directory or VCS sources only "
-                "with allow-direct-urls = true (set it only if you trust whoever wrote the "
-                "lock), else lock the config again with `lazyext lock`"
+                f"{lockfields.redacted(package.url)}, not from {_configured(settings)}; a "
+                "lock may name archive, directory or VCS sources only with allow-direct-urls "
+                "= true (set it only if you trust whoever wrote the lock), else lock the "
+                "config again with `lazyext lock`"
             )
 
 
