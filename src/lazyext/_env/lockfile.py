@@ -37,7 +37,10 @@ DIRECT_SOURCES: Final = ("archive", "vcs", "directory")
 class Package:
     """One ``[[packages]]`` table, reduced to what lazyext uses, every field checked."""
 
-    __slots__ = ("deps", "files", "hashes", "kind", "marker", "name", "place", "url", "version")
+    __slots__ = (
+        *("deps", "files", "hashes", "here", "kind", "marker", "name", "place", "url"),
+        "version",
+    )
 
     def __init__(self, table: Mapping[str, Any], where: str, lines: Lines, index: int) -> None:
         self.name = check_name(table.get("name"), where, lines.at(index, "name"))
@@ -50,9 +53,9 @@ class Package:
             if version != "" or not direct
             else ""
         )
-        self.marker = lockfields.check_marker(
-            table.get("marker", ""), self.name, where, lines.at(index, "marker")
-        )
+        marker = table.get("marker", "")
+        self.here = lockfields.check_marker(marker, self.name, where, lines.at(index, "marker"))
+        self.marker = str(marker)  # "" for none
         self.files: list[str] = []  # wheel (or sdist) file names
         hashes: list[str] = []
         at = lines.at(index, "wheels")
@@ -94,7 +97,7 @@ class Package:
         )
 
     def applies(self) -> bool:
-        return lockfields.marker_applies(self.marker)
+        return self.here
 
     def requirement(self) -> str:
         """What uv installs: the locked version from the index, or the direct reference."""
