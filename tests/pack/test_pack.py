@@ -236,6 +236,19 @@ def test_a_damaged_compressed_archive_is_refused(
     assert nothing_published(tmp_path / "target")
 
 
+def test_data_after_the_end_of_the_archive_is_refused_not_decompressed(
+    archive: Path, tmp_path: Path, wheelhouse: Wheelhouse
+) -> None:
+    # Padding after the end-of-archive blocks is at most a record (10 KiB); gigabytes of
+    # compressed zeros there would keep unpack decompressing long after the archive.
+    with open(archive, "ab") as handle:
+        handle.write(bytes(2 << 20))
+    target = configure(wheelhouse, tmp_path / "target")
+    with pytest.raises(_archive.PackError, match="bytes after the end of the archive"):
+        _unpack.unpack(target, str(archive))
+    assert nothing_published(tmp_path / "target")
+
+
 def test_not_an_archive_is_refused(tmp_path: Path, wheelhouse: Wheelhouse) -> None:
     path = tmp_path / "env.tar.gz"
     path.write_bytes(b"hello")
