@@ -284,12 +284,13 @@ class Budget:
         self.limit = int(free * SHARE)
         self.total = 0
         files = sum(files for files, _ in declared.values())
-        need = sum(size for _, size in declared.values()) + (files + len(declared)) * BLOCK
+        size = sum(size for _, size in declared.values())
+        need = size + (files + len(declared)) * BLOCK
         if need > self.limit:
             raise PackError(
-                f"{path}: the archive declares {need} bytes ({files} files), more than the "
-                f"{self.limit} bytes an unpack may use of the {free} free where the cache "
-                "is; free some space first; nothing was unpacked"
+                f"{path}: the archive declares {size} bytes in {files} files (about {need} "
+                f"bytes on disk), more than the {self.limit} bytes an unpack may use of the "
+                f"{free} free where the cache is; free some space first; nothing was unpacked"
             )
 
     def directory(self, base: str, name: str) -> None:

@@ -89,6 +89,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{result['state']:8} {name} {result['path']}".rstrip())
             for problem in result["problems"]:
                 print(f"         {problem}")
-        if damaged and not args.repair:
+        if not args.repair and any(r["state"] == "damaged" for r in results.values()):
             print("run `lazyext verify --repair` to reinstall the damaged installs on next use")
     return EXIT_FAILURE if damaged else EXIT_OK
