@@ -132,9 +132,13 @@ _evaluated: dict[str, bool] = {}
 
 
 def _evaluate(marker: Any) -> bool:
-    try:  # PEP 751's own variables (extras, dependency_groups): packaging >= 25
+    """A marker in PEP 751's context (``extras``, ``dependency_groups``: packaging >=
+    25), or else in core metadata's (``extra``): one valid in either is valid."""
+    from packaging.markers import UndefinedEnvironmentName
+
+    try:
         return bool(marker.evaluate(context="lock_file"))
-    except TypeError:
+    except (TypeError, UndefinedEnvironmentName):
         return bool(marker.evaluate())
 
 
