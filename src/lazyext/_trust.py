@@ -125,6 +125,37 @@ def check_private_dir(path: str, *, what: str) -> None:
     _check_leaf(path, info, what, False, False)
 
 
+def check_item(path: str, info: os.stat_result, *, what: str, where: str, group: bool) -> None:
+    """One file or directory inside ``where`` (an entry of a read-only layer, checked
+    itself): a regular file or a directory (installs have no links or devices), owned
+    by the current user or root, writable by neither group nor others (group-writable
+    with ``group``). Whoever could write it chooses code that ``import`` runs."""
+    mode = stat.S_IMODE(info.st_mode)
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "a device or special file"
+        problem = f"is {kind}, which no install has; rebuild the layer"
+    elif info.st_uid not in (user(), 0):
+        problem = (
+            f"is owned by uid {info.st_uid}, neither you (uid {user()}) nor root; run: "
+            f"chown -R root {where}"
+        )
+    elif mode & 0o002:
+        problem = (
+            f"is writable by others (mode {mode:o}), so they could replace the code you "
+            f"import; mount the layer read-only or run: chmod -R o-w {where}"
+        )
+    elif mode & 0o020 and not group:
+        problem = (
+            f"is writable by its group (gid {info.st_gid}, mode {mode:o}), so its members "
+            f"could replace the code you import; mount the layer read-only or run: chmod -R "
+            f"g-w {where}; or, if every member of that group may choose code you run, set "
+            "trust-group = true"
+        )
+    else:
+        return
+    raise _unsafe(f"refusing the {what} {where!r}: {path!r} inside it {problem}", path=path)
+
+
 def real_if_trusted(path: str) -> str:
     """``realpath(path)`` if the way there passes the rule, else ``abspath(path)``.
 

@@ -224,3 +224,51 @@ def test_a_wheel_whose_files_contradict_its_record_is_never_published(
     with pytest.raises(lazyext.InstallError, match="do not match the RECORD"):
         lazyext.ensure("tampered", **options)
     assert len(shim.runs()) == 2
+
+
+# -- issue 22 #7: a file the wheel's own RECORD leaves out -------------------------------
+
+
+def _leave_out_of_record(wheel: Path, member: str) -> None:
+    """Drop ``member``'s line from ``wheel``'s RECORD (the file stays in the wheel)."""
+    with zipfile.ZipFile(wheel) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    (record,) = [name for name in contents if name.endswith(".dist-info/RECORD")]
+    lines = contents[record].decode().splitlines()
+    contents[record] = "".join(f"{line}\n" for line in lines if not line.startswith(f"{member},"))
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, content in contents.items():
+            archive.writestr(name, content)
+
+
+@pytest.mark.parametrize("member", ["sneaky_hook.pth", "sneaky/extra.py"])
+def test_a_file_the_wheels_record_leaves_out_is_refused_like_any_file_outside_record(
+    tmp_path: Path, cache_dir: Path, shim: CountingUv, member: str
+) -> None:
+    # uv installs such a file and lists it in the installed RECORD without a hash; a
+    # .pth file among them would run at every start of every process that uses it.
+    mark = tmp_path / "pth-ran"
+    house = Wheelhouse(tmp_path / "record-wheels")
+    wheel = house.build(
+        "sneaky",
+        "1.0",
+        {
+            "sneaky/__init__.py": "NAME = 'sneaky'\n",
+            "sneaky/extra.py": "EXTRA = True\n",
+            "sneaky_hook.pth": f"import os; open({str(mark)!r}, 'w').close()\n",
+        },
+    )
+    _leave_out_of_record(wheel, member)
+    Path("lazyext.toml").write_text(
+        house.toml() + '[[extensions]]\nname = "sneaky"\npackage = "sneaky"\n', encoding="utf-8"
+    )
+    lazyext.activate()
+    with pytest.raises(lazyext.InstallError) as caught:
+        _import("sneaky")
+    print(caught.value)
+    assert caught.value.security is True
+    assert f"{member}: not in its wheel's RECORD (listed with no hash)" in str(caught.value)
+    assert str(caught.value).startswith("refusing to publish sneaky==1.0: its files do not match")
+    assert generations(cache_dir) == []
+    assert not mark.exists()
+    assert "sneaky" not in sys.modules

@@ -191,7 +191,7 @@ REFUSALS: dict[str, tuple[Mutation, str]] = {
     "device": (_add(tarfile.CHRTYPE, "BASE/target/evil"), "device"),
     "fifo": (_add(tarfile.FIFOTYPE, "BASE/target/evil"), "device"),
     "outside an entry": (_add(tarfile.REGTYPE, "entries/x.py"), "not part of an entry"),
-    "unlisted file": (_add(tarfile.REGTYPE, "BASE/target/evil.pth"), "manifest says"),
+    "unlisted file": (_add(tarfile.REGTYPE, "BASE/target/evil.pth"), "larger than it declares"),
     "changed content": (_change_a_byte, "does not match its wheels' RECORD"),
     "foreign platform": (_foreign_platform, "packed for cp399-cp399-win_arm64"),
     "missing file": (_drop_an_entry_file, "manifest says"),
@@ -233,6 +233,19 @@ def test_a_damaged_compressed_archive_is_refused(
     target = configure(wheelhouse, tmp_path / "target")
     with pytest.raises(_archive.PackError, match="nothing was unpacked"):
         _unpack.unpack(target, str(path))
+    assert nothing_published(tmp_path / "target")
+
+
+def test_data_after_the_end_of_the_archive_is_refused_not_decompressed(
+    archive: Path, tmp_path: Path, wheelhouse: Wheelhouse
+) -> None:
+    # Padding after the end-of-archive blocks is at most a record (10 KiB); gigabytes of
+    # compressed zeros there would keep unpack decompressing long after the archive.
+    with open(archive, "ab") as handle:
+        handle.write(bytes(2 << 20))
+    target = configure(wheelhouse, tmp_path / "target")
+    with pytest.raises(_archive.PackError, match="bytes after the end of the archive"):
+        _unpack.unpack(target, str(archive))
     assert nothing_published(tmp_path / "target")
 
 

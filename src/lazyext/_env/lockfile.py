@@ -7,128 +7,111 @@ platform, and it satisfies every enabled extension of the config. lazyext adds e
 package's ``dependencies`` (PEP 751's optional ``[[packages]] dependencies`` array),
 so a lock written by ``lazyext lock`` carries its own graph and an extension's closure
 is known without asking uv again.
+
+A lock may come from elsewhere (a user's ``lock``, the lock packed in an archive), so
+every field lazyext reads is checked against its grammar before any of it reaches uv
+(:mod:`.lockfields`: PEP 503 names, PEP 440 versions, hex hashes, known URL schemes,
+markers that parse), and a lock may name only the sources the config allows
+(:func:`check_sources`). A refusal names the lock and the line.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from lazyext._env import lockfields
+from lazyext._env.lockfields import Lines, check_name, check_version, source_url, tables
 from lazyext._errors import LockFileError
+from lazyext._settings.config import Settings
 from lazyext._settings.names import DistName, canonical_name
+from lazyext._settings.secrets import strip_credentials
 
 _MAX_LOCK_BYTES: Final = 32 * 1024 * 1024
-_NAME: Final = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
+#: The sources a package can name besides the index: installed as ``name @ url``.
+DIRECT_SOURCES: Final = ("archive", "vcs", "directory")
 
 
 class Package:
-    """One ``[[packages]]`` table, reduced to what lazyext uses."""
+    """One ``[[packages]]`` table, reduced to what lazyext uses, every field checked."""
 
-    __slots__ = ("deps", "files", "hashes", "marker", "name", "url", "version")
+    __slots__ = (
+        *("deps", "files", "hashes", "here", "kind", "marker", "name", "place", "url"),
+        "version",
+    )
 
-    def __init__(self, table: Mapping[str, Any], where: str) -> None:
-        name = table.get("name")
-        if not isinstance(name, str) or not _NAME.match(name) or len(name) > 200:
-            raise LockFileError(f"{where}: a package has no valid name ({name!r})")
-        self.name = canonical_name(name)
+    def __init__(self, table: Mapping[str, Any], where: str, lines: Lines, index: int) -> None:
+        self.name = check_name(table.get("name"), where, lines.at(index, "name"))
+        place = lines.at(index)
         version = table.get("version", "")
-        if not isinstance(version, str) or len(version) > 100 or "\n" in version:
-            raise LockFileError(f"{where}: package {name} has an invalid version {version!r}")
-        self.version = version
+        # Only a direct source may leave the version out (PEP 751).
+        direct = any(table.get(kind) is not None for kind in DIRECT_SOURCES)
+        self.version = (
+            check_version(version, self.name, where, lines.at(index, "version"))
+            if version != "" or not direct
+            else ""
+        )
         marker = table.get("marker", "")
-        self.marker = marker if isinstance(marker, str) else ""
+        self.here = lockfields.check_marker(marker, self.name, where, lines.at(index, "marker"))
+        self.marker = str(marker)  # "" for none
         self.files: list[str] = []  # wheel (or sdist) file names
         hashes: list[str] = []
-        for wheel in _tables(table.get("wheels", []), where):
-            self.files.append(_file_name(wheel))
-            hashes += _hashes(wheel, name, where)
+        at = lines.at(index, "wheels")
+        for wheel in tables(table.get("wheels", []), where, at):
+            self.files.append(lockfields.file_name(wheel, self.name, where, at))
+            hashes += lockfields.hashes(wheel, self.name, where, at)
         sdist = table.get("sdist")
-        if isinstance(sdist, Mapping):
-            self.files.append(_file_name(sdist))
-            hashes += _hashes(sdist, name, where)
-        self.url = ""  # a direct reference (``name @ url``): archive, VCS or directory
-        for kind in ("archive", "vcs", "directory"):
+        if sdist is not None:
+            at = lines.at(index, "sdist")
+            (sdist,) = tables([sdist], where, at)
+            self.files.append(lockfields.file_name(sdist, self.name, where, at))
+            hashes += lockfields.hashes(sdist, self.name, where, at)
+        self.kind = ""  # archive, vcs or directory: a direct reference (``name @ url``)
+        self.url = ""
+        self.place = place  # ", line N" of the table (of its direct source, if any)
+        for kind in DIRECT_SOURCES:
             source = table.get(kind)
-            if isinstance(source, Mapping):
-                self.url = _source_url(source, kind, where)
-                if kind == "archive":
-                    hashes += _hashes(source, name, where)
+            if source is None:
+                continue
+            if self.kind:
+                raise LockFileError(
+                    f"{where}{place}: package {self.name} names two sources ({self.kind} "
+                    f"and {kind}); a package has one"
+                )
+            (source,) = tables([source], where, place)
+            self.kind, self.place = kind, lines.at(index, kind)
+            self.url = source_url(source, kind, self.name, where, self.place)
+            if kind == "archive":
+                hashes += lockfields.hashes(source, self.name, where, self.place)
         self.hashes = tuple(sorted(set(hashes)))
+        at = lines.at(index, "dependencies")
         self.deps = tuple(
             sorted(
                 {
-                    canonical_name(str(dep["name"]))
-                    for dep in _tables(table.get("dependencies", []), where)
-                    if isinstance(dep.get("name"), str)
+                    check_name(dep.get("name"), where, at)
+                    for dep in tables(table.get("dependencies", []), where, at)
                 }
             )
         )
 
     def applies(self) -> bool:
-        if not self.marker:
-            return True
-        from packaging.markers import InvalidMarker, Marker
-
-        try:
-            return Marker(self.marker).evaluate()
-        except InvalidMarker:
-            return False
+        return self.here
 
     def requirement(self) -> str:
         """What uv installs: the locked version from the index, or the direct reference."""
         return f"{self.name} @ {self.url}" if self.url else f"{self.name}=={self.version}"
 
 
-def _source_url(source: Mapping[str, Any], kind: str, where: str) -> str:
-    url = source.get("url")
-    if isinstance(url, str) and url:
-        text = f"git+{url}" if kind == "vcs" and not url.startswith("git+") else url
-        commit = source.get("commit-id")
-        return f"{text}@{commit}" if kind == "vcs" and isinstance(commit, str) else text
-    path = source.get("path")
-    if isinstance(path, str) and path:
-        # Relative paths are relative to the lock file (PEP 751).
-        base = os.path.dirname(where) if os.path.isabs(where) else os.getcwd()
-        return "file://" + os.path.abspath(os.path.join(base, path))
-    raise LockFileError(f"{where}: a {kind} source has neither url nor path")
-
-
-def _tables(value: object, where: str) -> list[Mapping[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
-        raise LockFileError(f"{where}: expected an array of tables, found {value!r:.80}")
-    return list(value)
-
-
-def _file_name(table: Mapping[str, Any]) -> str:
-    name = table.get("name")
-    if isinstance(name, str):
-        return name
-    for field in ("url", "path"):
-        value = table.get(field)
-        if isinstance(value, str):
-            return value.rstrip("/").rsplit("/", 1)[-1]
-    return ""
-
-
-def _hashes(table: Mapping[str, Any], name: str, where: str) -> list[str]:
-    found = table.get("hashes", {})
-    if not isinstance(found, Mapping):
-        raise LockFileError(f"{where}: package {name} has malformed hashes")
-    result = []
-    for algorithm, digest in found.items():
-        if algorithm == "sha256":
-            if not isinstance(digest, str) or not _SHA256.match(digest):
-                raise LockFileError(f"{where}: package {name} has a malformed sha256 hash")
-            result.append(f"sha256:{digest}")
-    return result
-
-
 def parse(text: str, where: str) -> list[Package]:
     """The packages of a ``pylock.toml`` that apply to this interpreter."""
+    return [package for package in read_packages(text, where) if package.applies()]
+
+
+def read_packages(text: str, where: str) -> list[Package]:
+    """Every package of a ``pylock.toml``, checked (those for other platforms too);
+    refuses a name listed twice for this interpreter."""
     import tomllib
 
     if len(text) > _MAX_LOCK_BYTES:
@@ -141,7 +124,9 @@ def parse(text: str, where: str) -> list[Package]:
     if not isinstance(version, str) or not version.startswith("1."):
         raise LockFileError(f"{where} is not a PEP 751 lock (lock-version {version!r})")
     _check_python(data.get("requires-python"), where)
-    packages = [Package(t, where) for t in _tables(data.get("packages", []), where)]
+    lines = Lines(text)
+    found = tables(data.get("packages", []), where, "")
+    packages = [Package(table, where, lines, index) for index, table in enumerate(found)]
     seen: dict[str, Package] = {}
     for package in packages:
         if not package.applies():
@@ -152,7 +137,47 @@ def parse(text: str, where: str) -> list[Package]:
                 f"({seen[package.name].version} and {package.version}); run `lazyext lock`"
             )
         seen[package.name] = package
-    return list(seen.values())
+    return packages
+
+
+def check_lock(text: str, where: str, settings: Settings) -> list[Package]:
+    """The packages of a lock from elsewhere (a user's ``lock``, an archive's) that apply
+    to this interpreter, once every field and every source passed (:func:`check_sources`)."""
+    packages = read_packages(text, where)
+    check_sources(packages, where, settings)
+    return [package for package in packages if package.applies()]
+
+
+def check_sources(packages: Iterable[Package], where: str, settings: Settings) -> None:
+    """A lock may name only the sources the config allows.
+
+    A package locked with wheels (or an sdist) is installed by name, version and hash
+    from the configured index and find-links: the URLs the lock gives for its files are
+    never fetched. An ``archive``, ``directory`` or ``vcs`` source is installed from
+    where the lock says, so it needs ``allow-direct-urls``, as ``pkg @ url`` in the
+    config does.
+    """
+    if settings.allow_direct_urls:
+        return
+    for package in packages:
+        if package.kind:
+            raise LockFileError(
+                f"{where}{package.place}: package {package.name} comes from the {package.kind} "
+                f"{lockfields.redacted(package.url)}, not from {_configured(settings)}; a "
+                "lock may name archive, directory or VCS sources only with allow-direct-urls "
+                "= true (set it only if you trust whoever wrote the lock), else lock the "
+                "config again with `lazyext lock`"
+            )
+
+
+def _configured(settings: Settings) -> str:
+    sources = [] if settings.no_index else [settings.index_url or "the default index"]
+    sources += [strip_credentials(url) for url in settings.extra_index_urls]
+    sources += list(settings.find_links)
+    if not sources:
+        return "this config's index or find-links (it has none)"
+    named = ", ".join(strip_credentials(source) for source in sources)
+    return f"this config's index or find-links ({named})"
 
 
 def _check_python(requires: object, where: str) -> None:

@@ -204,7 +204,7 @@ def from_lock_file(
 ) -> tuple[Environment, str]:
     """The environment a user's lock file pins (checked against the config and interpreter)."""
     text = lockfile.read(path)
-    packages = lockfile.parse(text, path)
+    packages = lockfile.check_lock(text, path, config.settings)  # fields and sources
     lockfile.check_platform(packages, path, config.settings.allow_sdist)
     lockfile.check_covers(packages, {p.name: p.requirement for p in plans}, path)
     lockfile.check_hashes(

@@ -19,7 +19,6 @@ import gzip
 import io
 import os
 import re
-import shutil
 import stat
 import tarfile
 import time
@@ -32,7 +31,7 @@ from lazyext._store.entries import Entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 FORMAT: Final = 1
 MANIFEST: Final = "lazyext-pack.json"
@@ -229,7 +228,10 @@ def makedirs(staging: str, directory: str) -> None:
             _trust.check_private_dir(path, what="staging directory")
 
 
-def write_member(destination: str, source: IO[bytes], member: tarfile.TarInfo) -> None:
+def write_member(
+    destination: str, source: IO[bytes], member: tarfile.TarInfo, spend: Callable[[int], None]
+) -> None:
+    """Write a member's bytes, each block counted by ``spend`` before it is written."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     mode = 0o700 if member.mode & 0o100 else 0o600
     try:
@@ -237,10 +239,105 @@ def write_member(destination: str, source: IO[bytes], member: tarfile.TarInfo) -
     except FileExistsError as error:
         raise PackError(f"{member.name!r} appears twice in the archive") from error
     with open(descriptor, "wb") as handle:
-        shutil.copyfileobj(source, handle, 1 << 20)
+        while block := source.read(1 << 20):
+            spend(len(block))
+            handle.write(block)
 
 
-def drain(stream: IO[bytes]) -> None:
-    """Read to the end: a decoder checks its trailer (gzip CRC, zstd frame) only there."""
-    while stream.read(1 << 20):
-        pass
+#: What a tar writer pads after the end-of-archive blocks is at most a record (10 KiB).
+_MAX_TRAILER: Final = 1 << 20
+
+
+def drain(stream: IO[bytes], path: str) -> None:
+    """Read to the end: a decoder checks its trailer (gzip CRC, zstd frame) only there.
+    More than padding after the end of the archive is refused, not decompressed."""
+    trailing = 0
+    while block := stream.read(1 << 16):
+        trailing += len(block)
+        if trailing > _MAX_TRAILER:
+            raise PackError(
+                f"{path}: more than {_MAX_TRAILER} bytes after the end of the archive; "
+                "nothing was unpacked: it is not an archive `lazyext pack` wrote"
+            )
+
+
+#: What a file or a directory costs on disk beyond its bytes (one block), so that
+#: empty files and directories count against the budget too.
+BLOCK: Final = 4096
+#: The share of the free space an unpack may use (the rest stays free for others).
+SHARE: Final = 0.95
+
+
+class Budget:
+    """What an archive may write while it is unpacked, counted as it streams.
+
+    Each entry may hold the files and bytes its manifest declares (directories: one per
+    file, and ``target``, ``data``); all of it together no more than :data:`SHARE` of
+    the free space where the cache is. The first byte over either is refused: nothing
+    beyond what the manifest declares is ever written.
+    """
+
+    def __init__(self, path: str, declared: dict[str, tuple[int, int]], free: int) -> None:
+        self.path = path
+        self.declared = declared  # entry base -> (files, bytes)
+        self.used = {base: [0, 0, 0] for base in declared}  # files, bytes, directories
+        self.limit = int(free * SHARE)
+        self.total = 0
+        files = sum(files for files, _ in declared.values())
+        size = sum(size for _, size in declared.values())
+        need = size + (files + len(declared)) * BLOCK
+        if need > self.limit:
+            raise PackError(
+                f"{path}: the archive declares {size} bytes in {files} files (about {need} "
+                f"bytes on disk), more than the {self.limit} bytes an unpack may use of the "
+                f"{free} free where the cache is; free some space first; nothing was unpacked"
+            )
+
+    def directory(self, base: str, name: str) -> None:
+        used = self.used[base]
+        used[2] += 1
+        if used[2] > self.declared[base][0] + 2:
+            self._larger(base, name, f"{self.declared[base][0] + 2} directories")
+        self._charge(BLOCK, name)
+
+    def file(self, base: str, member: tarfile.TarInfo, counted: bool) -> Callable[[int], None]:
+        """Admit a file member (refused here if its declared size is already too
+        large); the function that counts its bytes as they are written."""
+        used = self.used[base]
+        files, size = self.declared[base]
+        if counted:
+            used[0] += 1
+            if used[0] > files:
+                self._larger(base, member.name, f"{files} files")
+            if used[1] + member.size > size:
+                self._larger(base, member.name, f"{size} bytes")
+        self._charge(BLOCK, member.name)
+
+        def spend(count: int) -> None:
+            if counted:
+                used[1] += count
+                if used[1] > size:
+                    self._larger(base, member.name, f"{size} bytes")
+            self._charge(count, member.name)
+
+        return spend
+
+    def _charge(self, count: int, name: str) -> None:
+        self.total += count
+        if self.total > self.limit:
+            raise PackError(
+                f"{self.path}: unpacking {name!r} would use more than the {self.limit} bytes "
+                "an unpack may use of the free space where the cache is; free some space "
+                "first; nothing was unpacked"
+            )
+
+    def _larger(self, base: str, name: str, declared: str) -> None:
+        raise PackError(
+            f"{self.path}: the archive is larger than it declares: {base} holds more than "
+            f"the {declared} its manifest declares (at {name!r}); nothing was unpacked (a "
+            "damaged archive, or one made to fill the disk)"
+        )
+
+    def counts(self, base: str) -> tuple[int, int]:
+        files, size, _ = self.used[base]
+        return files, size

@@ -56,7 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("", "allow-sdist", "boolean", "false",
             "Build source distributions (that runs their code); wheels only otherwise."),
     Setting("", "allow-direct-urls", "boolean", "false",
-            "Accept `name @ https://...` requirements."),
+            "Accept `name @ https://...` requirements, and archive, directory and VCS "
+            "sources in a lock (`lock`, or an archive's packed lock)."),
     Setting("", "strict-pth", "boolean", "false",
             "Never execute the `import` lines of installed `.pth` files."),
     Setting("", "install-timeout", "seconds", "300.0",

@@ -19,6 +19,8 @@ import stat
 import time
 
 from lazyext._errors import InstallError
+from lazyext._settings.config import Settings
+from lazyext._store import layers
 from lazyext._store.bytecode import derived
 from lazyext._store.entries import INVALIDATED, Entry, private_dir
 from lazyext._store.recordfile import DATA, READ_ERRORS, located, records, rows_of
@@ -30,6 +32,15 @@ _UNLISTED_OK = frozenset({".lock"})
 def verify(entry: Entry) -> list[str]:
     """Every problem of ``entry``'s install (empty: it is exactly what was installed)."""
     return verify_target(entry.target)
+
+
+def verify_entry(entry: Entry, settings: Settings) -> list[str]:
+    """:func:`verify`, and for an entry of a read-only layer (``cache-read``) every file
+    and directory of it by the layer's trust rule (:func:`.layers.check_entry`)."""
+    unsafe = []
+    if layers.layer_of(entry.path, settings) is not None:
+        unsafe = layers.problems(entry.path, trust_group=settings.trust_group)
+    return unsafe + verify(entry)
 
 
 def require_verified(target: str, *, root: str, requirement: str, cache_key: str) -> None:
@@ -113,6 +124,7 @@ def verify_target(target: str) -> list[str]:
     """Every problem of the install in ``target`` against its RECORD files."""
     problems: list[str] = []
     listed: set[str] = set()
+    unhashed: list[str] = []
     found = sorted(records(target))
     if not found:
         return [f"{target}: no *.dist-info/RECORD: the install is incomplete"]
@@ -131,12 +143,27 @@ def verify_target(target: str) -> list[str]:
             if relative is None:
                 problems.append(f"{record} lists {path!r}, outside the install")
                 continue
+            if not digest and relative not in _signatures(record):
+                unhashed.append(relative)  # decided once every listed module is known
+                continue
             listed.add(relative)
             problem = _check_file(target, relative, digest, size)
             if problem is not None:
                 problems.append(problem)
+    # uv lists a file that the wheel's own RECORD leaves out, without a hash: it is
+    # outside RECORD like any other (a planted ``.pth`` runs at every start). Only
+    # bytecode compiled from a listed module may have no hash (derived data).
+    for relative in unhashed:
+        if not derived(relative, listed):
+            problems.append(f"{relative}: not in its wheel's RECORD (listed with no hash)")
+    listed.update(unhashed)  # each reported once
     problems += [f"{path}: listed in no RECORD" for path in _unlisted(target, listed)]
     return problems
+
+
+def _signatures(record: str) -> tuple[str, str, str]:
+    """RECORD and its signatures: the files a wheel lists without a hash (PEP 427)."""
+    return record, f"{record}.jws", f"{record}.p7s"
 
 
 _OPEN_FLAGS = (
@@ -149,7 +176,7 @@ _OPEN_FLAGS = (
 
 def _check_file(target: str, relative: str, digest: str, size: str) -> str | None:
     if not digest:
-        return None  # RECORD itself, and files installers list without a hash
+        return None  # RECORD itself, bytecode (verify_target refuses any other)
     # One open (a symlink or a FIFO is refused without following or blocking), one
     # fstat and plain reads: this runs for every file of an install before it is
     # published (~1,500 files for a large package).

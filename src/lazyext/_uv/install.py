@@ -1,8 +1,8 @@
 """``uv pip install`` of a locked closure into a staging prefix, and ``uv cache clean``.
 
 Every distribution is named at its locked version with the hashes of its files, in a
-requirements file that only lazyext writes (each line checked: nothing that uv would
-read as a second line or an option), with ``--no-deps --require-hashes``. The prefix
+requirements file that only lazyext writes (each line in a closed grammar: nothing that
+uv would read as a second line or an option), with ``--no-deps --require-hashes``. The prefix
 is laid out by the store afterwards (:mod:`lazyext._store.schemes`).
 """
 
@@ -16,6 +16,7 @@ from lazyext._uv import command, run
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Final
 
 
 def install(
@@ -85,20 +86,58 @@ def failure(
 
 
 def write_requirements(path: str, pins: Sequence[tuple[str, Sequence[str]]]) -> None:
-    """One line per pin; a value uv could split into two lines or read as an option is
-    refused (the lock's fields were validated when it was read: this is the last guard)."""
+    """One line per pin, in a closed grammar that uv cannot read as two lines or as an
+    option: ``name==version`` (PEP 503 and PEP 440 characters) or ``name @ url`` (a known
+    scheme, URL characters without whitespace, quotes or ``$``), then ``--hash=algo:hex``
+    flags; printable ASCII only, lines ended by ``\n``. Anything else is refused: the
+    lock's fields were validated when it was read (:mod:`lazyext._env.lockfields`), this
+    is the last guard before uv."""
     lines = []
     for requirement, hashes in pins:
-        for value in (requirement, *hashes):
-            if not value or value.startswith("-") or not value.isprintable() or "\\" in value:
+        for value, valid in ((requirement, _pin_ok(requirement)), *_hash_checks(hashes)):
+            if not valid:
                 raise LockFileError(
-                    f"refusing to pass {value!r} to uv: not a requirement or hash (a damaged "
-                    "or hand-edited lock?)"
+                    f"refusing to pass {value!r} to uv: not a pinned requirement (name==version "
+                    "or name @ url) or a hash (algo:hex); a damaged or hand-edited lock?"
                 )
         flags = " ".join(f"--hash={value}" for value in hashes)
         lines.append(f"{requirement} {flags}".rstrip())
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    with open(path, "wb") as handle:
+        handle.write(("\n".join(lines) + "\n").encode("ascii"))
+
+
+# The grammar of a requirements line, checked without ``re`` (this runs on the cold path
+# of a first import, which imports no ``re``: tests/env/test_cold_path.py).
+_ALNUM: Final = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_NAME_CHARS: Final = frozenset(_ALNUM + "._-")
+_VERSION_CHARS: Final = _NAME_CHARS | frozenset("!+")
+_URL_CHARS: Final = frozenset(chr(c) for c in range(0x21, 0x7F)) - frozenset("\"'\\$`<>{}|^;")
+_URL_SCHEMES: Final = (
+    *("https://", "http://", "file://"),
+    *("git+https://", "git+ssh://", "git+http://", "git+file://"),
+)
+_DIGESTS: Final = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HEX: Final = frozenset("0123456789abcdef")
+
+
+def _pin_ok(text: str) -> bool:
+    name, at, url = text.partition(" @ ")
+    if at:
+        return _name_ok(name) and url.startswith(_URL_SCHEMES) and _URL_CHARS.issuperset(url)
+    name, equals, version = text.partition("==")
+    return bool(equals and version) and _name_ok(name) and _VERSION_CHARS.issuperset(version)
+
+
+def _name_ok(name: str) -> bool:
+    return bool(name) and _NAME_CHARS.issuperset(name) and name[0].isalnum() and name[-1].isalnum()
+
+
+def _hash_checks(hashes: Sequence[str]) -> list[tuple[str, bool]]:
+    checks = []
+    for value in hashes:
+        algorithm, _, digest = value.partition(":")
+        checks.append((value, _DIGESTS.get(algorithm) == len(digest) and _HEX.issuperset(digest)))
+    return checks
 
 
 def clean_cache(dists: Sequence[str], settings: Settings) -> None:

@@ -6,10 +6,11 @@ import argparse
 from typing import Any
 
 from lazyext import _trust
-from lazyext._errors import ConfigError
+from lazyext._errors import ConfigError, UnsafeCacheError
 from lazyext._report import shapes
 from lazyext._report.status import closure_entries, main_entry, stored_environment
-from lazyext._store.verify import linked_damage, quarantine, refusal, verify
+from lazyext._store.layers import layer_of
+from lazyext._store.verify import linked_damage, quarantine, refusal, verify_entry
 from lazyext._uv.install import clean_cache
 from lazyext.cli.output import EXIT_FAILURE, EXIT_OK, load_config, print_json
 
@@ -40,7 +41,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for plan in plans:
         if args.names and plan.name not in args.names:
             continue
-        entries = closure_entries(config, plan, env)
+        try:
+            entries = closure_entries(config, plan, env)
+        except UnsafeCacheError as error:  # an entry of a read-only layer fails the rule
+            results[plan.name] = {"state": "unsafe", "path": error.path, "problems": [str(error)]}
+            continue
         if entries is None:  # never published, perhaps refused (lazyext._store.verify.refusal)
             closure = env.closure_of(plan.key) if env is not None else None
             refused = [p for d in closure or () if d.key for p in refusal(root, d.key)]
@@ -48,16 +53,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
             results[plan.name] = {"state": state, "path": "", "problems": refused}
             continue
         problems = []
+        kept = False  # damage in a read-only layer, which lazyext never writes to
         for entry in entries:  # every distribution of the closure
-            damage = verify(entry)
-            if damage and args.repair:
+            damage = verify_entry(entry, config.settings)  # layers: every file's mode too
+            layer = layer_of(entry.path, config.settings)
+            if damage and args.repair and layer is not None:
+                kept = True
+                damage.append(f"in the read-only layer {layer}: not repaired; rebuild the layer")
+            elif damage and args.repair:
                 linked = linked_damage(entry)
                 if linked:  # hard-linked from uv's cache, damaged there too: unpack afresh
                     clean_cache(linked, config.settings)
                     damage.append(f"removed from uv's cache: {', '.join(linked)}")
                 quarantine(entry)
             problems += damage
-        state = "ok" if not problems else "repaired" if args.repair else "damaged"
+        state = "ok" if not problems else "repaired" if args.repair and not kept else "damaged"
         main = main_entry(config, plan, env)
         path = main.path if main is not None else entries[0].path if entries else ""
         results[plan.name] = {"state": state, "path": path, "problems": problems}
@@ -79,6 +89,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{result['state']:8} {name} {result['path']}".rstrip())
             for problem in result["problems"]:
                 print(f"         {problem}")
-        if damaged and not args.repair:
+        if not args.repair and any(r["state"] == "damaged" for r in results.values()):
             print("run `lazyext verify --repair` to reinstall the damaged installs on next use")
     return EXIT_FAILURE if damaged else EXIT_OK
