@@ -122,7 +122,10 @@ def cmd_warm(args: argparse.Namespace) -> int:
             else:
                 row.update(ok=True, path=str(result), detail="")
             rows.append(row)
-        print_json(shapes.report("warm", config, rows, seconds=round(elapsed, 3)))
+        report = shapes.report("warm", config, rows, seconds=round(elapsed, 3))
+        if failed:
+            report["error"] = shapes.rows_error(rows)
+        print_json(report)
     else:
         for name, result in results.items():
             mark = "FAILED" if isinstance(result, BaseException) else "ok"

@@ -40,12 +40,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for plan in plans:
         if args.names and plan.name not in args.names:
             continue
+        if not plan.extension.enabled:  # not in the environment: nothing of it to check
+            results[plan.name] = {"state": "disabled", "path": "", "problems": [], "ok": True}
+            continue
         entries = closure_entries(config, plan, env)
         if entries is None:  # never published, perhaps refused (lazyext._store.verify.refusal)
             closure = env.closure_of(plan.key) if env is not None else None
             refused = [p for d in closure or () if d.key for p in refusal(root, d.key)]
             state = "refused" if refused else "missing"
-            results[plan.name] = {"state": state, "path": "", "problems": refused}
+            results[plan.name] = {
+                "state": state,
+                "path": "",
+                "problems": refused,
+                "ok": not refused,
+            }
             continue
         problems = []
         for entry in entries:  # every distribution of the closure
@@ -60,25 +68,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
         state = "ok" if not problems else "repaired" if args.repair else "damaged"
         main = main_entry(config, plan, env)
         path = main.path if main is not None else entries[0].path if entries else ""
-        results[plan.name] = {"state": state, "path": path, "problems": problems}
-    damaged = [name for name, result in results.items() if result["problems"]]
+        # Repaired: the damaged installs are out of use, the next use reinstalls them.
+        ok = state != "damaged"
+        results[plan.name] = {"state": state, "path": path, "problems": problems, "ok": ok}
+    failed = [name for name, result in results.items() if not result["ok"]]
     if args.json:
         rows = [
             shapes.extension(
                 name,
-                ok=not result["problems"],
+                ok=result["ok"],
                 state=result["state"],
                 path=str(result["path"]),
                 problems=list(result["problems"]),
             )
             for name, result in results.items()
         ]
-        print_json(shapes.report("verify", config, rows))
+        report = shapes.report("verify", config, rows)
+        if failed:
+            report["error"] = shapes.rows_error(rows, "damaged or refused")
+        print_json(report)
     else:
         for name, result in results.items():
             print(f"{result['state']:8} {name} {result['path']}".rstrip())
             for problem in result["problems"]:
                 print(f"         {problem}")
-        if damaged and not args.repair:
+        if failed and not args.repair:
             print("run `lazyext verify --repair` to reinstall the damaged installs on next use")
-    return EXIT_FAILURE if damaged else EXIT_OK
+    return EXIT_FAILURE if failed else EXIT_OK

@@ -220,7 +220,11 @@ def refresh_expired(
     serving until the new ones are published, and after that for the processes that
     imported them (gc waits for them). With a lock file (``lock`` in the config) nothing
     changes version: only ``lazyext lock --upgrade`` does. Missing installs are left to
-    ``warm``.
+    ``warm``, disabled extensions alone.
+
+    The report speaks of the extensions asked about only: another extension that cannot
+    be resolved is left out of the environment without a warning here (``status`` and
+    ``warm`` report it), so ``refresh NAME`` never prints an unrelated failure.
     """
     from lazyext._env.provision import environment, install
     from lazyext._report import status as _status
@@ -228,15 +232,23 @@ def refresh_expired(
 
     now = time.time() if now is None else now
     check_names(config, names)
-    report: dict[str, Any] = {"refreshed": {}, "failed": {}, "fresh": [], "missing": []}
+    report: dict[str, Any] = {
+        "refreshed": {},
+        "failed": {},
+        "fresh": [],
+        "missing": [],
+        "disabled": [],
+    }
     env = _status.stored_environment(config)
-    plans = [
+    asked = [
         plan
         for plan in config.plans
         if (plan.name in names if names else plan.extension.enabled)
         and plan.extension.package is not None
         and plan.marker_ok
     ]
+    report["disabled"] = [p.name for p in asked if not p.extension.enabled]
+    plans = [p for p in asked if p.extension.enabled]
     installed = [p for p in plans if _status.closure_entries(config, p, env) is not None]
     report["missing"] = [p.name for p in plans if p not in installed]
     due = env is not None and (force or env.expired(now)) and not config.settings.lock
@@ -244,7 +256,8 @@ def refresh_expired(
         report["fresh"] = [p.name for p in installed]
         return report
     try:
-        environment(config, refresh=True)
+        with _without_left_out_warnings():
+            environment(config, refresh=True)
     except LazyextError as error:
         report["failed"] = {p.name: str(error) for p in installed}
         return report
@@ -259,6 +272,26 @@ def refresh_expired(
             main = fresh.main
             report["refreshed"][plan.name] = main.path if main is not None else ""
     return report
+
+
+class _without_left_out_warnings:  # a statement: `with _without_left_out_warnings():`
+    """Drop the resolver's warning that an extension was left out (lazyext._env.resolve)."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        from lazyext._env.resolve import LEFT_OUT
+
+        def keep(record: logging.LogRecord) -> bool:
+            return record.msg != LEFT_OUT
+
+        self.filter = keep
+        logging.getLogger("lazyext").addFilter(keep)
+
+    def __exit__(self, *exc_info: object) -> None:
+        import logging
+
+        logging.getLogger("lazyext").removeFilter(self.filter)
 
 
 def collect_garbage(
