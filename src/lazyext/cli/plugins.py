@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from lazyext.plugins import PluginInfo, PluginManager, SnapshotInfo
 
 
+_ID = "the plugin's id (lazyext plugins list)"
+
+
 def register(sub: Any) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -51,7 +54,7 @@ def register(sub: Any) -> None:
         "--json", action="store_true", help="machine-readable output"
     )
     info = verb("info", cmd_info, "one plugin: manifest, state, path, snapshots")
-    info.add_argument("plugin_id", metavar="ID")
+    info.add_argument("plugin_id", metavar="ID", help=_ID)
     info.add_argument("--json", action="store_true", help="machine-readable output")
     install = verb("install", cmd_install, "install or upgrade from a folder, zip or requirement")
     install.add_argument("source", metavar="SOURCE", help="folder, .zip/.whl, or requirement")
@@ -69,17 +72,19 @@ def register(sub: Any) -> None:
         ("uninstall", cmd_uninstall, "disable and remove files, state and snapshots"),
         ("reload", cmd_reload, "re-import; running applications reload it too"),
     ):
-        verb(name, handler, text).add_argument("plugin_ids", nargs="+", metavar="ID")
+        verb(name, handler, text).add_argument("plugin_ids", nargs="+", metavar="ID", help=_ID)
     snapshot = verb("snapshot", cmd_snapshot, "save the plugin's files, manifest and state")
-    snapshot.add_argument("plugin_id", metavar="ID")
+    snapshot.add_argument("plugin_id", metavar="ID", help=_ID)
     snapshot.add_argument("--note", default="", help="a note kept with the snapshot")
     snapshot.add_argument("--json", action="store_true", help="machine-readable output")
     snapshots = verb("snapshots", cmd_snapshots, "a plugin's snapshots")
-    snapshots.add_argument("plugin_id", metavar="ID")
+    snapshots.add_argument("plugin_id", metavar="ID", help=_ID)
     snapshots.add_argument("--json", action="store_true", help="machine-readable output")
     restore = verb("restore", cmd_restore, "make a snapshot current again (atomically)")
-    restore.add_argument("plugin_id", metavar="ID")
-    restore.add_argument("snapshot_id", metavar="SNAPSHOT", type=int)
+    restore.add_argument("plugin_id", metavar="ID", help=_ID)
+    restore.add_argument(
+        "snapshot_id", metavar="SNAPSHOT", type=int, help="its number (lazyext plugins snapshots)"
+    )
     restore.add_argument("--json", action="store_true", help="machine-readable output")
 
 
