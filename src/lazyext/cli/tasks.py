@@ -163,7 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from lazyext.tasks._maintenance import parse_duration
+    from lazyext._settings.maintenance import parse_duration
 
     trigger_args: dict[str, Any]
     if args.every is not None:
@@ -359,8 +359,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    from lazyext._settings.maintenance import settings_of
     from lazyext.tasks._health import check_health
-    from lazyext.tasks._maintenance import settings_of
     from lazyext.tasks._store import SqliteTasks
 
     config = None

@@ -32,7 +32,7 @@ from lazyext.tasks._store import MemoryTasks, SqliteTasks
 if TYPE_CHECKING:
     from lazyext._settings.config import Config
     from lazyext._settings.load import ConfigSource
-    from lazyext.tasks._maintenance import Maintenance
+    from lazyext._settings.maintenance import Maintenance
     from lazyext.tasks._scheduler import Scheduler
 
 logger = logging.getLogger("lazyext.tasks")
@@ -79,10 +79,11 @@ class TaskManager:
         self._config: Config | None = None
         self._maintenance: Maintenance | None = None
         if maintenance:
+            from lazyext._settings.maintenance import settings_of
             from lazyext.tasks import _maintenance
 
             self._config = self.config
-            self._maintenance = _maintenance.settings_of(self._config)
+            self._maintenance = settings_of(self._config)
             _maintenance.install(self._stored, self._config, self._maintenance, self._clock)
         default_interval = self._maintenance.election_interval if self._maintenance else 10.0
         self._election_interval = election_interval or default_interval
