@@ -115,10 +115,13 @@ SETTINGS: tuple[Setting, ...] = (
             "`[plugins.arguments.<id>]`: handed to the plugin's entry object."),
     # --- [maintenance] ---
     Setting("maintenance", "enabled", "boolean", "true",
-            "Register the built-in tasks in `lazyext scheduler`."),
+            "Register the built-in tasks in `lazyext scheduler`, and collect the cache "
+            "after installs (`false`: neither)."),
     Setting("maintenance", "refresh-every", "duration", '"1h"',
             "Refresh expired installs; `0` turns the task off."),
-    Setting("maintenance", "gc-every", "duration", '"1d"', "Collect the cache."),
+    Setting("maintenance", "gc-every", "duration", '"1d"',
+            "Collect the cache: the `lazyext.gc` task, and a process that installed "
+            "something, when it exits, at most this often; `0` turns both off."),
     Setting("maintenance", "warm-every", "duration", '"6h"',
             "Install configured extensions that are missing."),
     Setting("maintenance", "health-every", "duration", '"1d"',
