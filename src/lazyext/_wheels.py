@@ -1,7 +1,11 @@
 """Build small, valid pure-Python wheels without a build backend.
 
-Used by the demo, the tests and the benchmarks to serve real wheels from a local
-``find-links`` directory, so none of them needs the network.
+Why this is in the runtime wheel: ``python -m lazyext.demo`` (:mod:`lazyext.demo`) runs
+from an installed lazyext, offline, on wheels it builds with this module; the tests and
+the benchmarks use it too, to serve real wheels from a local ``find-links`` directory.
+Nothing else imports it (``tests/meta/test_layout.py``): ``import lazyext``, the import
+path and the command line never load it. ~60 lines of the standard library (zipfile,
+hashlib), no dependency.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@
 ``.pth`` file), writes a ``lazyext.toml`` that points ``find-links`` at them with
 ``no-index``, then runs two fresh Python processes that import them: the first finds
 the cache empty and installs with uv, the second finds everything cached.
+
+Why this is in the runtime wheel: it is the first thing to run after installing
+lazyext (README, ``tools/demo.sh``), from the installed package, with no checkout and
+no network, and it builds its wheels with :mod:`lazyext._wheels`. Nothing else in
+lazyext imports either module (``tests/meta/test_layout.py``).
 """
 
 from __future__ import annotations

@@ -216,6 +216,9 @@ class Project:
             UV_CACHE_DIR=sandbox.uv_cache,
             UV_INDEX_URL=sandbox.index_url,
             COLUMNS="100",
+            # Off a terminal an install longer than half a second says so on stderr
+            # (issue 25 item 5): a matter of timing, which transcripts do not show.
+            LAZYEXT_PROGRESS="0",
         )
         self.env = env
 

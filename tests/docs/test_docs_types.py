@@ -27,12 +27,6 @@ def _module(block: Block) -> str:
     return f"example_{stem}_{block.line}"
 
 
-def _marks(block: Block) -> list[pytest.MarkDecorator]:
-    if "tasks.run_task(" in block.text:
-        return [pytest.mark.xfail(strict=True, reason="issue 25 item 8, fixed in core")]
-    return []
-
-
 @pytest.fixture(scope="module")
 def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     root = tmp_path_factory.mktemp("examples")
@@ -57,6 +51,6 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]
     return errors
 
 
-@pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=_marks(b)) for b in CHECKED])
+@pytest.mark.parametrize("block", [pytest.param(b, id=b.id) for b in CHECKED])
 def test_example_type_checks(block: Block, mypy_errors: dict[str, list[str]]) -> None:
     assert mypy_errors.get(_module(block), []) == []

@@ -200,7 +200,7 @@ def test_damaged_files_are_found_by_verify_and_repaired(
     assert "damaged" in out
     assert relative.split("/")[-1] in out or "RECORD" in out
     code, out = cli_run(capsys, "verify", "--repair")
-    assert code == 1
+    assert code == 0  # everything damaged was repaired (issue 23)
     assert "repaired" in out
     reimport_after_damage(shim, generation)
     code, out = cli_run(capsys, "verify")
@@ -367,6 +367,6 @@ def test_a_deleted_package_points_at_verify_and_repair(
         import_fresh("tinyyaml")
     lazyext.deactivate()
     code, out = cli_run(capsys, "verify", "--repair", "tinyyaml")
-    assert code == 1
+    assert code == 0  # repaired (issue 23)
     assert "tinyyaml/__init__.py: missing" in out
     reimport_after_damage(shim, generation)

@@ -168,3 +168,15 @@ def test_no_module_is_too_long(module: str) -> None:
     path = modules()[module]
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{module}: {lines} lines"
+
+
+def test_the_demo_and_its_wheel_builder_stay_out_of_the_runtime() -> None:
+    """``lazyext.demo`` and ``lazyext._wheels`` ship in the wheel for ``python -m
+    lazyext.demo`` alone (their docstrings say why): nothing else imports them."""
+    edges = graph()
+    users = sorted(
+        module
+        for module, imported in edges.items()
+        if imported & {"lazyext.demo", "lazyext._wheels"} and module != "lazyext.demo"
+    )
+    assert users == []

@@ -42,12 +42,12 @@ def test_every_verb(
     ]
     assert out.splitlines()[1].split()[:3] == ["clip", "1.0", "enabled"]
     code, out, _ = run(capsys, "list", "--json")
-    assert [item["id"] for item in json.loads(out)] == ["clip"]
+    assert [item["id"] for item in json.loads(out)["plugins"]] == ["clip"]
 
     code, out, _ = run(capsys, "info", "clip")
     assert "description:  a CLI plugin" in out
     assert "entry:        clip.run:Plugin" in out
-    info = json.loads(run(capsys, "info", "clip", "--json")[1])
+    info = json.loads(run(capsys, "info", "clip", "--json")[1])["plugin"]
     assert (info["status"], info["snapshots"]) == ("enabled", [])
 
     assert run(capsys, "disable", "clip")[:2] == (0, "disabled clip 1.0\n")
@@ -61,7 +61,7 @@ def test_every_verb(
     code, out, _ = run(capsys, "snapshots", "clip")
     assert out.splitlines()[1].split()[0] == "1"
     assert "before" in out
-    snapshots = json.loads(run(capsys, "snapshots", "clip", "--json")[1])
+    snapshots = json.loads(run(capsys, "snapshots", "clip", "--json")[1])["snapshots"]
     assert [(s["id"], s["note"]) for s in snapshots] == [(1, "before")]
 
     upgrade = write_folder(sources / "next", "clip", version="2.0")
@@ -103,9 +103,12 @@ def test_exit_codes_of_failures(
     write_folder(sources, "fine")
     assert run(capsys, "install", str(sources / "fine"))[0] == 0
     code, out, err = run(capsys, "enable", "fine", "ghost", "raiser")
-    assert code == 2  # the worst: an unknown id
+    assert code == 2  # an unknown id: refused before anything is done
+    assert out == ""
+    assert "no plugin 'ghost' is installed" in err
+    code, out, err = run(capsys, "enable", "fine", "raiser")
+    assert code == 1  # go on after a failure, exit with the worst status
     assert out == "enabled fine 1.0\n"
-    assert "ghost" in err
     assert "nope" in err
     assert run(capsys, "reload", "raiser")[0] == 1  # disabled: nothing to reload
     assert run(capsys, "restore", "fine", "7")[0] == 2
@@ -117,7 +120,7 @@ def test_directory_option_and_the_real_entry_point(
     folder = write_folder(sources, "elsewhere")
     other = tmp_path / "other-plugins"
     assert run(capsys, "install", str(folder), "--directory", str(other))[0] == 0
-    info = json.loads(run(capsys, "info", "elsewhere", "--json")[1])
+    info = json.loads(run(capsys, "info", "elsewhere", "--json")[1])["plugin"]
     assert info["path"].startswith(str(other))
     result = subprocess.run(
         [sys.executable, "-m", "lazyext", "plugins", "list"],

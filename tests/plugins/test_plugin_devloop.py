@@ -93,7 +93,8 @@ def test_validate_from_the_command_line(
     assert main(argv) == 2
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False
-    assert any("version" in problem for problem in report["problems"])
+    assert any("version" in problem for problem in report["validation"]["problems"])
+    assert report["error"]["problems"] == report["validation"]["problems"]
 
 
 def test_validate_resolves_the_dependencies(
@@ -204,7 +205,7 @@ def test_editable_from_the_command_line(
     assert "(editable: runs from this folder)" in capsys.readouterr().out
     info = ["plugins", "info", "cli_edit", "--json", "--directory", str(plugins_dir)]
     assert main(info) == 0
-    assert json.loads(capsys.readouterr().out)["editable"] is True
+    assert json.loads(capsys.readouterr().out)["plugin"]["editable"] is True
 
 
 # -- the seed's reloader and loader operations ----------------------------------------------

@@ -547,7 +547,8 @@ def test_the_memo_is_private_and_one_others_could_write_is_not_trusted(
         os.umask(umask)
     memo = cache_dir / "compiled.marshal"
     assert memo.stat().st_mode & 0o777 == 0o600
-    assert sorted(p.name for p in cache_dir.iterdir()) == ["compiled.marshal"]  # no temp left
+    names = sorted(p.name for p in cache_dir.iterdir())
+    assert names == [".gitignore", "CACHEDIR.TAG", "compiled.marshal"]  # no temp left
     calls: list[object] = []
     real = _parse.parse_file
 

@@ -53,8 +53,9 @@ def test_task_verbs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run(capsys, "tasks", "pause", "rec")[0] == 0
     code, text = run(capsys, "tasks", "list")
     assert "paused (new)" in text
-    assert run_json(capsys, "tasks", "resume", "rec")["enabled"] is True  # type: ignore[index]
-    ran = run_json(capsys, "tasks", "run", "rec")
+    resumed = run_json(capsys, "tasks", "resume", "rec")
+    assert resumed["task"]["enabled"] is True  # type: ignore[index]
+    ran = run_json(capsys, "tasks", "run", "rec")["run"]  # type: ignore[index]
     assert isinstance(ran, dict)
     assert (ran["status"], ran["attempts"]) == ("ok", 1)
     assert out.read_text() == f"{os.getpid()} cli\n"
@@ -62,6 +63,12 @@ def test_task_verbs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert isinstance(shown, dict)
     assert [r["status"] for r in shown["runs"]] == ["ok"]
     assert shown["task"]["run_count"] == 1
+    # Times in ISO 8601 with the local offset, not raw epoch seconds (issue 25 item 7).
+    code, text = run(capsys, "tasks", "show", "rec")
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d"
+    assert re.search(rf"^last_run +{iso}$", text, re.M), text
+    assert re.search(rf"^next_run +{iso}$", text, re.M), text
+    assert re.search(rf"^{iso} +ok +1", text, re.M), text  # the runs' table
     cron = ("--cron", "*/5 * * * mon-fri", "--max-retries", "0")
     assert run(capsys, "tasks", "add", "taskfuncs:fail", *cron)[0] == 0
     code, text = run(capsys, "tasks", "run", "taskfuncs:fail")

@@ -17,6 +17,7 @@ import lazyext
 from lazyext import _state
 from lazyext._settings.config import Config
 from lazyext._settings.load import load
+from lazyext._settings.maintenance import parse_duration, parse_size
 from lazyext._store import entries as _cache
 from lazyext._use import warm
 from lazyext.tasks import TaskManager
@@ -24,8 +25,6 @@ from lazyext.tasks._health import check_health
 from lazyext.tasks._maintenance import (
     BUILTINS,
     collect_garbage,
-    parse_duration,
-    parse_size,
     refresh_expired,
     settings_of,
 )

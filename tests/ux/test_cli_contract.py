@@ -57,7 +57,11 @@ CASES: dict[tuple[str, ...], list[str] | None] = {
     ("tasks", "run"): ["nosuch"],
     ("tasks", "remove"): ["nosuch"],
     ("tasks", "show"): ["nosuch"],
+    ("completion",): None,
+    ("schema",): None,
 }
+#: What a verb needs to parse, when it names nothing.
+REQUIRED: dict[tuple[str, ...], list[str]] = {("completion",): ["bash"]}
 
 
 def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -117,7 +121,7 @@ def test_an_unknown_name_exits_2(
 @pytest.mark.parametrize("verb", VERBS, ids=" ".join)
 def test_global_options_before_or_after_the_verb(verb: tuple[str, ...], tmp_path: Path) -> None:
     parser = cli.build_parser()
-    names = CASES.get(verb) or []
+    names = CASES.get(verb) or REQUIRED.get(verb, [])
     for argv in (
         ["--config", "c.toml", "--json", "-v", *verb, *names],
         [*verb, *names, "--config", "c.toml", "--json", "-v"],
@@ -135,7 +139,8 @@ def test_python_is_refused_where_it_does_not_apply(
 ) -> None:
     if verb[0] in _cli_options.PYTHON_VERBS:
         return
-    code, _, err = run(capsys, *verb, *(CASES.get(verb) or []), "--python", sys.executable)
+    names = CASES.get(verb) or REQUIRED.get(verb, [])
+    code, _, err = run(capsys, *verb, *names, "--python", sys.executable)
     assert code == 2
     assert "--python applies to" in err
 
@@ -177,7 +182,8 @@ def test_one_json_shape_for_per_extension_results(
         outcomes[argv[0]] = (code, data["ok"])
     # warm: 'missing' does not exist -> the operation failed (1); the others report.
     assert outcomes["warm"] == (1, False)
-    assert outcomes["status"] == (0, False)  # status reports the remembered failure
+    # status reports the remembered failure in its row; the command itself succeeded.
+    assert outcomes["status"] == (0, True)
     assert outcomes["verify"] == (0, True)
     assert outcomes["doctor"] == (1, False)
     assert outcomes["refresh"] == (0, True)
@@ -192,14 +198,16 @@ def test_an_unknown_name_with_json_prints_the_error_shape(
     code, out, _ = run(capsys, *verb, *(CASES[verb] or []), "--json", "--config", str(config))
     assert code == 2
     data = json.loads(out)
-    if verb == ("plugins", "validate") or "plugins" in data:
-        # validate: its report of the problems is its result; enable, disable, reload,
-        # uninstall (several ids): one row per id, the failed ones with their error.
-        assert data["ok"] is False
-        return
     assert data["ok"] is False
     assert data["exit"] == 2
+    assert data["command"] == " ".join(verb)
     assert set(data["error"]) == {"type", "message", "problems"}
+    if verb == ("plugins", "validate"):  # its report of the problems is its result
+        assert data["validation"]["ok"] is False
+        return
+    # One shape for an unknown name: the error alone, and the name in its message.
+    assert set(data) == {"ok", "command", "error", "exit"}
+    assert "nosuch" in data["error"]["message"]
 
 
 def test_one_json_shape_for_errors(capsys: pytest.CaptureFixture[str], config: Path) -> None:
@@ -208,6 +216,7 @@ def test_one_json_shape_for_errors(capsys: pytest.CaptureFixture[str], config: P
     data = json.loads(out)
     assert data == {
         "ok": False,
+        "command": "warm",
         "error": {
             "type": "ConfigError",
             "message": "no configured extension named 'nosuch'",

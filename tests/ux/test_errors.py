@@ -3,6 +3,7 @@ keys get a "did you mean", UV_OFFLINE is honoured, internal frames are trimmed."
 
 from __future__ import annotations
 
+import os
 import pickle
 import traceback
 from pathlib import Path
@@ -176,3 +177,64 @@ def test_ensure_shows_no_internal_frames(wheelhouse: Wheelhouse, cache_dir: Path
     frames = traceback.extract_tb(caught.value.__traceback__)
     internal = [f"{frame.filename}:{frame.name}" for frame in frames if "lazyext" in frame.filename]
     assert internal == [f"{lazyext._use.__file__}:ensure"]
+
+
+def _lazyext_frames(error: BaseException) -> list[str]:
+    frames = traceback.extract_tb(error.__traceback__)
+    return [f"{f.filename}:{f.name}" for f in frames if f"{os.sep}lazyext{os.sep}" in f.filename]
+
+
+@pytest.mark.parametrize(
+    ("text", "cause"),
+    [
+        ("ttl-hours = [\n", "TOMLDecodeError"),  # not TOML: the parser's error is the cause
+        ('cache_dir = "x"\nttl-hours = -1\n', None),  # two problems, reported together
+    ],
+)
+def test_activate_shows_one_frame_of_lazyext(tmp_path: Path, text: str, cause: str | None) -> None:
+    path = tmp_path / "lazyext.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(lazyext.ConfigError) as caught:
+        lazyext.activate(path)
+    assert _lazyext_frames(caught.value) == [f"{lazyext._api.__file__}:activate"]
+    assert type(caught.value.__cause__).__name__ == (cause or "NoneType")
+    if cause:  # and the traceback still says what the cause was
+        assert cause in "".join(traceback.format_exception(caught.value))
+
+
+def test_an_unsafe_cache_at_import_shows_one_frame(tmp_path: Path) -> None:
+    cache = tmp_path / "shared"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    lazyext.activate({"alpha": "alpha"}, cache_dir=cache, index_url=refused_url())
+    with pytest.raises(lazyext.UnsafeCacheError) as caught:
+        import alpha  # type: ignore[import-not-found]  # noqa: F401
+    assert len(_lazyext_frames(caught.value)) <= 1
+
+
+def test_an_unreachable_index_names_index_url_and_find_links(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+    lazyext.activate({"nosuchmod": "nosuchmod"}, cache_dir=cache_dir, index_url=refused_url())
+    with pytest.raises(lazyext.InstallError) as caught:
+        import nosuchmod  # type: ignore[import-not-found]  # noqa: F401
+    message = str(caught.value.args[0])
+    assert "index-url" in message
+    assert "find-links" in message
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_every_unreachable_message_names_what_to_check(offline: bool) -> None:
+    from lazyext._settings.config import Settings
+    from lazyext._uv.run import Ran
+
+    settings = Settings(cache_dir="/nowhere", offline=offline, install_timeout=5.0)
+    for ran in (
+        Ran(-9, "", timed_out=True, limit=5.0),  # lazyext's wall clock stopped it
+        Ran(2, "error: Connection refused (os error 111)"),  # transient
+    ):
+        error = failure.install_error(ran, "alpha", "alpha", "k" * 32, settings)
+        message = str(error.args[0])
+        assert "find-links" in message, message
+        assert offline or "index-url" in message, message

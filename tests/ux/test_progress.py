@@ -1,12 +1,20 @@
-"""The progress line: on a terminal (a real pty), in the logs otherwise, off on request."""
+"""The progress line: on a terminal (a real pty), plain lines on a pipe, log records when
+logging shows them, off on request."""
 
 from __future__ import annotations
 
+import io
 import os
 import pty
+import re
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+import pytest
+
+from lazyext._uv import progress
 
 from support import Wheelhouse, python_env, run_python
 
@@ -73,25 +81,58 @@ def test_off_with_lazyext_progress_0(
     assert "installing" not in output
 
 
-def test_a_log_record_when_stderr_is_not_a_terminal(
+def test_plain_lines_when_stderr_is_not_a_terminal(
+    wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path
+) -> None:
+    piped = run_python(
+        textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path))),
+        cwd=tmp_path,
+        env=_env(tmp_path / "other-cache"),
+    )
+    assert piped.returncode == 0, piped.stderr
+    # A pipe, CI's log: whole lines, at the start and at the end, never in place.
+    assert f"lazyext: installing {TINYYAML} for `import tinyyaml` ...\n" in piped.stderr
+    assert f"lazyext: installed {TINYYAML} for `import tinyyaml` in " in piped.stderr
+    assert "\r" not in piped.stderr
+    assert "\x1b" not in piped.stderr
+    quiet = run_python(
+        textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path))),
+        cwd=tmp_path,
+        env=_env(tmp_path / "third-cache", LAZYEXT_PROGRESS="0"),
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    assert "installing" not in quiet.stderr
+
+
+def test_a_log_record_when_logging_shows_it(
     wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path
 ) -> None:
     code = (
         "import logging\nlogging.basicConfig(level=logging.INFO, format='%(name)s %(message)s')\n"
     )
     code += textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path)))
-    quiet = run_python(
-        textwrap.dedent(CHILD.format(wheels=str(wheelhouse.path))),
-        cwd=tmp_path,
-        env=_env(tmp_path / "other-cache"),
-    )
-    assert quiet.returncode == 0, quiet.stderr
-    assert "installing" not in quiet.stderr  # machine-quiet: nothing on a pipe by default
     logged = run_python(code, cwd=tmp_path, env=_env(cache_dir))
     assert logged.returncode == 0, logged.stderr
     assert f"lazyext installing {TINYYAML} for `import tinyyaml` ..." in logged.stderr
     assert f"lazyext installed {TINYYAML} for `import tinyyaml` in " in logged.stderr
-    assert "\r" not in logged.stderr
+    assert "lazyext: installing" not in logged.stderr  # not twice: no plain lines too
+
+
+def test_a_plain_line_every_few_seconds_while_it_lasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "EVERY_PLAIN", 0.05)  # instead of 5 s
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal
+    monkeypatch.setenv("LAZYEXT_PROGRESS_AFTER", "0")
+    with progress.installing("slowpkg", "`import slowpkg`"):
+        # Until two updates were written, however long this machine takes for them
+        # (the minute is only there so that a broken watcher cannot hang the suite).
+        deadline = time.monotonic() + 60
+        while sys.stderr.getvalue().count(" s\n") < 2:
+            assert time.monotonic() < deadline, sys.stderr.getvalue()
+            time.sleep(0.01)
+    lines = sys.stderr.getvalue().splitlines()
+    assert lines[0] == "lazyext: installing slowpkg for `import slowpkg` ..."
+    assert re.fullmatch(r"lazyext: installing slowpkg for `import slowpkg` \.\.\. \d+ s", lines[1])
+    assert re.fullmatch(r"lazyext: installed slowpkg for `import slowpkg` in [\d.]+ s", lines[-1])
 
 
 def test_nothing_for_a_warm_import(wheelhouse: Wheelhouse, cache_dir: Path, tmp_path: Path) -> None:

@@ -58,3 +58,46 @@ def test_mypy_accepts_sequences(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_run_task_and_get_are_typed_precisely(tmp_path: Path) -> None:
+    script = tmp_path / "user.py"
+    script.write_text(
+        "import lazyext\n"
+        "from lazyext.plugins import Plugin\n"
+        "from lazyext.tasks import TaskRun\n"
+        "tasks = lazyext.TaskManager()\n"
+        "run = tasks.run_task('nightly')\n"
+        "print(run.status, run.attempts)  # a TaskRun, never None, with wait=True\n"
+        "background: None = tasks.run_task('nightly', wait=False)\n"
+        "either: TaskRun | None = tasks.run_task('nightly', wait=bool(run))\n"
+        "with lazyext.PluginManager() as plugins:\n"
+        "    entry = plugins.get('my-plugin', Plugin)\n"
+        "    print(dict(entry.arguments))\n"
+        "    anything: object = plugins.get('my-plugin')\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_get_checks_the_kind(tmp_path: Path) -> None:
+    import pytest
+
+    from lazyext.plugins import Plugin, PluginError, PluginManager
+
+    folder = tmp_path / "kinded"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("PLUGIN_INFO = {'id': 'kinded', 'version': '1'}\n")
+    (folder / "run.py").write_text("class Plugin:\n    pass\n")
+    with PluginManager(directory=tmp_path / "plugins") as plugins:
+        plugins.install(folder, enable=True)
+        entry = plugins.get("kinded")
+        assert plugins.get("kinded", object) is entry
+        with pytest.raises(PluginError, match="not a Plugin"):
+            plugins.get("kinded", Plugin)

@@ -28,7 +28,7 @@ import sys
 from _frozen_importlib_external import PathFinder
 
 from lazyext import _events, _log, _trust
-from lazyext._env import host, speculate, stored
+from lazyext._env import host, speculate, stored, upkeep
 from lazyext._env.stored import Environment, Locked, environment_plans
 from lazyext._errors import InstallError, LazyextError
 from lazyext._record import record
@@ -209,6 +209,7 @@ def install(
         _events.extension_installed(
             plan.name, plan.requirement, [entry.target for entry in made], module=name
         )
+        upkeep.after_install(root, config)  # collect old installs at exit, if due
     return Installed(
         plan=plan,
         environment=env,
@@ -301,6 +302,7 @@ def install_together(plans: Sequence[Plan], config: Config) -> None:
     except LazyextError as error:
         _log.info("installing %s together failed (%s); one by one", names, error)
         return
+    upkeep.after_install(root, config)
     # Their closures are installed by this run, not by their own: no failure to report.
     for plan in plans:
         if env.closure_of(plan.key) is not None:

@@ -40,6 +40,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+#: The warning when one extension's distribution does not exist (``lazyext refresh``
+#: leaves it out of its output: it reports on the extensions it was asked about).
+LEFT_OUT = "%s; resolving the other extensions without it"
+
 
 def resolve(
     config: Config,
@@ -69,7 +73,7 @@ def resolve(
         missing = [plan for plan in plans if plan.key == error.cache_key]
         if not missing or len(missing) == len(plans):
             raise
-        _log.warning("%s; resolving the other extensions without it", error.args[0])
+        _log.warning(LEFT_OUT, error.args[0])
         rest = [plan for plan in plans if plan not in missing]
         return resolve(
             config,

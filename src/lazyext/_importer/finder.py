@@ -59,7 +59,14 @@ class LazyFinder:
             if fullname in self.parents:
                 return self.runtime.parent_spec(fullname)
             return None
-        return self.runtime.spec_for(fullname, plan)
+        try:
+            return self.runtime.spec_for(fullname, plan)
+        except Exception as error:  # an unsafe cache, a bad lock file: the user's import
+            from lazyext._errors import LazyextError, without_internal_frames  # errors only
+
+            if isinstance(error, LazyextError):
+                raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
+            raise
 
     def invalidate_caches(self) -> None:
         # importlib.invalidate_caches() means "retry failed installs now". Failure
@@ -149,9 +156,14 @@ class ProvisionLoader:
 
     def get_code(self, fullname: str) -> Any:
         """For ``runpy`` (``python -m name``), which asks for code before any import."""
+        from lazyext._errors import LazyextError, without_internal_frames  # cold path only
+
         loader: Any = self
         spec = ModuleSpec(fullname, loader)
-        real = self._provision(spec)
+        try:
+            real = self._provision(spec)
+        except LazyextError as error:
+            raise without_internal_frames(error)  # noqa: B904 (its cause stays chained)
         if real.submodule_search_locations is not None:
             # A package runs its __main__, as runpy would have done had it known.
             return compile(

@@ -1,6 +1,9 @@
 """The JSON shapes of the command line: one per kind of result, owned here.
 
-Every command that reports on extensions prints one *report*::
+Every document has ``ok`` (true exactly when the exit code is 0) and ``command``
+(``"status"``, ``"plugins enable"``); a failure adds ``error`` and ``exit`` (the
+command line writes these, :mod:`lazyext.cli.output`). Every command that reports on
+extensions prints one *report*::
 
     {"command": "status", "ok": true, "config": "/app/lazyext.toml",
      "cache_dir": "...", "platform": "cp311-...", "python": "/usr/bin/python3",
@@ -10,20 +13,22 @@ Every command that reports on extensions prints one *report*::
 environment's state and lock, and ``"distributions"``, one row per locked distribution:
 ``{"name", "version", "state", "path", "key", "pulled_in_by"}``.) Each *extension
 result* has the same keys whatever the command (``status``, ``warm``, ``verify``,
-``invalidate``, ``refresh``, ``health``, ``doctor``); a command fills the ones it knows::
+``invalidate``, ``refresh``, ``health``, ``doctor``); a command fills the ones it knows,
+and its own ``ok`` says whether that extension is fine::
 
     {"name", "requirement", "ok", "state", "version", "path", "size", "installed_at",
      "modules", "enabled", "key", "detail", "problems", "failure", "diagnosis",
      "distributions"}
 
-A command that fails before it has results prints an *error* with ``--json``::
+A failed command's ``error`` is ``{"type", "message", "problems"}``; one that fails
+before it has results (an unknown name, a bad config, a usage error) prints only that::
 
-    {"ok": false, "error": {"type": "ConfigError", "message": "...", "problems": [...]},
-     "exit": 2}
+    {"ok": false, "command": "warm", "exit": 2,
+     "error": {"type": "ConfigError", "message": "...", "problems": [...]}}
 
-Tasks, task runs and plugins have their own shapes (``Task.as_dict()``,
-``TaskRun.as_dict()``, ``PluginInfo.as_dict()``); listings of them are
-``{"tasks": [...]}`` and ``[...]`` as documented in the README.
+Other results are kept under a key of their own: ``{"task": ...}``, ``{"run": ...}``,
+``{"tasks": [...]}``, ``{"plugin": ...}``, ``{"plugins": [...]}``, ``{"snapshot": ...}``
+(``Task.as_dict()``, ``TaskRun.as_dict()``, ``PluginInfo.as_dict()``, ...).
 """
 
 from __future__ import annotations
@@ -99,13 +104,31 @@ def report(
 def error(error: BaseException, exit_code: int) -> dict[str, Any]:
     from lazyext._settings.secrets import redact
 
-    problems = list(getattr(error, "problems", ()) or ())
+    message = redact(str(error))
+    problems = [redact(str(problem)) for problem in getattr(error, "problems", ()) or ()]
     return {
         "ok": False,
         "error": {
             "type": type(error).__name__,
-            "message": redact(str(error)),
-            "problems": [redact(str(problem)) for problem in problems],
+            "message": message,
+            "problems": problems or [message],
         },
         "exit": exit_code,
+    }
+
+
+def rows_error(rows: list[dict[str, Any]], happened: str = "failed") -> dict[str, Any]:
+    """The ``error`` of a command whose results are not all ok: ``"1 of 3 extensions
+    failed: missing"``, each failed one's detail as a problem, typed by the first
+    failure (an exception's class name)."""
+    bad = [row for row in rows if not row["ok"]]
+    kind = next((row["failure"]["type"] for row in bad if row.get("failure")), "Failed")
+    names = ", ".join(row["name"] for row in bad)
+    return {
+        "type": kind,
+        "message": f"{len(bad)} of {len(rows)} extensions {happened}: {names}",
+        "problems": [
+            f"{row['name']}: {'; '.join(row['problems']) or row['detail']}".rstrip(": ")
+            for row in bad
+        ],
     }

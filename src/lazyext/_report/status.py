@@ -67,6 +67,9 @@ def extension_rows(config: Config) -> list[dict[str, Any]]:
 
 
 def _fill(row: dict[str, Any], config: Config, plan: Plan, env: Environment | None) -> None:
+    if not plan.extension.enabled:  # not part of the environment: nothing to look up
+        row["state"] = "disabled"
+        return
     if not plan.marker_ok:
         row["state"] = "not-applicable"
         return

@@ -224,8 +224,13 @@ def _link(link: str, base: str) -> str:
 
 
 def _extensions_from_table(raw: object, problems: Problems) -> list[Extension]:
+    if isinstance(raw, dict):
+        return _extensions_from_mapping(raw, problems)
     if not isinstance(raw, list):
-        problems.add("extensions", "expected an array of tables ([[extensions]])")
+        problems.add(
+            "extensions",
+            'expected an array of tables ([[extensions]]) or a table of name = "requirement"',
+        )
         return []
     extensions = []
     for index, item in enumerate(raw):
@@ -235,6 +240,29 @@ def _extensions_from_table(raw: object, problems: Problems) -> list[Extension]:
             continue
         if isinstance(item.get("name"), str):
             where += f" (name={item['name']!r})"
+        extension = _extension_from_item(item, where, problems)
+        if extension is not None:
+            extensions.append(extension)
+    return extensions
+
+
+def _extensions_from_mapping(raw: Mapping[str, Any], problems: Problems) -> list[Extension]:
+    """The short form: ``[extensions]`` with ``yaml = "PyYAML>=6"`` (the mapping that
+    ``activate()`` takes) or ``yaml = { package = "PyYAML>=6", modules = [...] }``; the
+    key is the extension's name, and its import name unless ``modules`` says otherwise."""
+    extensions = []
+    for name, value in raw.items():
+        where = f"extensions.{name}"
+        if isinstance(value, str):
+            item: dict[str, Any] = {"name": name, "package": value}
+        elif isinstance(value, dict):
+            if "name" in value:
+                problems.add(f"{where}: name", "the key is the name; remove this one")
+                continue
+            item = {"name": name, **value}
+        else:
+            problems.add(where, "expected a requirement string or a table")
+            continue
         extension = _extension_from_item(item, where, problems)
         if extension is not None:
             extensions.append(extension)

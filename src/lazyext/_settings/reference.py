@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from lazyext._settings.checks import EXPIRED_POLICIES, LINK_MODES
+
 
 class Setting(NamedTuple):
     section: str  # "" for the top level; else the table: "extensions", "plugins", ...
@@ -114,10 +116,13 @@ SETTINGS: tuple[Setting, ...] = (
             "`[plugins.arguments.<id>]`: handed to the plugin's entry object."),
     # --- [maintenance] ---
     Setting("maintenance", "enabled", "boolean", "true",
-            "Register the built-in tasks in `lazyext scheduler`."),
+            "Register the built-in tasks in `lazyext scheduler`, and collect the cache "
+            "after installs (`false`: neither)."),
     Setting("maintenance", "refresh-every", "duration", '"1h"',
             "Refresh expired installs; `0` turns the task off."),
-    Setting("maintenance", "gc-every", "duration", '"1d"', "Collect the cache."),
+    Setting("maintenance", "gc-every", "duration", '"1d"',
+            "Collect the cache: the `lazyext.gc` task, and a process that installed "
+            "something, when it exits, at most this often; `0` turns both off."),
     Setting("maintenance", "warm-every", "duration", '"6h"',
             "Install configured extensions that are missing."),
     Setting("maintenance", "health-every", "duration", '"1d"',
@@ -168,3 +173,97 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("LAZYEXT_CACHE_READ", "See `cache-read`."),
     ("LAZYEXT_OFFLINE", "See `offline`."),
 )  # fmt: skip
+
+
+# --- the JSON Schema of lazyext.toml (`lazyext schema`) --------------------------------
+
+#: A setting's ``type`` as JSON Schema (the reference's words are the single definition).
+_DURATION: dict[str, object] = {
+    "type": ["number", "string"],
+    "pattern": r"^\s*\d*\.?\d+\s*[smhdwSMHDW]?\s*$",
+}
+_SIZE: dict[str, object] = {
+    "type": ["integer", "string"],
+    "pattern": r"^\s*\d*\.?\d+\s*([kKmMgGtTbB]i?[bB]?)?\s*$",
+}
+_STRINGS: dict[str, object] = {"type": "array", "items": {"type": "string"}}
+_TYPES: dict[str, dict[str, object]] = {
+    "path": {"type": "string"},
+    "string": {"type": "string"},
+    "URL": {"type": "string"},
+    "PEP 508 requirement": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "integer": {"type": "integer", "minimum": 0},
+    "number": {"type": "number", "minimum": 0},
+    "seconds": {"type": "number", "minimum": 0},
+    "duration": _DURATION,
+    "size": _SIZE,
+    "list of URLs": _STRINGS,
+    "list of paths": _STRINGS,
+    "list of paths or URLs": _STRINGS,
+    "list of strings": _STRINGS,
+    "list of import names": _STRINGS,
+    "table": {"type": "object"},
+    "table of tables": {"type": "object", "additionalProperties": {"type": "object"}},
+}
+#: Settings whose values are one of a few words.
+_CHOICES = {"expired": EXPIRED_POLICIES, "link-mode": LINK_MODES}
+
+
+def json_schema() -> dict[str, object]:
+    """The JSON Schema (2020-12) of ``lazyext.toml``, and of ``[tool.lazyext]`` in
+    ``pyproject.toml``: every key of :data:`SETTINGS`, with its type, default and
+    description; a key it does not list is an error, as it is for lazyext."""
+    tables: dict[str, dict[str, object]] = {}
+    for setting in SETTINGS:
+        tables.setdefault(setting.section, {})[setting.key] = _property(setting)
+    extension_keys = tables.pop("extensions")
+    extension = _object(extension_keys, required=["name"])
+    short = {key: value for key, value in extension_keys.items() if key != "name"}
+    properties = tables.pop("")
+    properties["extensions"] = {
+        "description": "The extensions: an array of tables ([[extensions]]), or one table "
+        'of name = "requirement" (or name = { package = ..., modules = [...] }).',
+        "oneOf": [
+            {"type": "array", "items": extension},
+            {
+                "type": "object",
+                "additionalProperties": {
+                    "oneOf": [{"type": "string"}, _object(short, required=[])]
+                },
+            },
+        ],
+    }
+    for section, keys in tables.items():
+        properties[section] = _object(keys, required=[])
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "lazyext.toml",
+        "description": "lazyext's configuration: lazyext.toml, or [tool.lazyext] in "
+        "pyproject.toml.",
+        **_object(properties, required=[]),
+    }
+
+
+def _object(properties: dict[str, object], *, required: list[str]) -> dict[str, object]:
+    schema: dict[str, object] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _property(setting: Setting) -> dict[str, object]:
+    import tomllib  # `lazyext schema` only
+
+    schema = dict(_TYPES[setting.type])
+    if setting.key in _CHOICES:
+        schema["enum"] = list(_CHOICES[setting.key])
+    text = setting.description + (f" Environment: {setting.env}." if setting.env else "")
+    schema["description"] = text
+    if setting.default is not None and not setting.default.startswith("("):
+        schema["default"] = tomllib.loads(f"value = {setting.default}")["value"]
+    return schema

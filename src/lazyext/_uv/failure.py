@@ -43,8 +43,7 @@ def install_error(
     if ran.timed_out:
         return InstallError(
             f"installing {requirement} timed out after {settings.install_timeout:g} s "
-            "(install-timeout); "
-            "check the index or network, or set offline = true to use only cached wheels",
+            f"(install-timeout): {unreachable_advice(settings)}",
             name=name,
             spec=requirement,
             stderr_tail=tail,
@@ -101,7 +100,10 @@ def install_error(
 def unreachable_advice(settings: Settings) -> str:
     """What to do when uv could not reach the index."""
     if settings.offline:
-        return "uv could not reach the package index"
+        return (
+            "uv could not reach the package index; offline mode is on, so only uv's cache "
+            "and find-links are used"
+        )
     return (
         "uv could not reach the package index; check index-url and find-links in the "
         "config (or the network), or set offline = true (LAZYEXT_OFFLINE=1) to use "

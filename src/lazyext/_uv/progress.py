@@ -1,4 +1,4 @@
-"""One line on stderr while an install takes long: what is installed, and why.
+"""Progress on stderr while an install takes long: what is installed, and why.
 
 ``with installing("pandas>=2", "import pandas"):`` around an install. Nothing happens
 for installs shorter than half a second. After that, on a terminal, one line::
@@ -6,9 +6,11 @@ for installs shorter than half a second. After that, on a terminal, one line::
     lazyext: installing pandas>=2 for `import pandas` ... 3 s
 
 updated in place every second and finished with the time taken (``installed ... in
-8.2 s`` or ``... failed after 2.1 s``). When stderr is not a terminal, nothing is
-written to it: a log record on the ``lazyext`` logger (INFO) says the same, for the
-logs of services. ``LAZYEXT_PROGRESS=0`` turns both off.
+8.2 s`` or ``... failed after 2.1 s``). When stderr is not a terminal (a pipe, CI's
+log), plain lines instead: one at the start, one every 5 seconds (``... 5 s``) and one
+at the end, so a long install is never silent. A program whose logging shows the
+``lazyext`` logger's INFO records (a service's logs) gets the start and the end as log
+records instead of the plain lines. ``LAZYEXT_PROGRESS=0`` turns all of it off.
 
 No progress library and no thread module: a ``_thread`` watcher waits on a lock with
 a timeout, so an install that finishes in time costs one thread start and no output.
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 AFTER = 0.5  # seconds before the line appears
 EVERY = 1.0  # seconds between updates on a terminal
+EVERY_PLAIN = 5.0  # seconds between the plain lines when stderr is not a terminal
 
 _write_lock = _thread.allocate_lock()
 _open: installing | None = None  # whose line is the last one written, without newline
@@ -79,14 +82,19 @@ class installing:  # a statement: `with installing(...)`
         try:
             if done.acquire(timeout=after):
                 return  # quick: nothing to say
-            if not tty:
+            logged = not tty and _logging_shows_info()
+            if tty:
+                self._line(f"lazyext: {self.text} ...", final=False)
+            elif logged:
                 _log.info("%s ...", self.text)
             else:
-                self._line(f"lazyext: {self.text} ...", final=False)
-            while not done.acquire(timeout=EVERY):
+                _plain(f"lazyext: {self.text} ...")
+            while not done.acquire(timeout=EVERY if tty else EVERY_PLAIN):
+                seconds = int(time.monotonic() - started)
                 if tty:
-                    seconds = int(time.monotonic() - started)
                     self._line(f"lazyext: {self.text} ... {seconds} s", final=False)
+                elif not logged:
+                    _plain(f"lazyext: {self.text} ... {seconds} s")
             took = time.monotonic() - started
             if self.failed:
                 final = f"{self.text}: failed after {took:.1f} s"
@@ -95,8 +103,10 @@ class installing:  # a statement: `with installing(...)`
                 final = self.text.replace(self.doing, past, 1) + f" in {took:.1f} s"
             if tty:
                 self._line(f"lazyext: {final}", final=True)
-            else:
+            elif logged:
                 _log.info("%s", final)
+            else:
+                _plain(f"lazyext: {final}")
         except Exception:  # progress must never break an install
             pass
         finally:
@@ -116,6 +126,23 @@ class installing:  # a statement: `with installing(...)`
             else:
                 return  # an update while another line is open: skip it
             _open = None if final else self
+
+
+def _plain(text: str) -> None:
+    """One whole line (parallel installs never cut into each other's)."""
+    with _write_lock:
+        _write(text, newline=True)
+
+
+def _logging_shows_info() -> bool:
+    """Would a record on the ``lazyext`` logger at INFO be shown? Never without logging
+    imported: nobody configured it then (lazyext._log)."""
+    if "logging" not in sys.modules:
+        return False
+    import logging
+
+    logger = logging.getLogger("lazyext")
+    return logger.isEnabledFor(logging.INFO) and logger.hasHandlers()
 
 
 def _after() -> float:

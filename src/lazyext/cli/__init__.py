@@ -1,10 +1,15 @@
 """The ``lazyext`` command (also ``python -m lazyext``).
 
-The contract (README: The command line), pinned by tests/ux/test_cli_contract.py:
+The contract (docs/cli.md), pinned by tests/ux/test_cli_contract.py and
+tests/ux/test_json_contract.py:
 
 * exit codes: 0 success, 1 the operation failed, 2 usage error, bad configuration or
   an unknown name (extension, task, plugin, snapshot);
-* ``--json`` prints one JSON document on stdout, in the shapes of :mod:`lazyext._report.shapes`;
+* ``--json`` prints exactly one JSON document on stdout, whatever happens (a usage
+  error, an unknown name, a failure, a bug), with ``ok`` (the exit code is 0) and
+  ``command``; a failure adds ``error`` (``{type, message, problems}``) and ``exit``.
+  Meanwhile stdout is stderr, so user code's output cannot break it
+  (:mod:`lazyext.cli.output`); the shapes are :mod:`lazyext._report.shapes`;
 * the global options ``--config PATH``, ``--json``, ``--python PATH`` and ``-v`` are
   accepted before or after the verb; ``--version``;
 * ``--python PATH`` (status, warm, verify, doctor, lock) runs the command under that
@@ -18,21 +23,41 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from lazyext._errors import ConfigError, LazyextError
 from lazyext._report import shapes
 from lazyext._settings.secrets import redact
 from lazyext._version import __version__
-from lazyext.cli import cache, doctor, lock, options, pack, plugins, tasks, verify, web
-from lazyext.cli.output import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, print_json
+from lazyext.cli import (
+    cache,
+    completion,
+    doctor,
+    lock,
+    options,
+    pack,
+    plugins,
+    schema,
+    tasks,
+    verify,
+    web,
+)
+from lazyext.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    JsonOutput,
+    Parser,
+    UsageError,
+)
 
 #: The modules of the verbs: each has ``register(subparsers)``.
-_VERBS = (cache, doctor, lock, pack, plugins, tasks, verify, web)
+_VERBS = (cache, doctor, lock, pack, plugins, tasks, verify, web, completion, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="lazyext",
         description="Install configured extensions on first import, from a cache.",
         epilog="Global options may come before or after the command. Exit codes: 0 success, "
@@ -40,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="PATH", help="config file (default: discover)")
     parser.add_argument(
-        "--json", dest="global_json", action="store_true", help="machine-readable output"
+        "--json",
+        dest="global_json",
+        action="store_true",
+        help="print one JSON document on stdout (user code's output goes to stderr)",
     )
     parser.add_argument(
         "--python",
@@ -54,48 +82,88 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in _VERBS:
         module.register(sub)
+    parser.set_defaults(parser=parser)  # for `lazyext completion`
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    hoisted = options.hoist(given)
+    output = JsonOutput(options.wants_json(hoisted))
     try:
-        args = parser.parse_args(options.hoist(given))
-    except SystemExit as exit_:
+        args = build_parser().parse_args(hoisted)
+        if args.command is None and not args.version:
+            build_parser().print_usage(sys.stderr)
+            raise UsageError("lazyext: error: a command is required")
+    except UsageError as error:
+        print(redact(str(error)), file=sys.stderr)
+        output.keep(shapes.error(error, EXIT_USAGE))
+        output.write(EXIT_USAGE, "")
+        return EXIT_USAGE
+    except SystemExit as exit_:  # --help
         return int(exit_.code or 0) and EXIT_USAGE
     if args.version:
-        print(f"lazyext {__version__} (Python {sys.version.split()[0]}, {sys.executable})")
-        return EXIT_OK
-    if args.command is None:
-        parser.print_usage(sys.stderr)
-        print("lazyext: error: a command is required", file=sys.stderr)
-        return EXIT_USAGE
-    args.json = bool(getattr(args, "json", False) or args.global_json)
+        return _version(output)
+    args.json = output.enabled
+    command = " ".join(filter(None, (args.command, getattr(args, "verb", None))))
     _configure_logging(args.verbose)
     if args.python is not None:
-        return options.for_python(args, given, main)
+        try:  # the other interpreter prints the document
+            return options.for_python(args, given, main)
+        except LazyextError as error:
+            return _finish(output, command, _fail(output, error, EXIT_USAGE))
+    with output:
+        code = _run(args, output)
+    return _finish(output, command, code)
+
+
+def _run(args: argparse.Namespace, output: JsonOutput) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
     except LazyextError as error:
         # Unknown names (a task, a plugin: LookupError) are usage errors, like bad input.
         usage = isinstance(error, (ConfigError, LookupError))
-        return _fail(args, error, EXIT_USAGE if usage else EXIT_FAILURE)
-    except KeyboardInterrupt:
-        return 130
+        return _fail(output, error, EXIT_USAGE if usage else EXIT_FAILURE)
+    except KeyboardInterrupt as error:
+        return _fail(output, error, 130, say="interrupted")
     except BrokenPipeError:
         # `lazyext ... | head`: the reader left. Point stdout at devnull so the flush at
         # exit does not raise again (the recipe of the signal module's docs).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
+    except Exception as error:
+        if not output.enabled:
+            raise
+        traceback.print_exc()  # a bug: its traceback on stderr, and still one document
+        return _fail(output, error, EXIT_FAILURE)
 
 
-def _fail(args: argparse.Namespace, error: BaseException, code: int) -> int:
-    print(f"lazyext: {redact(str(error))}", file=sys.stderr)
-    if args.json:
-        print_json(shapes.error(error, code))
+def _finish(output: JsonOutput, command: str, code: int) -> int:
+    try:
+        output.write(code, command)
+    except BrokenPipeError:  # as in _run
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     return code
+
+
+def _fail(output: JsonOutput, error: BaseException, code: int, say: str = "") -> int:
+    message = say or redact(str(error))
+    print(f"lazyext: {message}", file=sys.stderr)
+    document = shapes.error(error, code)
+    document["error"]["message"] = message
+    output.keep(document)
+    return code
+
+
+def _version(output: JsonOutput) -> int:
+    if output.enabled:
+        output.keep({"version": __version__, "python": sys.executable})
+        output.write(EXIT_OK, "--version")
+    else:
+        print(f"lazyext {__version__} (Python {sys.version.split()[0]}, {sys.executable})")
+    return EXIT_OK
 
 
 def _configure_logging(verbosity: int) -> None:

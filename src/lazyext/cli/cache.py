@@ -122,7 +122,10 @@ def cmd_warm(args: argparse.Namespace) -> int:
             else:
                 row.update(ok=True, path=str(result), detail="")
             rows.append(row)
-        print_json(shapes.report("warm", config, rows, seconds=round(elapsed, 3)))
+        report = shapes.report("warm", config, rows, seconds=round(elapsed, 3))
+        if failed:
+            report["error"] = shapes.rows_error(rows)
+        print_json(report)
     else:
         for name, result in results.items():
             mark = "FAILED" if isinstance(result, BaseException) else "ok"
@@ -163,7 +166,8 @@ def cmd_invalidate(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
     # The maintenance of lazyext.tasks, without its scheduler (apscheduler loads only there).
-    from lazyext.tasks._maintenance import collect_garbage, parse_size
+    from lazyext._settings.maintenance import parse_size
+    from lazyext.tasks._maintenance import collect_garbage
 
     config = load_config(args)
     max_bytes = None if args.max_size is None else parse_size(args.max_size, what="--max-size")

@@ -8,7 +8,7 @@ from typing import Any
 
 from lazyext._report import doctor, shapes
 from lazyext._settings.config import check_names
-from lazyext.cli.output import EXIT_FAILURE, EXIT_OK, load_config, print_json
+from lazyext.cli.output import EXIT_FAILURE, EXIT_OK, failure, load_config, print_json
 
 
 def register(sub: Any) -> None:
@@ -48,9 +48,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 diagnosis=found,
             )
         )
-    problems = [] if setup["cache"]["safe"] and setup["uv"]["version"] else ["setup"]
+    problems = [] if setup["cache"]["safe"] else [f"cache: {setup['cache']['problem']}"]
+    problems += [] if setup["uv"]["version"] else [f"uv: {setup['uv']['problem']}"]
     report = shapes.report("doctor", config, rows, setup=setup)
     report["ok"] = report["ok"] and not problems
+    if not report["ok"]:  # the --json document's error (lazyext.cli.output)
+        if problems and all(row["ok"] for row in rows):
+            report["error"] = failure("SetupProblem", "; ".join(problems), problems)
+        else:
+            report["error"] = shapes.rows_error(rows)
+            report["error"]["problems"][:0] = problems
     if args.json:
         print_json(report)
     else:

@@ -12,10 +12,11 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from lazyext.cli.output import UsageError
+
 #: Options accepted anywhere on the command line (hoisted in front of the verb).
 _GLOBAL_VALUES = ("--config", "--python")
 _GLOBAL_FLAGS = ("--json", "--verbose", "--version")
-_USAGE = 2  # lazyext.cli.EXIT_USAGE (cli imports this module)
 #: The verbs ``--python`` applies to: they act on one interpreter's installs.
 PYTHON_VERBS = frozenset({"status", "warm", "verify", "doctor", "lock"})
 
@@ -44,20 +45,25 @@ def hoist(argv: Sequence[str]) -> list[str]:
     return front + rest
 
 
+def wants_json(hoisted: Sequence[str]) -> bool:
+    """Does the command line (as :func:`hoist` left it) ask for ``--json``?"""
+    return "--json" in hoisted[: hoisted.index("--")] if "--" in hoisted else "--json" in hoisted
+
+
 def for_python(args: argparse.Namespace, given: list[str], main: Callable[[list[str]], int]) -> int:
-    """Run this command line under another interpreter: ``PATH -m lazyext ...``."""
+    """Run this command line under another interpreter: ``PATH -m lazyext ...``; that
+    one prints the output (and the ``--json`` document). Raises UsageError (exit 2)
+    when it cannot."""
     import os
     import shutil
     import subprocess
 
     if args.command not in PYTHON_VERBS:
         verbs = ", ".join(sorted(PYTHON_VERBS))
-        print(f"lazyext: --python applies to {verbs}, not to {args.command}", file=sys.stderr)
-        return _USAGE
+        raise UsageError(f"--python applies to {verbs}, not to {args.command}")
     python = shutil.which(args.python) or args.python
     if not os.path.isfile(python) or not os.access(python, os.X_OK):
-        print(f"lazyext: --python {args.python}: no such interpreter", file=sys.stderr)
-        return _USAGE
+        raise UsageError(f"--python {args.python}: no such interpreter")
     if os.path.abspath(python) == os.path.abspath(sys.executable):
         args.python = None
         return main(_without_python(given))
@@ -65,12 +71,10 @@ def for_python(args: argparse.Namespace, given: list[str], main: Callable[[list[
         [python, "-c", "import lazyext.cli"], capture_output=True, text=True, check=False
     )
     if probe.returncode != 0:
-        print(
-            f"lazyext: --python {python}: lazyext is not installed for that interpreter "
-            f"(install it there: {python} -m pip install lazyext)",
-            file=sys.stderr,
+        raise UsageError(
+            f"--python {python}: lazyext is not installed for that interpreter "
+            f"(install it there: {python} -m pip install lazyext)"
         )
-        return _USAGE
     done = subprocess.run([python, "-m", "lazyext", *_without_python(given)], check=False)
     return done.returncode
 

@@ -15,11 +15,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from lazyext._report import shapes
 from lazyext.cli.output import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
+    failure,
     load_config,
     print_json,
     print_table,
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from lazyext.plugins import PluginInfo, PluginManager, SnapshotInfo
+
+
+_ID = "the plugin's id (lazyext plugins list)"
 
 
 def register(sub: Any) -> None:
@@ -51,7 +54,7 @@ def register(sub: Any) -> None:
         "--json", action="store_true", help="machine-readable output"
     )
     info = verb("info", cmd_info, "one plugin: manifest, state, path, snapshots")
-    info.add_argument("plugin_id", metavar="ID")
+    info.add_argument("plugin_id", metavar="ID", help=_ID)
     info.add_argument("--json", action="store_true", help="machine-readable output")
     install = verb("install", cmd_install, "install or upgrade from a folder, zip or requirement")
     install.add_argument("source", metavar="SOURCE", help="folder, .zip/.whl, or requirement")
@@ -69,17 +72,19 @@ def register(sub: Any) -> None:
         ("uninstall", cmd_uninstall, "disable and remove files, state and snapshots"),
         ("reload", cmd_reload, "re-import; running applications reload it too"),
     ):
-        verb(name, handler, text).add_argument("plugin_ids", nargs="+", metavar="ID")
+        verb(name, handler, text).add_argument("plugin_ids", nargs="+", metavar="ID", help=_ID)
     snapshot = verb("snapshot", cmd_snapshot, "save the plugin's files, manifest and state")
-    snapshot.add_argument("plugin_id", metavar="ID")
+    snapshot.add_argument("plugin_id", metavar="ID", help=_ID)
     snapshot.add_argument("--note", default="", help="a note kept with the snapshot")
     snapshot.add_argument("--json", action="store_true", help="machine-readable output")
     snapshots = verb("snapshots", cmd_snapshots, "a plugin's snapshots")
-    snapshots.add_argument("plugin_id", metavar="ID")
+    snapshots.add_argument("plugin_id", metavar="ID", help=_ID)
     snapshots.add_argument("--json", action="store_true", help="machine-readable output")
     restore = verb("restore", cmd_restore, "make a snapshot current again (atomically)")
-    restore.add_argument("plugin_id", metavar="ID")
-    restore.add_argument("snapshot_id", metavar="SNAPSHOT", type=int)
+    restore.add_argument("plugin_id", metavar="ID", help=_ID)
+    restore.add_argument(
+        "snapshot_id", metavar="SNAPSHOT", type=int, help="its number (lazyext plugins snapshots)"
+    )
     restore.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -90,17 +95,10 @@ def _manager(args: argparse.Namespace) -> PluginManager:
 
 
 def _run(args: argparse.Namespace, action: Callable[[PluginManager], int]) -> int:
-    """Run ``action`` with a manager; an unknown id is a usage error (exit 2)."""
-    from lazyext.plugins import PluginNotFound
-
+    """Run ``action`` with a manager. An unknown id raises PluginNotFound, a
+    LookupError: the command line's usage error (exit 2), in its one error shape."""
     with _manager(args) as manager:
-        try:
-            return action(manager)
-        except PluginNotFound as error:
-            print(f"lazyext: {error}", file=sys.stderr)
-            if getattr(args, "json", False):  # the CLI's error shape (lazyext._report.shapes)
-                print_json(shapes.error(error, EXIT_USAGE))
-            return EXIT_USAGE
+        return action(manager)
 
 
 def _when(stamp: float) -> str:
@@ -123,7 +121,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     def action(manager: PluginManager) -> int:
         plugins = manager.list()
         if args.json:
-            print_json([info.as_dict() for info in plugins])
+            print_json({"plugins": [info.as_dict() for info in plugins]})
         else:
             columns = ("id", "version", "status", "name", "installed", "last_error")
             print_table([_row(info) for info in plugins], columns)
@@ -141,7 +139,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         editable = is_editable(manager.root, info.path)
         if args.json:
             listed = [s.as_dict() for s in snapshots]
-            print_json({**info.as_dict(), "editable": editable, "snapshots": listed})
+            print_json({"plugin": {**info.as_dict(), "editable": editable, "snapshots": listed}})
             return EXIT_OK
         manifest = info.manifest
         for label, value in (
@@ -167,16 +165,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from lazyext.plugins import PluginEnableError
-
+    # A failed enable (PluginEnableError) is the operation failing: exit 1, with the
+    # command line's error document.
     def action(manager: PluginManager) -> int:
-        try:
-            info = manager.install(args.source, enable=args.enable, editable=args.editable)
-        except PluginEnableError as error:
-            print(f"lazyext: {error}", file=sys.stderr)
-            return EXIT_FAILURE
+        info = manager.install(args.source, enable=args.enable, editable=args.editable)
         if args.json:
-            print_json(info.as_dict())
+            print_json({"plugin": info.as_dict()})
         else:
             print(f"installed {info.id} {info.version} ({info.status}) in {info.path}")
         return EXIT_OK
@@ -190,7 +184,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     def action(manager: PluginManager) -> int:
         result = manager.validate(args.source)
         if args.json:
-            print_json(result.as_dict())
+            document: dict[str, Any] = {"validation": result.as_dict()}
+            if not result.ok:
+                count = len(result.problems)
+                message = f"{result.source}: {count} problem(s)"
+                document["error"] = failure("ManifestError", message, result.problems)
+            print_json(document)
         elif result.ok and result.manifest is not None:
             manifest = result.manifest
             print(f"ok: {manifest.id} {manifest.version}, imported as {manifest.package}")
@@ -204,32 +203,44 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _each(args: argparse.Namespace, verb: str, call: Callable[[PluginManager, str], Any]) -> int:
-    """Apply ``call`` to every id; go on after a failure, exit with the worst status."""
+    """Apply ``call`` to every id; go on after a failure, exit with the worst status.
+
+    Unknown ids are refused first, all of them, with nothing done (exit 2, the one error
+    shape of an unknown name)."""
     from lazyext._errors import ConfigError, LazyextError
     from lazyext.plugins import PluginNotFound
 
     status = EXIT_OK
-    rows: list[dict[str, Any]] = []  # --json: {"ok", "plugins": [{id, ok, version, error}]}
+    rows: list[dict[str, Any]] = []  # --json: {"action", "plugins": [{id, ok, version, error}]}
+    errors: list[BaseException] = []
     with _manager(args) as manager:
+        installed = {info.id for info in manager.list()}
+        unknown = [plugin_id for plugin_id in args.plugin_ids if plugin_id not in installed]
+        if unknown:
+            names = " or ".join(map(repr, unknown))
+            raise PluginNotFound(f"no plugin {names} is installed", plugin_id=unknown[0])
         for plugin_id in args.plugin_ids:
             try:
                 result = call(manager, plugin_id)
-            except (PluginNotFound, ConfigError) as error:
-                print(f"lazyext: {error}", file=sys.stderr)
-                status = EXIT_USAGE
-                rows.append({"id": plugin_id, "ok": False, "version": "", "error": str(error)})
-                continue
             except LazyextError as error:
                 print(f"lazyext: {error}", file=sys.stderr)
-                status = max(status, EXIT_FAILURE)
+                bad_input = isinstance(error, (PluginNotFound, ConfigError))
+                status = max(status, EXIT_USAGE if bad_input else EXIT_FAILURE)
                 rows.append({"id": plugin_id, "ok": False, "version": "", "error": str(error)})
+                errors.append(error)
                 continue
             version = getattr(result, "version", "")
             rows.append({"id": plugin_id, "ok": True, "version": version, "error": ""})
-            if not getattr(args, "json", False):
+            if not args.json:
                 print(f"{verb} {plugin_id} {version}".rstrip())
-    if getattr(args, "json", False):
-        print_json({"ok": status == EXIT_OK, "action": verb, "plugins": rows})
+    if args.json:
+        document: dict[str, Any] = {"action": verb, "plugins": rows}
+        if errors:
+            failed = [row["id"] for row in rows if not row["ok"]]
+            message = f"{len(failed)} of {len(rows)} plugins failed: {', '.join(failed)}"
+            problems = [f"{row['id']}: {row['error']}" for row in rows if not row["ok"]]
+            document["error"] = failure(type(errors[0]).__name__, message, problems)
+        print_json(document)
     return status
 
 
@@ -263,7 +274,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     def action(manager: PluginManager) -> int:
         snapshot = manager.snapshot(args.plugin_id, args.note)
         if args.json:
-            print_json(snapshot.as_dict())
+            print_json({"snapshot": snapshot.as_dict()})
         else:
             print(f"snapshot {snapshot.id} of {args.plugin_id} {snapshot.version}")
         return EXIT_OK
@@ -275,7 +286,7 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     def action(manager: PluginManager) -> int:
         snapshots = manager.snapshots(args.plugin_id)
         if args.json:
-            print_json([snapshot.as_dict() for snapshot in snapshots])
+            print_json({"snapshots": [snapshot.as_dict() for snapshot in snapshots]})
         else:
             rows = [_snapshot_row(snapshot) for snapshot in snapshots]
             print_table(rows, ("snapshot", "version", "created", "enabled", "note"))
@@ -288,7 +299,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     def action(manager: PluginManager) -> int:
         info = manager.restore(args.plugin_id, args.snapshot_id)
         if args.json:
-            print_json(info.as_dict())
+            print_json({"plugin": info.as_dict()})
         else:
             print(
                 f"restored {info.id} {info.version} ({info.status}) "

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from lazyext._errors import ConfigError
 from lazyext._report import shapes
-from lazyext.cli.output import EXIT_FAILURE, EXIT_OK, load_config, print_json, print_table
+from lazyext.cli.output import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    failure,
+    load_config,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -40,8 +47,20 @@ def register(sub: Any) -> None:
     when.add_argument("--every", metavar="DURATION", help="interval: 30s, 5m, 2h, 1d")
     when.add_argument("--cron", metavar="'M H DOM MON DOW'", help="crontab expression")
     when.add_argument("--at", metavar="ISO-DATETIME", help="once, at this time")
-    add.add_argument("--max-retries", type=int, default=3, metavar="N")
-    add.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    add.add_argument(
+        "--max-retries",
+        type=int,
+        default=3,
+        metavar="N",
+        help="retries of a failed run, with backoff (default: 3)",
+    )
+    add.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="abandon a run that takes longer, recorded as timed out (default: none)",
+    )
     add.add_argument("--kwargs", default=None, metavar="JSON", help="keyword arguments")
     add.add_argument("--replace", action="store_true", help="replace a task with this id")
     add.add_argument("--json", action="store_true", help="machine-readable output")
@@ -55,7 +74,9 @@ def register(sub: Any) -> None:
         ("show", cmd_show, "a task and its latest runs"),
     ):
         parser = verbs.add_parser(verb, help=text)
-        parser.add_argument("task_id", metavar="ID")
+        parser.add_argument(
+            "task_id", metavar="ID", help="the task's id (see `lazyext tasks list`)"
+        )
         parser.add_argument("--json", action="store_true", help="machine-readable output")
         parser.set_defaults(handler=handler)
 
@@ -75,7 +96,13 @@ def register(sub: Any) -> None:
 
     health = sub.add_parser("health", help="import each extension in a child process")
     health.add_argument("names", nargs="*", metavar="NAME", help="extensions (default: all)")
-    health.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
+    health.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per extension (default: [maintenance] health-timeout, 60 s)",
+    )
     health.add_argument("--last", action="store_true", help="show the recorded results only")
     health.add_argument("--json", action="store_true", help="machine-readable output")
     health.set_defaults(handler=cmd_health)
@@ -91,6 +118,15 @@ def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _iso(timestamp: float | None) -> str:
+    """ISO 8601 in local time with its offset: ``2025-03-01T03:15:00+01:00``."""
+    if timestamp is None:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
 
 
 def _row(task: Task) -> dict[str, Any]:
@@ -127,7 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from lazyext.tasks._maintenance import parse_duration
+    from lazyext._settings.maintenance import parse_duration
 
     trigger_args: dict[str, Any]
     if args.every is not None:
@@ -174,7 +210,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 def _print_task(args: argparse.Namespace, task: Task, verb: str) -> int:
     if args.json:
-        print_json(task.as_dict())
+        print_json({"task": task.as_dict()})
     else:
         print(f"{verb} {task.id}: {task.describe_trigger()}, next run {_when(task.next_run)}")
     return EXIT_OK
@@ -199,15 +235,21 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     run = _manager(args).run_task(args.task_id)
-    assert run is not None  # wait=True always returns the run
     if args.json:
-        print_json(run.as_dict())
+        document: dict[str, Any] = {"run": run.as_dict()}
+        if not run.ok:
+            message = f"task {run.task_id}: {run.status} after {run.attempts} attempt(s)"
+            document["error"] = failure("TaskFailed", message, [run.error] if run.error else [])
+        print_json(document)
     else:
         took = run.finished - run.started
         print(f"{run.task_id}: {run.status} after {run.attempts} attempt(s) in {took:.2f} s")
         if run.error:
             print(f"  {run.error}")
     return EXIT_OK if run.ok else EXIT_FAILURE
+
+
+_TIMES = frozenset({"last_run", "next_run"})  # POSIX timestamps in Task.as_dict()
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -218,9 +260,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json({"task": task.as_dict(), "runs": [run.as_dict() for run in runs]})
         return EXIT_OK
     for key, value in task.as_dict().items():
-        print(f"{key:12} {value}")
+        print(f"{key:12} {_iso(value) if key in _TIMES else value}")
     rows = [
-        {"started": _when(r.started), "status": r.status, "attempts": r.attempts, "error": r.error}
+        {"started": _iso(r.started), "status": r.status, "attempts": r.attempts, "error": r.error}
         for r in runs
     ]
     print_table(rows, ("started", "status", "attempts", "error"))
@@ -279,37 +321,46 @@ def _service_logging(verbosity: int) -> tuple[logging.Logger, Callable[[], None]
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
+    from lazyext._report.status import extension_rows
     from lazyext.tasks._maintenance import refresh_expired
 
     config = load_config(args)
     report = refresh_expired(config, names=args.names, force=args.force)
     if args.json:  # the CLI's one shape for per-extension results (lazyext._report.shapes)
-        rows = [
-            shapes.extension(n, ok=True, state="refreshed", path=str(p))
-            for n, p in report["refreshed"].items()
-        ]
-        rows += [
-            shapes.extension(n, ok=False, state="failed", detail=str(e))
-            for n, e in report["failed"].items()
-        ]
-        rows += [
-            shapes.extension(n, ok=True, state=k) for k in ("fresh", "missing") for n in report[k]
-        ]
-        print_json(shapes.report("refresh", config, rows))
+        known = {row["name"]: row for row in extension_rows(config)}
+        rows = []
+        for state in ("refreshed", "failed", "fresh", "missing", "disabled"):
+            for name in report[state]:
+                row = known[name]
+                # A missing one may carry its remembered failure: not this refresh's.
+                row.update(ok=state != "failed", state=state)
+                if state == "refreshed":
+                    row["path"] = str(report["refreshed"][name])
+                elif state == "failed":
+                    row["detail"] = str(report["failed"][name])
+                rows.append(row)
+        document = shapes.report("refresh", config, rows)
+        if report["failed"]:
+            document["error"] = shapes.rows_error(rows)
+        print_json(document)
     else:
         for name, path in report["refreshed"].items():
             print(f"refreshed {name}: {path}")
         for name, error in report["failed"].items():
             print(f"FAILED    {name}: {error}")
-        for key, text in (("fresh", "not expired"), ("missing", "not installed")):
+        for key, text in (
+            ("fresh", "not expired"),
+            ("missing", "not installed (`lazyext warm` installs it)"),
+            ("disabled", "disabled"),
+        ):
             if report[key]:
                 print(f"{text}: {', '.join(report[key])}")
     return EXIT_FAILURE if report["failed"] else EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    from lazyext._settings.maintenance import settings_of
     from lazyext.tasks._health import check_health
-    from lazyext.tasks._maintenance import settings_of
     from lazyext.tasks._store import SqliteTasks
 
     config = None
@@ -332,9 +383,12 @@ def cmd_health(args: argparse.Namespace) -> int:
             )
             for r in results
         ]
-        print_json(
-            shapes.report("health", config, rows, checked_at=[r["checked_at"] for r in results])
+        document = shapes.report(
+            "health", config, rows, checked_at=[r["checked_at"] for r in results]
         )
+        if not all(row["ok"] for row in rows):
+            document["error"] = shapes.rows_error(rows, "failed their health check")
+        print_json(document)
     else:
         for result in results:
             mark = "ok" if result["ok"] else "FAILED"

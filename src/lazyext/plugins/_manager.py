@@ -5,6 +5,9 @@ It ties the parts together: installing, snapshots and restoring
 process and their transitions (:mod:`._running`), following the shared state and hot
 reload (:mod:`._following`, :mod:`._reload`), and the hook registry (:mod:`._hooks`).
 The locks every change takes, and in which order, are :mod:`._context`'s.
+
+(Past 400 lines: the public API of one class, each method a few lines that delegate;
+``get``'s typed overloads.)
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import pluggy
 
@@ -33,6 +36,8 @@ from lazyext.plugins._reload import Signature, Watcher
 from lazyext.plugins._settings import plugin_settings
 from lazyext.plugins._store import DISABLED, ENABLED, FAILED, PluginInfo, SnapshotInfo, Store
 from lazyext.plugins._validate import Validation, validate
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("lazyext.plugins")
 
@@ -145,14 +150,30 @@ class PluginManager(SeedNames):
         with self._ctx.lock:
             return sorted(self.running.loaded)
 
-    def get(self, plugin_id: str) -> object:
-        """The live entry object of a plugin enabled in this process."""
+    @overload
+    def get(self, plugin_id: str) -> object: ...
+    @overload
+    def get(self, plugin_id: str, kind: type[_T]) -> _T: ...
+
+    def get(self, plugin_id: str, kind: type[Any] | None = None) -> object:
+        """The live entry object of a plugin enabled in this process.
+
+        ``kind`` (the entry's class, or a base such as :class:`lazyext.plugins.Plugin`)
+        types the result for a type checker and is checked: another entry raises
+        :class:`PluginError` instead of failing later on a missing attribute."""
         loaded = self.running.loaded.get(plugin_id)
         if loaded is None:
             raise PluginError(
                 f"plugin {plugin_id!r} is not enabled in this process", plugin_id=plugin_id
             )
-        return loaded.target
+        target = loaded.target
+        if kind is not None and not isinstance(target, kind):
+            raise PluginError(
+                f"the entry object of plugin {plugin_id!r} is a {type(target).__qualname__}, "
+                f"not a {kind.__qualname__}",
+                plugin_id=plugin_id,
+            )
+        return target
 
     def arguments_for(self, plugin_id: str) -> Mapping[str, Any]:
         """The ``arguments`` the plugin's entry class is constructed with: the config's,

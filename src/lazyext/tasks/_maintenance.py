@@ -21,13 +21,12 @@ turns a task off. Sizes are bytes or a number with ``K``, ``M``, ``G`` or ``T``.
 from __future__ import annotations
 
 import os
-import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from lazyext._errors import ConfigError, LazyextError
-from lazyext._record import fields_of, record
+from lazyext._errors import LazyextError
 from lazyext._settings.config import check_names
+from lazyext._settings.maintenance import Maintenance, settings_of
 from lazyext.tasks._errors import TaskError
 from lazyext.tasks._spec import Task
 
@@ -37,10 +36,6 @@ if TYPE_CHECKING:
     from lazyext.tasks._runner import Clock
     from lazyext.tasks._store import SqliteTasks
 
-_UNITS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZES: Final = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_NUMBER: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]?)(?:i?b)?\s*$", re.I)
-
 
 class MaintenanceError(TaskError):
     """A maintenance task ran but could not do all of its work; ``report`` says what."""
@@ -48,102 +43,6 @@ class MaintenanceError(TaskError):
     def __init__(self, message: str, *, report: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.report = report or {}
-
-
-@record
-class Maintenance:
-    """The validated ``[maintenance]`` table (durations in seconds, sizes in bytes)."""
-
-    enabled: bool = True
-    refresh_every: float = 3600.0
-    gc_every: float = 86400.0
-    warm_every: float = 21600.0
-    health_every: float = 86400.0
-    gc_grace: float = 3600.0
-    unused_days: float = 30.0
-    max_size: int = 0
-    health_timeout: float = 60.0
-    election_interval: float = 10.0
-
-
-def parse_duration(value: object, *, what: str = "duration") -> float:
-    """``90``, ``"90s"``, ``"5m"``, ``"2h"``, ``"1d"``, ``"1w"`` -> seconds."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what}: expected a duration like 30s, 5m, 2h or 1d, not {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _NUMBER.match(str(value))
-        unit = match.group(2).lower() if match else ""
-        if match is None or unit not in _UNITS:
-            raise ConfigError(f"{what}: expected a duration like 30s, 5m, 2h or 1d, not {value!r}")
-        seconds = float(match.group(1)) * _UNITS[unit]
-    if seconds < 0:
-        raise ConfigError(f"{what}: must not be negative ({value!r})")
-    return seconds
-
-
-def parse_size(value: object, *, what: str = "size") -> int:
-    """``1048576``, ``"500M"``, ``"2G"``, ``"1.5GiB"`` -> bytes."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what}: expected a size like 500M or 2G, not {value!r}")
-    if isinstance(value, int | float):
-        size = float(value)
-    else:
-        match = _NUMBER.match(str(value))
-        unit = match.group(2).lower() if match else ""
-        if match is None or unit not in _SIZES:
-            raise ConfigError(f"{what}: expected a size like 500M or 2G, not {value!r}")
-        size = float(match.group(1)) * _SIZES[unit]
-    if size < 0:
-        raise ConfigError(f"{what}: must not be negative ({value!r})")
-    return int(size)
-
-
-def settings_of(config: Config) -> Maintenance:
-    """Validate ``[maintenance]``; every problem is reported at once."""
-    table = dict(config.tables.get("maintenance", {}))
-    values: dict[str, Any] = {}
-    problems: list[str] = []
-    parsers: dict[str, Any] = {
-        "enabled": _boolean,
-        "unused-days": _days,
-        "max-size": parse_size,
-    }
-    known = {name.replace("_", "-") for name in fields_of(Maintenance)}
-    for key, value in table.items():
-        if key not in known:
-            problems.append(
-                f"[maintenance] {key}: unknown setting; known: {', '.join(sorted(known))}"
-            )
-            continue
-        parse = parsers.get(key, parse_duration)
-        try:
-            values[key.replace("-", "_")] = parse(value, what=f"[maintenance] {key}")
-        except ConfigError as error:
-            problems.append(str(error))
-    for key in ("health_timeout", "election_interval"):
-        if key in values and values[key] <= 0:
-            problems.append(f"[maintenance] {key.replace('_', '-')}: must be positive")
-    if problems:
-        raise ConfigError(
-            f"{config.source}: " + "; ".join(problems),
-            problems=tuple(problems),
-            source=config.source,
-        )
-    return Maintenance(**values)
-
-
-def _boolean(value: object, *, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{what}: expected true or false, not {value!r}")
-    return value
-
-
-def _days(value: object, *, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{what}: expected a number of days >= 0, not {value!r}")
-    return float(value)
 
 
 # -- the built-in tasks --------------------------------------------------------------
@@ -220,7 +119,11 @@ def refresh_expired(
     serving until the new ones are published, and after that for the processes that
     imported them (gc waits for them). With a lock file (``lock`` in the config) nothing
     changes version: only ``lazyext lock --upgrade`` does. Missing installs are left to
-    ``warm``.
+    ``warm``, disabled extensions alone.
+
+    The report speaks of the extensions asked about only: another extension that cannot
+    be resolved is left out of the environment without a warning here (``status`` and
+    ``warm`` report it), so ``refresh NAME`` never prints an unrelated failure.
     """
     from lazyext._env.provision import environment, install
     from lazyext._report import status as _status
@@ -228,15 +131,23 @@ def refresh_expired(
 
     now = time.time() if now is None else now
     check_names(config, names)
-    report: dict[str, Any] = {"refreshed": {}, "failed": {}, "fresh": [], "missing": []}
+    report: dict[str, Any] = {
+        "refreshed": {},
+        "failed": {},
+        "fresh": [],
+        "missing": [],
+        "disabled": [],
+    }
     env = _status.stored_environment(config)
-    plans = [
+    asked = [
         plan
         for plan in config.plans
         if (plan.name in names if names else plan.extension.enabled)
         and plan.extension.package is not None
         and plan.marker_ok
     ]
+    report["disabled"] = [p.name for p in asked if not p.extension.enabled]
+    plans = [p for p in asked if p.extension.enabled]
     installed = [p for p in plans if _status.closure_entries(config, p, env) is not None]
     report["missing"] = [p.name for p in plans if p not in installed]
     due = env is not None and (force or env.expired(now)) and not config.settings.lock
@@ -244,7 +155,8 @@ def refresh_expired(
         report["fresh"] = [p.name for p in installed]
         return report
     try:
-        environment(config, refresh=True)
+        with _without_left_out_warnings():
+            environment(config, refresh=True)
     except LazyextError as error:
         report["failed"] = {p.name: str(error) for p in installed}
         return report
@@ -261,6 +173,26 @@ def refresh_expired(
     return report
 
 
+class _without_left_out_warnings:  # a statement: `with _without_left_out_warnings():`
+    """Drop the resolver's warning that an extension was left out (lazyext._env.resolve)."""
+
+    def __enter__(self) -> None:
+        import logging
+
+        from lazyext._env.resolve import LEFT_OUT
+
+        def keep(record: logging.LogRecord) -> bool:
+            return record.msg != LEFT_OUT
+
+        self.filter = keep
+        logging.getLogger("lazyext").addFilter(keep)
+
+    def __exit__(self, *exc_info: object) -> None:
+        import logging
+
+        logging.getLogger("lazyext").removeFilter(self.filter)
+
+
 def collect_garbage(
     config: Config,
     *,
@@ -270,20 +202,11 @@ def collect_garbage(
     now: float | None = None,
 ) -> GcReport:
     """``lazyext._store.gc.collect`` with the ``[maintenance]`` defaults for what is not
-    given."""
-    from lazyext import _trust
-    from lazyext._env.stored import referenced_keys
-    from lazyext._store import gc as _gc
+    given (:func:`lazyext._env.upkeep.collect`)."""
+    from lazyext._env import upkeep
 
-    settings = settings_of(config)
-    root = _trust.ensure_root(config.settings.cache_dir)
-    return _gc.collect(
-        root,
-        referenced=referenced_keys(root),
-        grace_seconds=settings.gc_grace if grace is None else grace,
-        now=now,
-        unused_days=settings.unused_days if unused_days is None else unused_days,
-        max_bytes=settings.max_size if max_bytes is None else max_bytes,
+    return upkeep.collect(
+        config, grace=grace, unused_days=unused_days, max_bytes=max_bytes, now=now
     )
 
 

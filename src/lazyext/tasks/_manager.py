@@ -8,6 +8,9 @@ runs one at a time (``max_instances=1``), coalesces a backlog into one run
 
 Stored tasks run in the leader process of the data directory only (see
 :mod:`lazyext.tasks._leader`); in-memory tasks run in the process that added them.
+
+(Past 400 lines: the public API of one class, whose methods each take the lock and
+delegate to the store, runner and scheduler modules; ``run_task``'s typed overloads.)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from lazyext._errors import ConfigError
 from lazyext.tasks import _spec
@@ -29,7 +32,7 @@ from lazyext.tasks._store import MemoryTasks, SqliteTasks
 if TYPE_CHECKING:
     from lazyext._settings.config import Config
     from lazyext._settings.load import ConfigSource
-    from lazyext.tasks._maintenance import Maintenance
+    from lazyext._settings.maintenance import Maintenance
     from lazyext.tasks._scheduler import Scheduler
 
 logger = logging.getLogger("lazyext.tasks")
@@ -76,10 +79,11 @@ class TaskManager:
         self._config: Config | None = None
         self._maintenance: Maintenance | None = None
         if maintenance:
+            from lazyext._settings.maintenance import settings_of
             from lazyext.tasks import _maintenance
 
             self._config = self.config
-            self._maintenance = _maintenance.settings_of(self._config)
+            self._maintenance = settings_of(self._config)
             _maintenance.install(self._stored, self._config, self._maintenance, self._clock)
         default_interval = self._maintenance.election_interval if self._maintenance else 10.0
         self._election_interval = election_interval or default_interval
@@ -225,11 +229,19 @@ class TaskManager:
             self._sync(resumed)
             return self.get_task(task_id)
 
+    @overload
+    def run_task(self, task_id: str, *, wait: Literal[True] = True) -> TaskRun: ...
+    @overload
+    def run_task(self, task_id: str, *, wait: Literal[False]) -> None: ...
+    @overload
+    def run_task(self, task_id: str, *, wait: bool) -> TaskRun | None: ...
+
     def run_task(self, task_id: str, *, wait: bool = True) -> TaskRun | None:
         """Run the task now, in this process, with its retries and timeout.
 
-        ``wait=True`` returns the outcome; ``wait=False`` runs it on a thread of its own.
-        A run of the same task already going in this process makes this one ``skipped``.
+        ``wait=True`` (the default) returns the outcome, a :class:`TaskRun`;
+        ``wait=False`` runs it on a thread of its own and returns ``None``. A run of the
+        same task already going in this process makes this one ``skipped``.
         """
         self._find(task_id)
         if wait:
