@@ -73,8 +73,9 @@ class Entry:
 
 
 def parse(document: Mapping[str, Any], source: str) -> tuple[Entry, ...]:
-    """The entries of a parsed registry document; ConfigError listing every problem."""
-    problems = Problems(source)
+    """The entries of a parsed registry document read from ``source`` (a path or a URL
+    without credentials); ConfigError listing every problem."""
+    problems = Problems(f"registry {source}")
     for key in document:
         if key != "extensions":
             problems.add(key, "unknown key (a registry has [[extensions]] tables only)")

@@ -12,6 +12,7 @@ not exist.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from lazyext import _trust
@@ -28,7 +29,13 @@ _SDIST = " (a source distribution is used only with allow-sdist = true)"
 def check_added(candidate: Config, plan: Plan) -> tuple[Environment, str]:
     """The environment and lock text of ``candidate``, which adds ``plan``; raise the
     reason (an InstallError: ResolutionError, DistributionNotFound) if it cannot be."""
-    env, text = resolve_lock(candidate, previous=previous_lock(candidate))
+    try:
+        env, text = resolve_lock(candidate, previous=previous_lock(candidate))
+    except InstallError as error:
+        better = _no_wheel(error, plan, candidate)
+        if better is None:
+            raise
+        raise better from error
     if not plan.marker_ok or plan.extension.package is None:
         return env, text  # nothing of it installs on this interpreter
     if env.roots_of(plan.key) is None:
@@ -53,6 +60,26 @@ def check_added(candidate: Config, plan: Plan) -> tuple[Environment, str]:
                 cache_key=plan.key,
             ) from error
     return env, text
+
+
+def _no_wheel(error: InstallError, plan: Plan, config: Config) -> InstallError | None:
+    """uv found the distribution, but no wheel of it for this interpreter: say so."""
+    found = re.search(
+        r"(?P<dist>[\w.-]+)(==(?P<version>\S+))? has no wheels with a matching (platform|Python)",
+        error.stderr_tail,
+    )
+    if found is None:
+        return None
+    what = found["dist"] + (f" {found['version']}" if found["version"] else "")
+    return InstallError(
+        f"cannot add {plan.requirement}: {what} has no wheel for this interpreter "
+        f"({sys.version.split()[0]}, {config.platform})"
+        + ("" if config.settings.allow_sdist else _SDIST),
+        spec=plan.requirement,
+        stderr_tail=error.stderr_tail,
+        returncode=error.returncode,
+        cache_key=plan.key,
+    )
 
 
 def previous_lock(config: Config) -> str | None:

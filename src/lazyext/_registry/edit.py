@@ -74,6 +74,9 @@ def added(config: ConfigFile, table: Mapping[str, Any]) -> str:
             array.append(item)
             container.append("extensions", array)
         else:
+            last = existing[-1] if len(existing) else None
+            if last is not None and not last.as_string().endswith("\n\n"):
+                last.add(tomlkit.nl())  # a blank line between the tables
             existing.append(item)
     return _tidy(tomlkit.dumps(document), config.text)
 

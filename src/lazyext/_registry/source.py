@@ -50,12 +50,14 @@ class RegistryError(LazyextError, OSError):
     """A registry could not be read: unreachable (and not cached), too large, or a
     redirect lazyext does not follow. ``location`` names it, without credentials."""
 
-    def __init__(self, message: str, *, location: str = "") -> None:
+    def __init__(self, message: str, *, location: str = "", transient: bool = False) -> None:
         super().__init__(message)
         self.location = location
+        self.transient = transient  # the network: the cached copy may answer instead
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.args[0],), {"location": self.location})
+        state = {"location": self.location, "transient": self.transient}
+        return (type(self), (self.args[0],), state)
 
 
 def load(locations: Sequence[str], settings: Settings) -> tuple[Entry, ...]:
@@ -78,7 +80,7 @@ def _parse(data: bytes, shown: str) -> tuple[Entry, ...]:
         raise ConfigError(f"registry {shown}: not UTF-8 text ({error})", source=shown) from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"registry {shown}: not valid TOML: {error}", source=shown) from error
-    return catalog.parse(document, f"registry {shown}")
+    return catalog.parse(document, shown)
 
 
 # -- a local file -----------------------------------------------------------------------
@@ -144,7 +146,7 @@ def _remote(url: str, settings: Settings) -> tuple[Entry, ...]:
     try:
         data, etag = _get(url, cached["etag"] if cached else None)
     except RegistryError as error:
-        if cached is None:
+        if cached is None or not error.transient:
             raise
         fetched = time.strftime("%Y-%m-%d %H:%M", time.localtime(cached["fetched_at"]))
         _log.warning("%s; using its copy cached at %s", error, fetched)
@@ -164,6 +166,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
     ) -> Any:
         if not _safe_scheme(newurl):
+            fp.close()
             raise RegistryError(
                 f"registry {redact_url(req.full_url)} redirects to {redact_url(newurl)}, "
                 "which is not https; refusing it",
@@ -198,11 +201,13 @@ def _get(url: str, etag: str | None) -> tuple[bytes | None, str | None]:
                 raise _too_large(shown, url)
             return data, response.headers.get("ETag")
     except urllib.error.HTTPError as error:
+        error.close()
         if error.code == 304:
             return None, etag
         raise RegistryError(
             f"registry {shown} answered HTTP {error.code} ({error.reason})",
             location=strip_credentials(url),
+            transient=True,
         ) from error
     except (urllib.error.URLError, OSError) as error:
         if isinstance(error, LazyextError):
@@ -212,6 +217,7 @@ def _get(url: str, etag: str | None) -> tuple[bytes | None, str | None]:
             f"registry {shown} is unreachable ({reason}); check the URL and the network, "
             "or set offline = true to use the cached copy",
             location=strip_credentials(url),
+            transient=True,
         ) from error
 
 

@@ -34,7 +34,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from lazyext import _log
+from lazyext import _log, _trust
 from lazyext._settings.checks import LOOPBACK_HOSTS
 from lazyext._settings.keys import RESERVED_MODULES
 from lazyext._settings.names import DistName, canonical_name
@@ -70,6 +70,7 @@ def import_names(
     A distribution whose names cannot be read (no wheel, offline and never read, the
     network) gets :func:`guess`'s name, with a warning that says what to do."""
     wheels = chosen_wheels(lock_text)
+    root = _trust.ensure_root(root)
     found: dict[DistName, tuple[str, ...]] = {}
     guessed: set[DistName] = set()
     todo: dict[DistName, tuple[str, str]] = {}
@@ -207,8 +208,8 @@ def top_level(paths: Iterable[str], prefix: str = "", depth: int = 0) -> tuple[s
 def _importable(name: str, prefix: str = "") -> bool:
     if not name.isidentifier() or keyword.iskeyword(name) or name == "__pycache__":
         return False
-    if prefix:
-        return True
+    if prefix:  # inside a namespace package: its public portions
+        return not name.startswith("_")
     return (
         name not in sys.stdlib_module_names
         and name not in RESERVED_MODULES
@@ -280,6 +281,8 @@ def _fetch(url: str, byte_range: str) -> tuple[bytes, int | None]:
                 raise NamesError(f"{url}: no range requests, and larger than {_MAX_WHOLE} bytes")
             return data, None
     except urllib.error.URLError as error:
+        if isinstance(error, urllib.error.HTTPError):
+            error.close()
         raise NamesError(f"{url}: {error.reason}") from error
 
 
