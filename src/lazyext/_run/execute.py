@@ -52,7 +52,8 @@ def _report(error: BaseException, script: str) -> None:
     first: TracebackType | None = error.__traceback__
     while first is not None and os.path.abspath(first.tb_frame.f_code.co_filename) != script:
         first = first.tb_next
-    sys.excepthook(type(error), error, first)
+    # The printed traceback is the exception's own: give it the shortened one.
+    sys.excepthook(type(error), error.with_traceback(first), first)
 
 
 def _die_by_sigint() -> int:

@@ -71,9 +71,9 @@ def parse(block: Block, path: str) -> Metadata:
     try:
         table = tomllib.loads(block.text)
     except tomllib.TOMLDecodeError as error:
+        line = block.line + _toml_line(str(error), block.text)
         raise ConfigError(
-            f"{path}:{block.line + _toml_line(str(error))}: the `# /// script` block is not "
-            f"valid TOML: {error}",
+            f"{path}:{line}: the `# /// script` block is not valid TOML: {error}",
             source=path,
         ) from error
     for key in table:
@@ -131,7 +131,10 @@ def _problem(block: Block, path: str, key: str, message: str) -> ConfigError:
     return ConfigError(f"{path}:{block.line + offset}: {message}", source=path)
 
 
-def _toml_line(message: str) -> int:
-    """The block's line of tomllib's ``(at line N, column M)``."""
+def _toml_line(message: str, text: str) -> int:
+    """The block's line of tomllib's ``(at line N, column M)`` (or its last line, for
+    ``(at end of document)``)."""
     found = re.search(r"at line (\d+)", message)
-    return int(found[1]) if found else 0
+    if found is None:
+        return len(text.splitlines()) if "end of document" in message else 0
+    return int(found[1])
