@@ -10,9 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import uv
 
+import uv
 from fake_uv import UvShim
+
 from support import Wheelhouse, publications, python_env
 
 
