@@ -21,10 +21,12 @@ lazyext's own and test or documentation folders are left out.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import io
 import keyword
 import os
 import re
+import ssl
 import struct
 import sys
 import tomllib
@@ -32,7 +34,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 from lazyext import _log, _trust
 from lazyext._settings.checks import LOOPBACK_HOSTS
@@ -124,13 +126,33 @@ def _fallback(dist: DistName, why: str) -> tuple[str, ...]:
     return (guess(dist),)
 
 
+def warm_up() -> None:
+    """Make what reading names needs ready (in a thread, while uv resolves): the TLS
+    context, which loads the system's CA certificates, and this interpreter's tags."""
+    _tls()
+    _tags()
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One context for every request (``urlopen`` without one loads the CA certificates
+    for each connection)."""
+    return ssl.create_default_context()
+
+
+@functools.cache
+def _tags() -> dict[Any, int]:
+    from packaging.tags import sys_tags
+
+    return {tag: index for index, tag in enumerate(sys_tags())}
+
+
 def chosen_wheels(lock_text: str) -> dict[DistName, tuple[str, str]]:
     """For each package of a ``pylock.toml``: the location and sha256 of the wheel this
     interpreter installs (the first of its tags, in ``packaging.tags.sys_tags`` order)."""
-    from packaging.tags import sys_tags
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-    rank = {tag: index for index, tag in enumerate(sys_tags())}
+    rank = _tags()
     chosen: dict[DistName, tuple[str, str]] = {}
     for package in tomllib.loads(lock_text).get("packages", []):
         best: tuple[int, str, str] | None = None
@@ -269,7 +291,7 @@ def _fetch(url: str, byte_range: str) -> tuple[bytes, int | None]:
         url, headers={"Range": byte_range, "User-Agent": f"lazyext/{__version__}"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT, context=_tls()) as response:
             if response.status == 206:
                 total = response.headers.get("Content-Range", "").rpartition("/")[2]
                 data: bytes = response.read(_MAX_DIRECTORY + 1)

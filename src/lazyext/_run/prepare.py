@@ -20,6 +20,7 @@ one with the script's dependencies), and so is ``[web]`` (a script does not serv
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -29,7 +30,7 @@ from lazyext._env import provision, stored
 from lazyext._env.stored import environment_plans
 from lazyext._record import record
 from lazyext._run import keys as keys_
-from lazyext._run.names import import_names
+from lazyext._run import names, tomlout
 from lazyext._run.script import Metadata
 from lazyext._settings import keys, parse
 from lazyext._settings.config import Config
@@ -107,9 +108,12 @@ def finish(script: Script) -> str:
     config = script.config
     plans = {plan.name: plan for plan in config.plans}
     roots: dict[str, tuple[DistName, ...]] = {}
-    names: Mapping[DistName, tuple[str, ...]] = {}
+    found: Mapping[DistName, tuple[str, ...]] = {}
     guessed: frozenset[DistName] = frozenset()
     if environment_plans(config):
+        # What reading the names needs (TLS, this interpreter's tags) is made ready
+        # while uv resolves.
+        threading.Thread(target=names.warm_up, name="lazyext-names", daemon=True).start()
         env = provision.environment(config)
         root = _trust.ensure_root(config.settings.cache_dir)
         for dependency in script.dependencies:
@@ -119,9 +123,9 @@ def finish(script: Script) -> str:
         wanted = sorted({dist for dists in roots.values() for dist in dists})
         if wanted:
             text = Path(lock).read_text(encoding="utf-8")
-            names, guessed = import_names(text, wanted, root, offline=config.settings.offline)
+            found, guessed = names.import_names(text, wanted, root, offline=config.settings.offline)
     table = dict(script.table)
-    table["extensions"] = _with_modules(table["extensions"], script.dependencies, roots, names)
+    table["extensions"] = _with_modules(table["extensions"], script.dependencies, roots, found)
     path = script.path if not guessed else os.path.join(os.path.dirname(script.path), _GUESSED)
     write(path, table, config.source)
     return path
@@ -164,12 +168,10 @@ def _with_modules(
 
 def write(path: str, table: Mapping[str, Any], made_for: str) -> None:
     """Write a config file atomically, 0600 (a config may carry index credentials)."""
-    import tomlkit  # ~40 ms, and only when a script's config is made
-
     text = (
         f"# Written by `lazyext run` for {made_for}: the discovered config, the script's\n"
         "# `# /// script` block and --with. Made again when one of them changes.\n"
-        + tomlkit.dumps(dict(table))
+        + tomlout.dumps(table)
     )
     temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
