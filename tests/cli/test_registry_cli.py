@@ -146,7 +146,10 @@ def test_a_conflict_shows_uvs_explanation(
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["add", "not a requirement!"], "is neither a valid requirement nor an extension"),
+        (
+            ["add", "not a requirement!"],
+            "'not a requirement!' is neither an extension of the registries nor a valid",
+        ),
         (["add", "needsnew"], "already has the extension 'needsnew'"),
         (["add", "plain", "--module", "os"], "standard library"),
         (["remove", "nosuch"], "no configured extension named 'nosuch'"),

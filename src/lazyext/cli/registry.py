@@ -188,10 +188,10 @@ def _table(args: argparse.Namespace, config: Config) -> dict[str, Any]:
                 args.target, allow_direct_urls=config.settings.allow_direct_urls
             )[1]
         except ConfigError as error:
-            where = " nor an extension of the registries" if config.settings.registry else ""
-            raise ConfigError(
-                f"{args.target!r} is neither a valid requirement{where}: {error}"
-            ) from error
+            what = "not a valid requirement"
+            if args.registry or config.settings.registry:
+                what = "neither an extension of the registries nor a valid requirement"
+            raise ConfigError(f"{args.target!r} is {what}: {error}") from error
         table = {"name": dist, "package": args.target}
     if args.name:
         table["name"] = keys.check_extension_name(args.name)
