@@ -18,14 +18,14 @@ from typing import Any
 from lazyext import _trust
 from lazyext._env import stored
 from lazyext._env.resolve import resolve_lock
-from lazyext._env.stored import Environment
+from lazyext._env.stored import Environment, Locked
 from lazyext._errors import ConfigError, InstallError, LockFileError
-from lazyext._record import replace
+from lazyext._record import record, replace
 from lazyext._registry import catalog, compat, edit, source
 from lazyext._registry.catalog import Entry
 from lazyext._report import shapes
 from lazyext._settings import keys
-from lazyext._settings.config import Config
+from lazyext._settings.config import Config, Plan
 from lazyext._settings.secrets import redact
 from lazyext.cli import lock as lock_verb
 from lazyext.cli.output import EXIT_FAILURE, EXIT_OK, load_config, print_json, print_table
@@ -126,27 +126,15 @@ def cmd_add(args: argparse.Namespace) -> int:
     config = load_config(args)
     path = _config_path(config)
     table = _table(args, config)
-    name = table["name"]
     _check_new(config, table)
     file = edit.read(path)
-    text = edit.added(file, table)
-    candidate = edit.parse_text(file, text)
-    plan = candidate.plan_for(name)
-    assert plan is not None  # the table just added
-    env: Environment | None = None
-    lock_text = ""
-    if plan.extension.package is not None:
-        try:
-            env, lock_text = compat.check_added(candidate, plan)
-        except (InstallError, LockFileError) as error:
-            return _refused(args, f"cannot add {name!r} to {path}", error, path)
-        if "modules" not in table:
-            table["modules"] = compat.module_names(candidate, plan, env, lock_text)
-            text = edit.added(file, table)
-            candidate = edit.parse_text(file, text)
-    locked = _store_lock(candidate, env, lock_text) if env is not None else None
-    edit.write(file, text)
-    closure = env.closure_of(plan.key) or () if env is not None else ()
+    try:
+        added = _checked(file, table)
+    except (InstallError, LockFileError) as error:
+        return _refused(args, f"cannot add {table['name']!r} to {path}", error, path)
+    locked = _store_lock(added.config, added.env, added.lock_text)
+    edit.write(file, added.text)
+    closure = added.closure()
     if args.json:
         print_json(
             {
@@ -159,15 +147,46 @@ def cmd_add(args: argparse.Namespace) -> int:
             }
         )
         return EXIT_OK
-    modules = ", ".join(table.get("modules") or [name])
-    print(f"added {name} ({table.get('package') or 'built-in'}) to {path}; import {modules}")
-    for locked_dist in closure:
-        print(
-            f"  {locked_dist.name}=={locked_dist.version}" + (" (host)" if locked_dist.host else "")
-        )
+    modules = ", ".join(table.get("modules") or [table["name"]])
+    print(
+        f"added {table['name']} ({table.get('package') or 'built-in'}) to {path}; import {modules}"
+    )
+    for dist in closure:
+        print(f"  {dist.name}=={dist.version}" + (" (host)" if dist.host else ""))
     if locked:
         print(f"updated the lock {locked}")
     return EXIT_OK
+
+
+@record
+class _Added:
+    """The config's text with the new extension, checked."""
+
+    text: str
+    config: Config
+    plan: Plan
+    env: Environment | None = None  # None: a built-in extension, nothing to resolve
+    lock_text: str = ""
+
+    def closure(self) -> tuple[Locked, ...]:
+        return (self.env.closure_of(self.plan.key) or ()) if self.env is not None else ()
+
+
+def _checked(file: edit.ConfigFile, table: dict[str, Any]) -> _Added:
+    """The edited text, once its config resolves with the new extension (InstallError,
+    LockFileError if not). Without ``modules``, the table gets its wheel's names."""
+    text = edit.added(file, table)
+    candidate = edit.parse_text(file, text)
+    plan = candidate.plan_for(table["name"])
+    assert plan is not None  # the table just added
+    if plan.extension.package is None:
+        return _Added(text=text, config=candidate, plan=plan)
+    env, lock_text = compat.check_added(candidate, plan)
+    if "modules" not in table:
+        table["modules"] = compat.module_names(candidate, plan, env, lock_text)
+        text = edit.added(file, table)
+        candidate = edit.parse_text(file, text)  # the same environment: modules only
+    return _Added(text=text, config=candidate, plan=plan, env=env, lock_text=lock_text)
 
 
 def _config_path(config: Config) -> str:
