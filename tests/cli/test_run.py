@@ -85,6 +85,7 @@ def test_an_import_name_that_differs_from_its_distribution(
     assert first.returncode == 0, first.stderr
     value, origin = first.stdout.split()
     assert value == "42"
+    assert first.stderr == ""  # the script's activate() found the script's config
     assert origin.startswith(str(cache_dir.resolve()))
     assert publications(cache_dir) == {"yamlishdist": 1, "helperdep": 1}
     resolutions, installs = len(shim.compiles()), len(shim.runs())

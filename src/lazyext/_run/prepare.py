@@ -37,6 +37,7 @@ from lazyext._settings.config import Config
 from lazyext._settings.names import DistName
 
 _GUESSED: Final = "lazyext.guessed.toml"  # some names were guessed: made again next time
+_PENDING: Final = "lazyext.pending.toml"  # until the names are known (first run)
 _PATH_LISTS: Final = ("find-links", "cache-read", "registry")
 
 
@@ -100,6 +101,15 @@ def placeholder(dist: DistName) -> str:
     """A module name nobody imports, for an extension whose names are not known yet
     (or all served by other extensions): its requirement still joins the environment."""
     return keys_.PLACEHOLDER + dist.replace("-", "_")
+
+
+def pending(script: Script) -> str:
+    """Write the script's config as it is before its import names are known, for the
+    script's own ``lazyext.activate()`` while :func:`finish` runs (the same environment:
+    only modules differ); return its path."""
+    path = os.path.join(os.path.dirname(script.path), _PENDING)
+    write(path, script.table, script.config.source)
+    return path
 
 
 def finish(script: Script) -> str:

@@ -92,6 +92,8 @@ def _first_run(base: Config, meta: Metadata, with_: list[str], script: str, fold
         for module in plan.extension.modules
         if not module.startswith(keys.PLACEHOLDER)
     }
+    # The script's own lazyext.activate() meanwhile: this environment, names pending.
+    os.environ["LAZYEXT_CONFIG"] = prepare.pending(made)
     Pending(lambda: _activate(prepare.finish(made)), configured).start()
     return True
 
