@@ -154,7 +154,7 @@ def chosen_wheels(lock_text: str) -> dict[DistName, tuple[str, str]]:
 
     rank = _tags()
     chosen: dict[DistName, tuple[str, str]] = {}
-    for package in tomllib.loads(lock_text).get("packages", []):
+    for package in tomllib.loads(lock_text).get("packages", []) if lock_text else ():
         best: tuple[int, str, str] | None = None
         wheels = package.get("wheels", []) if isinstance(package, dict) else []
         archive = package.get("archive") if isinstance(package, dict) else None

@@ -132,7 +132,10 @@ def finish(script: Script) -> str:
         lock = os.path.join(stored.env_dir(root, env.key, env.platform), stored.LOCK_FILE)
         wanted = sorted({dist for dists in roots.values() for dist in dists})
         if wanted:
-            text = Path(lock).read_text(encoding="utf-8")
+            try:
+                text = Path(lock).read_text(encoding="utf-8")
+            except OSError:  # an environment from a read-only layer: its names guessed
+                text = ""
             found, guessed = names.import_names(text, wanted, root, offline=config.settings.offline)
     table = dict(script.table)
     table["extensions"] = _with_modules(table["extensions"], script.dependencies, roots, found)
