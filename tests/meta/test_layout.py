@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_env",),
     ("_importer",),
     ("_api", "_use", "_report", "_pack"),
+    ("_registry", "_run"),
     ("plugins", "tasks", "integrations", "_wheels", "demo"),
     ("web",),
     ("cli",),

@@ -59,9 +59,28 @@ CASES: dict[tuple[str, ...], list[str] | None] = {
     ("tasks", "show"): ["nosuch"],
     ("completion",): None,
     ("schema",): None,
+    ("search",): ["nosuchword"],  # no registry in the config: a usage error
+    ("add",): ["not a requirement!"],
+    ("remove",): ["nosuch"],
+    ("run",): ["nosuch.py"],
+}
+# What the error of a case names, where it is not the unknown name "nosuch".
+SAYS: dict[tuple[str, ...], str] = {
+    ("search",): "no registry",
+    ("add",): "not a requirement!",
 }
 #: What a verb needs to parse, when it names nothing.
 REQUIRED: dict[tuple[str, ...], list[str]] = {("completion",): ["bash"]}
+#: Verbs whose arguments after a name are not lazyext's (``run SCRIPT ARGS...``): their
+#: global options come before that name.
+TAKES_THE_REST = {("run",)}
+
+
+def with_options(verb: tuple[str, ...], names: list[str], *options: str) -> list[str]:
+    """``verb names options``; for ``run``, ``verb options names``."""
+    if verb in TAKES_THE_REST:
+        return [*verb, *options, *names]
+    return [*verb, *names, *options]
 
 
 def _verbs(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -113,7 +132,7 @@ def test_help_exits_0_and_a_bad_option_exits_2(
 def test_an_unknown_name_exits_2(
     verb: tuple[str, ...], capsys: pytest.CaptureFixture[str], config: Path
 ) -> None:
-    code, out, err = run(capsys, *verb, *(CASES[verb] or []), "--config", str(config))
+    code, out, err = run(capsys, *with_options(verb, CASES[verb] or [], "--config", str(config)))
     assert code == 2, out + err
     assert err.strip()  # what was wrong, on stderr
 
@@ -124,8 +143,8 @@ def test_global_options_before_or_after_the_verb(verb: tuple[str, ...], tmp_path
     names = CASES.get(verb) or REQUIRED.get(verb, [])
     for argv in (
         ["--config", "c.toml", "--json", "-v", *verb, *names],
-        [*verb, *names, "--config", "c.toml", "--json", "-v"],
-        [*verb, "--config=c.toml", *names, "-v", "--json"],
+        with_options(verb, names, "--config", "c.toml", "--json", "-v"),
+        ["--config=c.toml", *with_options(verb, names, "-v", "--json")],
     ):
         args = parser.parse_args(cli.options.hoist(argv))
         assert args.config == "c.toml"
@@ -140,9 +159,18 @@ def test_python_is_refused_where_it_does_not_apply(
     if verb[0] in _cli_options.PYTHON_VERBS:
         return
     names = CASES.get(verb) or REQUIRED.get(verb, [])
-    code, _, err = run(capsys, *verb, *names, "--python", sys.executable)
+    code, _, err = run(capsys, *with_options(verb, names, "--python", sys.executable))
     assert code == 2
     assert "--python applies to" in err
+
+
+def test_what_follows_the_script_of_run_is_the_scripts() -> None:
+    argv = ["run", "--with", "x", "s.py", "--json", "-v", "--config", "c.toml", "--", "a"]
+    args = cli.build_parser().parse_args(cli.options.hoist(argv))
+    assert args.script == "s.py"
+    assert args.with_ == ["x"]
+    assert args.args == ["--json", "-v", "--config", "c.toml", "--", "a"]
+    assert (args.config, args.global_json, args.verbose) == (None, False, 0)
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -195,7 +223,8 @@ def test_one_json_shape_for_per_extension_results(
 def test_an_unknown_name_with_json_prints_the_error_shape(
     verb: tuple[str, ...], capsys: pytest.CaptureFixture[str], config: Path
 ) -> None:
-    code, out, _ = run(capsys, *verb, *(CASES[verb] or []), "--json", "--config", str(config))
+    argv = with_options(verb, CASES[verb] or [], "--json", "--config", str(config))
+    code, out, _ = run(capsys, *argv)
     assert code == 2
     data = json.loads(out)
     assert data["ok"] is False
@@ -205,9 +234,9 @@ def test_an_unknown_name_with_json_prints_the_error_shape(
     if verb == ("plugins", "validate"):  # its report of the problems is its result
         assert data["validation"]["ok"] is False
         return
-    # One shape for an unknown name: the error alone, and the name in its message.
+    # One shape for an unknown name: the error alone, and what was wrong in its message.
     assert set(data) == {"ok", "command", "error", "exit"}
-    assert "nosuch" in data["error"]["message"]
+    assert SAYS.get(verb, "nosuch") in data["error"]["message"]
 
 
 def test_one_json_shape_for_errors(capsys: pytest.CaptureFixture[str], config: Path) -> None:

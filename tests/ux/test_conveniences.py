@@ -121,6 +121,8 @@ def _configs() -> list[Any]:
     for block in all_blocks():
         if block.lang != "toml" or block.kind == "not-run":
             continue
+        if block.file is not None and Path(block.file).name == "registry.toml":
+            continue  # a registry, not a config (checked by tests/registry)
         document = tomllib.loads(block.text)
         if "tool" in document:
             document = document["tool"].get("lazyext")

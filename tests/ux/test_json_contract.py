@@ -81,7 +81,9 @@ def project(tmp_path: Path, wheelhouse: Wheelhouse, monkeypatch: pytest.MonkeyPa
 
 
 def run(capfd: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
-    code = cli.main([*argv, "--json"])
+    # After `run SCRIPT` the arguments are the script's: lazyext's options come first.
+    given = [argv[0], "--json", *argv[1:]] if argv[0] == "run" else [*argv, "--json"]
+    code = cli.main(given)
     out, err = capfd.readouterr()
     try:
         document = json.loads(out)  # one document: trailing output fails here
@@ -98,6 +100,12 @@ def run(capfd: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, A
 def steps(root: Path) -> list[tuple[tuple[str, ...], list[str], int]]:
     """(verb, its arguments, the exit code expected), in an order that works."""
     archive = str(root / "cache.tar.gz")
+    registry = root / "registry.toml"
+    registry.write_text(
+        '[[extensions]]\nname = "beta"\npackage = "beta"\ntags = ["greek"]\n', encoding="utf-8"
+    )
+    script = root / "hello.py"
+    script.write_text('# /// script\n# dependencies = ["beta"]\n# ///\nimport beta\n')
     return [
         (("status",), [], 0),
         (("warm",), [], 0),
@@ -130,6 +138,10 @@ def steps(root: Path) -> list[tuple[tuple[str, ...], list[str], int]]:
         (("tasks", "remove"), ["speak"], 0),
         (("completion",), ["bash"], 0),
         (("schema",), [], 0),
+        (("search",), ["--registry", str(registry), "greek"], 0),
+        (("add",), ["--registry", str(registry), "beta"], 0),
+        (("remove",), ["beta"], 0),
+        (("run",), [str(script)], 0),  # the script's own output is on stderr
     ]
 
 

@@ -32,7 +32,10 @@ _STR_SETTINGS: Final = frozenset({"cache-dir", "index-url", "link-mode", "lock",
 LINK_MODES: Final = ("clone", "copy", "hardlink")
 #: What the first use of an expired environment does (README: TTL).
 EXPIRED_POLICIES: Final = ("refresh-in-background", "reinstall", "serve")
-_LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls", "cache-read"})
+_LIST_SETTINGS: Final = frozenset({"find-links", "extra-index-urls", "cache-read", "registry"})
+#: Plain http is accepted for a registry on this machine only: elsewhere anyone on the
+#: way could choose what `lazyext add` installs.
+LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "[::1]")
 
 
 class Problems:
@@ -82,6 +85,9 @@ def check_setting(key: str, given: object, problems: Problems) -> Any:
         if key == "extra-index-urls":
             checked = [_check_url_setting(key, item, problems) for item in items]
             return None if None in checked else items
+        if key == "registry":
+            registries = [_check_registry(item, problems) for item in items]
+            return None if None in registries else items
         return items
     if key in _NUMBER_SETTINGS and not math.isfinite(value):
         problems.add(key, f"must be a finite number, got {value!r}")
@@ -122,6 +128,25 @@ def _check_url_setting(key: str, value: str, problems: Problems) -> str | None:
         problems.add(key, f"{value!r} looks like a command-line option")
         return None
     return value
+
+
+def _check_registry(value: str, problems: Problems) -> str | None:
+    """A registry is a local path or an https URL (http on this machine only)."""
+    if _check_url_setting("registry", value, problems) is None:
+        return None
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        return value
+    host = rest.partition("/")[0].rpartition("@")[2].lower()
+    loopback = host.rsplit(":", 1)[0] if not host.startswith("[") else host.partition("]")[0] + "]"
+    if scheme.lower() == "https" or (scheme.lower() == "http" and loopback in LOOPBACK_HOSTS):
+        return value
+    problems.add(
+        "registry",
+        f"{value!r}: a registry URL must be https:// (plain http only on this machine: "
+        "127.0.0.1, localhost), or a local path",
+    )
+    return None
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:

@@ -79,6 +79,7 @@ class Settings:
     cache_read: tuple[str, ...] = ()  # read-only layers searched first (_store.layers)
     trust_group: bool = False  # layers may be group-writable (a Kubernetes fsGroup)
     link_mode: str | None = None  # None: uv's default; else one of LINK_MODES (.checks)
+    registry: tuple[str, ...] = ()  # registry files: absolute paths or URLs (_registry)
 
 
 #: Setting names in config files, dashed as users write them.

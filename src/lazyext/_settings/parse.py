@@ -178,6 +178,10 @@ def _resolve_paths(values: dict[str, Any], base: str, problems: Problems) -> Non
     values["find_links"] = tuple(links)
     if values.get("cache_read"):
         values["cache_read"] = tuple(_absolute(layer, base) for layer in values["cache_read"])
+    if values.get("registry"):  # local files relative to the config file; URLs as they are
+        values["registry"] = tuple(
+            item if "://" in item else _absolute(item, base) for item in values["registry"]
+        )
 
 
 def _apply_environment(values: dict[str, Any]) -> None:

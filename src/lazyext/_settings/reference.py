@@ -81,6 +81,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("", "link-mode", "string", None,
             'How uv places files: unset is uv\'s default (clone or hard link); or `"copy"`, '
             '`"hardlink"`, `"clone"`. `"symlink"` is refused.'),
+    Setting("", "registry", "list of paths or URLs", "[]",
+            "Registries of extensions for `lazyext search` and `lazyext add`: TOML files "
+            "(relative to the config file) or `https://` URLs, cached with their ETag and "
+            "read from the cache offline. The first registry that names an extension wins."),
     # --- [[extensions]] ---
     Setting("extensions", "name", "string", "(required)",
             "The extension's name: what `lazyext status`, `warm` and `doctor` call it."),

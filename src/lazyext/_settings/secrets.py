@@ -88,5 +88,10 @@ def in_argv(urls: Iterable[str]) -> bool:
 
 
 def secret_urls(settings: Settings) -> list[str]:
-    urls = [settings.index_url or "", *settings.extra_index_urls, *settings.find_links]
+    urls = [
+        settings.index_url or "",
+        *settings.extra_index_urls,
+        *settings.find_links,
+        *settings.registry,
+    ]
     return [url for url in urls if has_credentials(url)]

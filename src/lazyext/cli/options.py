@@ -41,13 +41,42 @@ def hoist(argv: Sequence[str]) -> list[str]:
             front.append(arg)
         else:
             rest.append(arg)
+            if _is_run_script(rest):  # `run [--with REQ] SCRIPT ARGS...`: ARGS are the script's
+                rest += argv[index + 1 :]
+                break
         index += 1
     return front + rest
 
 
 def wants_json(hoisted: Sequence[str]) -> bool:
     """Does the command line (as :func:`hoist` left it) ask for ``--json``?"""
+    if command_of(hoisted) == "run":  # after `run`: the script's own options
+        return "--json" in hoisted[: hoisted.index("run")]
     return "--json" in hoisted[: hoisted.index("--")] if "--" in hoisted else "--json" in hoisted
+
+
+def command_of(hoisted: Sequence[str]) -> str | None:
+    """The verb of a hoisted command line (the first word after the global options)."""
+    index = 0
+    while index < len(hoisted):
+        arg = hoisted[index]
+        if arg in _GLOBAL_VALUES:
+            index += 2
+        elif arg.startswith("-"):
+            index += 1
+        else:
+            return arg
+    return None
+
+
+def _is_run_script(rest: list[str]) -> bool:
+    """Is the last of ``rest`` the SCRIPT of ``lazyext run``?"""
+    positional = [
+        arg
+        for position, arg in enumerate(rest)
+        if not arg.startswith("-") and (position == 0 or rest[position - 1] != "--with")
+    ]
+    return len(positional) == 2 and positional[0] == "run" and rest[-1] == positional[1]
 
 
 def for_python(args: argparse.Namespace, given: list[str], main: Callable[[list[str]], int]) -> int:
