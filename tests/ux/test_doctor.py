@@ -123,3 +123,25 @@ def test_status_shows_remembered_failures(capsys: pytest.CaptureFixture[str], co
     rows = _rows(json.loads(capsys.readouterr().out))
     assert rows["nosuch"]["state"] == "missing"
     assert rows["nosuch"]["failure"] is None
+
+
+def test_a_dotted_name_ending_in_a_stdlib_name_is_not_shadowed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    house = Wheelhouse(tmp_path / "wheels")
+    house.build("nsx.functools", "1.0", {"nsx/functools/__init__.py": ""})
+    config = tmp_path / "work" / "lazyext.toml"
+    config.write_text(
+        house.toml() + '[[extensions]]\nname = "nsx.functools"\npackage = "nsx.functools"\n'
+    )
+    code, data, _ = doctor(capsys, "--config", str(config))
+    row = _rows(data)["nsx.functools"]
+    assert row["state"] == "not installed yet", row["detail"]
+    assert row["diagnosis"]["host"]["nsx.functools"]["module"] is None  # not functools.py
+    assert row["diagnosis"]["finder"]["nsx.functools"].startswith("lazyext.LazyFinder")
+    lazyext.activate(config)
+    import nsx.functools  # type: ignore[import-not-found]  # noqa: F401
+
+    code, data, _ = doctor(capsys, "--config", str(config))
+    assert code == 0
+    assert _rows(data)["nsx.functools"]["state"] == "healthy"

@@ -75,16 +75,56 @@ def installed_version(dist: str) -> str | None:
     return None
 
 
-def serves(dist: str, specifier: str, module: str, spec: ModuleSpec | None = None) -> bool:
+def host_spec(module: str, own: tuple[str, ...] = ()) -> ModuleSpec | None:
+    """What the host's path finders find for ``module``, asked as an import of it asks.
+
+    A top-level name is looked up on ``sys.path``. A dotted one is looked up in its
+    parent package's ``__path__`` (the imported parent's; else the locations of the
+    parent's own host spec, so nothing runs), never on ``sys.path``: there the file
+    finders look up the last part alone, and ``jaraco.functools`` would be the standard
+    library's ``functools.py``. Portions under the ``own`` prefixes (lazyext's cache,
+    its layers, its views) are not the host's.
+    """
+    parent, _, _ = module.rpartition(".")
+    if not parent:
+        return PathFinder.find_spec(module)
+    imported = sys.modules.get(parent)
+    if imported is not None:
+        search = getattr(imported, "__path__", None)
+    else:
+        above = host_spec(parent, own)
+        search = above.submodule_search_locations if above is not None else None
+    if search is None:
+        return None  # the parent is a plain module, or the host has none
+    mine = (*own, *(path + os.sep for path in own_paths))
+    paths = [str(p) for p in search if not (str(p) + os.sep).startswith(mine)] if mine else search
+    return PathFinder.find_spec(module, paths) if paths else None
+
+
+def own_prefixes(cache_dir: str, layers: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The path prefixes of lazyext's own installs (for :func:`host_spec`)."""
+    roots = {cache_dir, os.path.realpath(cache_dir), *layers}
+    roots |= {os.path.realpath(layer) for layer in layers}
+    return tuple(root.rstrip(os.sep) + os.sep for root in sorted(roots) if root)
+
+
+def serves(
+    dist: str,
+    specifier: str,
+    module: str,
+    spec: ModuleSpec | None = None,
+    own: tuple[str, ...] = (),
+) -> bool:
     """True if ``import module`` should come from the host, not from the cache.
 
-    ``spec``: what ``PathFinder.find_spec(module)`` found, if the caller asked already.
+    ``spec``: what :func:`host_spec` found, if the caller asked already; ``own``: the
+    prefixes of lazyext's own installs (:func:`own_prefixes`).
     """
     if spec is None:
         # A module the host cannot import is never the host's to serve. Asked first: it
         # is one cached lookup per path entry, where installed_version lists every
         # directory on sys.path (~0.5 ms of each first import from the cache; B3).
-        spec = PathFinder.find_spec(module)
+        spec = host_spec(module, own)
     if spec is None:
         return False
     version = installed_version(dist)

@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import os
 import sys
-
-# importlib.machinery's class, without importing importlib.
-from _frozen_importlib_external import PathFinder
 from typing import Any
 
 from lazyext import _trust
@@ -76,7 +73,7 @@ def diagnose(config: Config, plan: Plan) -> dict[str, Any]:
         failure = _lock_problem(config)
         if failure is not None:
             result["failure"] = dict(failure, summary=f"{failure['type']} (the config's lock)")
-    hosts = {module: _host_copy(plan, module) for module in extension.modules}
+    hosts = {module: _host_copy(config, plan, module) for module in extension.modules}
     result["host"] = hosts
     for module, copy in hosts.items():
         result["finder"][module] = _finder_for(plan, copy, entry is not None)
@@ -102,12 +99,13 @@ def _lock_problem(config: Config) -> dict[str, Any] | None:
     return None
 
 
-def _host_copy(plan: Plan, module: str) -> dict[str, Any]:
+def _host_copy(config: Config, plan: Plan, module: str) -> dict[str, Any]:
     """The host's copy of ``module`` (ignoring lazyext's finders and view)."""
-    spec = PathFinder.find_spec(module)
+    own = host.own_prefixes(config.settings.cache_dir, config.settings.cache_read)
+    spec = host.host_spec(module, own)  # a dotted name in its parent's locations
     version = host.installed_version(plan.dist)
     satisfies = version is not None and host.version_satisfies(version, plan.specifier)
-    shadows = plan.marker_ok and host.serves(plan.dist, plan.specifier, module)
+    shadows = plan.marker_ok and host.serves(plan.dist, plan.specifier, module, spec, own)
     imported = sys.modules.get(module)
     return {
         "module": None if spec is None else (spec.origin or "namespace package"),
