@@ -10,6 +10,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from lazyext._env import host as _host
+from lazyext._settings.config import Settings
 
 from support import Wheelhouse, run_python
 
@@ -85,7 +86,7 @@ def test_a_dotted_name_the_host_has_in_its_parent_is_the_hosts(
     assert spec is not None
     assert spec.origin == str(tmp_path / "host" / "nsx" / "functools.py")
     # The cache's own portions of the parent are not the host's.
-    own = _host.own_prefixes(str(tmp_path / "host"))
+    own = _host.own_prefixes(Settings(cache_dir=str(tmp_path / "host")))
     assert _host.host_spec("nsx.functools", own) is None
 
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from importlib.machinery import ModuleSpec
 
+    from lazyext._settings.config import Settings
+
 #: The ``sys.path`` entries lazyext added (its spawn views, lazyext._importer.view):
 #: what they serve is the cache's, never the host's.
 own_paths: list[str] = []
@@ -46,6 +48,34 @@ def host_distributions(cache_dir: str) -> dict[DistName, tuple[str, str]]:
     for dist, version, directory in dist_infos(skip):
         found.setdefault(canonical_name(dist), (version, os.path.realpath(directory)))
     return found
+
+
+#: In an environment's ``source``: the lock was checked against this host.
+HOST_CHECKED = "checked against the host:"
+
+
+def lock_current(source: str, identity: str) -> bool:
+    """Is an environment read from a lock still what that lock gives here?
+
+    ``source``: the environment's (:func:`lazyext._env.hostcheck.lock_source`): the
+    lock file's identity then, and the site directories the lock was checked against
+    with their modification times. ``identity``: the lock file's now. One ``stat`` per
+    site directory: installing or removing a distribution changes its directory, and
+    the lock is then checked again (a contradiction is refused, never imported). An
+    environment stored without that check (``lazyext lock``) is checked at first use.
+    """
+    head, _, rest = source.partition("\n")
+    checked, _, rest = rest.partition("\n")
+    if head != identity or checked != HOST_CHECKED:
+        return False
+    for record in rest.split("\n") if rest else ():
+        directory, _, mtime = record.rpartition("\t")
+        try:
+            if str(os.stat(directory).st_mtime_ns) != mtime:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def dist_infos(skip: Callable[[str], bool]) -> Iterator[tuple[str, str, str]]:
@@ -101,10 +131,10 @@ def host_spec(module: str, own: tuple[str, ...] = ()) -> ModuleSpec | None:
     return PathFinder.find_spec(module, paths) if paths else None
 
 
-def own_prefixes(cache_dir: str, layers: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The path prefixes of lazyext's own installs (for :func:`host_spec`)."""
-    roots = {cache_dir, os.path.realpath(cache_dir), *layers}
-    roots |= {os.path.realpath(layer) for layer in layers}
+def own_prefixes(settings: Settings) -> tuple[str, ...]:
+    """The path prefixes of lazyext's own installs: its cache and layers (:func:`host_spec`)."""
+    roots = {settings.cache_dir, *settings.cache_read}
+    roots |= {os.path.realpath(root) for root in roots}
     return tuple(root.rstrip(os.sep) + os.sep for root in sorted(roots) if root)
 
 

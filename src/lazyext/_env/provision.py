@@ -128,8 +128,8 @@ def _same(env: Environment, seen: Environment | None) -> bool:
 def stored_environment(config: Config, root: str) -> Environment | None:
     env = stored.find(root, config.env_key, config.platform, config.settings)
     lock = config.settings.lock
-    if env is not None and lock and env.source != stored.lock_identity(lock):
-        return None  # the lock file changed since: read it again
+    if env is not None and lock and not host.lock_current(env.source, stored.lock_identity(lock)):
+        return None  # the lock file or the host changed since: read it again
     return env
 
 

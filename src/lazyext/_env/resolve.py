@@ -23,7 +23,7 @@ import os
 import time
 
 from lazyext import _log, _trust
-from lazyext._env import graph, host, lockfile, stored
+from lazyext._env import graph, host, hostcheck, lockfile, stored
 from lazyext._env.explain import explain
 from lazyext._env.stored import Environment, Locked, environment_plans
 from lazyext._errors import DistributionNotFound, InstallError
@@ -185,7 +185,9 @@ def build(
 def from_lock_file(
     config: Config, env_key: EnvKey, plans: Sequence[Plan], path: str, work: str
 ) -> tuple[Environment, str]:
-    """The environment a user's lock file pins (checked against the config and interpreter)."""
+    """The environment a user's lock file pins, checked against the config, the
+    interpreter and the host: a version the host's copy would replace at import time is
+    refused (:func:`lazyext._env.hostcheck.check_lock`), never silently contradicted."""
     text = lockfile.read(path)
     packages = lockfile.parse(text, path)
     lockfile.check_platform(packages, path, config.settings.allow_sdist)
@@ -199,7 +201,10 @@ def from_lock_file(
         text = lockfile.annotate(text, graph.graph(config.settings, requirements, packages, work))
         packages = lockfile.parse(text, path)
     on_host = host.host_distributions(config.settings.cache_dir)
-    env = build(config, env_key, plans, packages, on_host, source=path)
+    # Honoured or refused: never a lock the host's copies silently contradict.
+    hostcheck.check_lock(packages, plans, on_host, path)
+    source = hostcheck.lock_source(path, stored.lock_identity(path), on_host)
+    env = build(config, env_key, plans, packages, on_host, source=source)
     return env, text
 
 
@@ -216,7 +221,6 @@ def resolve_and_store(
     lock = config.settings.lock
     if lock:
         env, text = from_lock_file(config, config.env_key, plans, lock, work)
-        env = replace(env, source=stored.lock_identity(lock))
     else:
         old = _stored_lock_text(root, previous)
         env, text = resolve(config, config.env_key, plans, work, upgrade=upgrade, previous=old)

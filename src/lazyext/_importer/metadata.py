@@ -108,6 +108,7 @@ def targets_for(runtime: Runtime, name: str | None) -> list[str]:
     wanted = canonical_name(name) if name else None
     plans = configured(runtime)
     targets: list[str] = []
+    mine = {locked.key for locked in env.dists} if env is not None else set()
     if env is not None:
         for locked in env.dists:
             if locked.host or (wanted is not None and locked.name != wanted):
@@ -116,7 +117,7 @@ def targets_for(runtime: Runtime, name: str | None) -> list[str]:
             if entry is not None and imports_from_cache(runtime, locked.name, plans):
                 targets.append(entry.target)
     for entry in active.values():  # installs outside the environment (ensure)
-        if entry.target not in targets and (
+        if entry.key not in mine and (
             wanted is None or any(canonical_name(dist) == wanted for dist, _ in entry.resolved)
         ):
             targets.append(entry.target)

@@ -125,7 +125,7 @@ class Runtime:
         entries = self.installed.get(plan.key)
         if entries is None:
             if not plan.marker_ok:
-                own = self._own_prefixes() if "." in fullname else ()
+                own = host.own_prefixes(self.settings) if "." in fullname else ()
                 if host.host_spec(fullname, own) is not None:
                     return None  # the requirement does not apply: not lazyext's name here
                 raise ModuleNotFoundError(
@@ -192,8 +192,12 @@ class Runtime:
             root = _trust.ensure_root(self.settings.cache_dir)
             env = stored.find(root, self.config.env_key, self.config.platform, self.settings)
             lock = self.settings.lock
-            if env is not None and lock and env.source != stored.lock_identity(lock):
-                env = None  # the lock file changed: the loader reads it again
+            if (
+                env is not None
+                and lock
+                and not host.lock_current(env.source, stored.lock_identity(lock))
+            ):
+                env = None  # the lock file or the host changed: the loader reads it again
             self._env = env
             if env is not None and env.expired() and not self.settings.offline:
                 self._stale = True
@@ -240,7 +244,7 @@ class Runtime:
         if cached is None:
             # The host cannot import it (the common case): not the host's. A dotted name
             # is asked in its parent's __path__, as its import asks (host.host_spec).
-            own = self._own_prefixes() if "." in fullname else ()
+            own = host.own_prefixes(self.settings) if "." in fullname else ()
             spec = host.host_spec(fullname, own)
             if spec is None:
                 cached = False
@@ -248,9 +252,6 @@ class Runtime:
                 cached = host.serves(plan.dist, plan.specifier, fullname, spec, own)
             self.host_served[cache_key] = cached
         return cached
-
-    def _own_prefixes(self) -> tuple[str, ...]:
-        return host.own_prefixes(self.settings.cache_dir, self.settings.cache_read)
 
     # -- called outside the global import lock ------------------------------------
 
@@ -366,8 +367,7 @@ class Runtime:
                     del self.back.names[name]
 
     def cached_spec(self, fullname: str) -> ModuleSpec | None:
-        """The fallback finder's misses: a top-level name of a cached distribution of the
-        environment that this process has not activated yet (:mod:`.cached`)."""
+        """The fallback finder's misses: names of cached installs not activated (.cached)."""
         if "." in fullname:
             return None
         built = self.cached_names
