@@ -30,7 +30,7 @@ from _frozen_importlib_external import PathFinder
 from lazyext import _events, _log, _trust
 from lazyext._env import host, stored
 from lazyext._env.stored import Environment, Locked, environment_plans
-from lazyext._errors import InstallError, LazyextError
+from lazyext._errors import DistributionNotFound, InstallError, LazyextError
 from lazyext._record import record
 from lazyext._settings.config import Config, Plan, Settings
 from lazyext._settings.names import canonical_name
@@ -205,12 +205,34 @@ def environment_for(
     not in the config) one that joins it. Resolved if needed; nothing is installed."""
     if not environment_plans(config):  # nothing to join: the requirement alone
         config = _single_config(plan, config.settings, config.platform)
-    env = environment(config, refresh=refresh, name=name)
+    try:
+        env = environment(config, refresh=refresh, name=name)
+    except DistributionNotFound as error:
+        others = {other.key for other in config.plans if other.key != plan.key}
+        if error.cache_key not in others:
+            raise
+        # Another extension's distribution is missing, and the resolution tried the others
+        # without it: so is this one's (offline, say). Its own error, not the other's.
+        own = _own_error(error, plan)
+        if own is not None:
+            raise own from error
+        env = environment(_single_config(plan, config.settings, config.platform), name=name)
     if env.closure_of(plan.key) is None:
         from lazyext._env import resolve  # resolving: module docstring
 
         env = resolve.extended(config, env, plan)
     return env
+
+
+def _own_error(error: BaseException, plan: Plan) -> DistributionNotFound | None:
+    """The error that ``plan``'s own distribution raised earlier in the same resolution
+    (:func:`lazyext._env.resolve.resolve` retried the others while handling it)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, DistributionNotFound) and seen.cache_key == plan.key:
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def install_together(plans: Sequence[Plan], config: Config) -> None:
