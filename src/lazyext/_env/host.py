@@ -157,6 +157,9 @@ def serves(
         spec = host_spec(module, own)
     if spec is None:
         return False
+    mine = (*own, *(path + os.sep for path in own_paths))
+    if spec.origin is not None and mine and spec.origin.startswith(mine):
+        return False  # lazyext's own (a view inherited from a parent process), not the host's
     version = installed_version(dist)
     if version is not None:
         return version_satisfies(version, specifier)

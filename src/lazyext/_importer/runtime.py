@@ -248,7 +248,8 @@ class Runtime:
             spec = host.host_spec(fullname, own)
             if spec is None:
                 cached = False
-            else:
+            else:  # (a spawn child's inherited view is the cache's, not the host's)
+                own = own or host.own_prefixes(self.settings)
                 cached = host.serves(plan.dist, plan.specifier, fullname, spec, own)
             self.host_served[cache_key] = cached
         return cached

@@ -65,7 +65,7 @@ def extension_rows(config: Config) -> list[dict[str, Any]]:
         )
         if plan.extension.package is not None:
             _fill(row, config, plan, env, served)
-            if refused is not None and plan.extension.enabled and plan.marker_ok:
+            if refused is not None and plan.extension.enabled and row["state"] == "missing":
                 message = refused["message"]
                 row.update(ok=False, state="failed", failure=refused, detail=message)
         rows.append(row)
