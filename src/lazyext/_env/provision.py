@@ -215,7 +215,7 @@ def environment_for(
         # without it: so is this one's (offline, say). Its own error, not the other's.
         own = _own_error(error, plan)
         if own is not None:
-            raise own from error
+            raise own from None  # its own words only: the other's error was its context
         env = environment(_single_config(plan, config.settings, config.platform), name=name)
     if env.closure_of(plan.key) is None:
         from lazyext._env import resolve  # resolving: module docstring

@@ -8,7 +8,8 @@ Two finders, so that an active extension costs nothing on imports it does not ow
   when an older, unsatisfying copy sits in site-packages.
 * :class:`FallbackFinder` sits *last* and owns the other top-level names of the
   activated installs (dependencies such as ``six``): the application's own modules and
-  the standard library always win over them.
+  the standard library always win over them. A name it does not know is asked of the
+  cached installs of the environment not activated yet (:mod:`.cached`).
 
 Neither adds a ``sys.path`` entry per extension (each entry slows every failing
 import); loading is delegated to ``PathFinder.find_spec(name, [target])``.
@@ -86,7 +87,7 @@ class LazyFinder:
 
 
 class FallbackFinder:
-    """Owns the non-configured top-level names of activated installs."""
+    """Owns the non-configured top-level names of activated (and cached) installs."""
 
     def __init__(self) -> None:
         self.names: dict[str, list[str]] = {}

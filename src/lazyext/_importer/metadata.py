@@ -90,11 +90,10 @@ def use(runtime: Runtime, name: str) -> None:
     with runtime._lock:
         if plan.key in runtime.installed:
             return
-    module = plan.extension.modules[0]
-    if runtime._served_by_host(plan, module):
+    if runtime._served_by_host(plan, plan.extension.modules[0]):
         return  # the host's copy imports: its metadata answers
     try:
-        runtime.provision_and_activate(plan, name=module)
+        runtime.provision_and_activate(plan)  # (said to be for the extension, not an import)
     except LazyextError as error:
         _log.info("importlib.metadata asked for %s, which cannot be installed: %s", name, error)
 
