@@ -319,6 +319,76 @@ def test_lock_pins_every_process_until_lock_upgrade(house: Wheelhouse, tmp_path:
     assert run_python(show, cwd=project).stdout.strip() == "2.0"
 
 
+def test_a_lock_file_is_the_same_bytes_and_lock_check_says_when_it_is_stale(
+    house: Wheelhouse, tmp_path: Path
+) -> None:
+    """Issue 21 #6: a lock for a repository: no path of this machine in it, the same
+    bytes each time, the environments it covers; ``--check`` as ``uv lock --check``."""
+    house.build("alpha", "1.0", {"alpha/__init__.py": ""}, requires=("beta",))
+    house.build("beta", "1.0", {"beta/__init__.py": ""})
+    house.build("gamma", "1.0", {"gamma/__init__.py": ""})
+    project = tmp_path / "project"
+    project.mkdir()
+    write_config(project, house, {"alpha": "alpha"}, lock=False)
+    lock = project / "pylock.toml"
+    missing = cli("lock", "--check", cwd=project)
+    assert missing.returncode == 1
+    assert "does not exist" in missing.stdout
+    assert not lock.exists()
+    assert cli("lock", cwd=project).returncode == 0
+    first = lock.read_bytes()
+    assert cli("lock", cwd=project).returncode == 0
+    assert lock.read_bytes() == first
+    text = first.decode()
+    header = text.split("lock-version")[0]
+    assert header.splitlines()[-1] == "#    lazyext lock"
+    cache = os.environ["LAZYEXT_CACHE_DIR"]
+    assert cache not in text
+    assert "staging" not in text
+    assert sys.executable not in text
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert f'requires-python = ">={minor}"' in text
+    assert f"python_version == '{minor}'" in text
+    assert "environments = [" in text
+    # Current: exit 0, and a newer release does not make it stale (its versions stay).
+    house.build("beta", "2.0", {"beta/__init__.py": ""})
+    current = cli("lock", "--check", cwd=project)
+    assert (current.returncode, current.stdout.strip()) == (0, f"{lock} is current")
+    # A config that changed: exit 1, what would change, and the file as it was.
+    write_config(project, house, {"alpha": "alpha", "gamma": "gamma"}, lock=False)
+    stale = cli("--json", "lock", "--check", cwd=project)
+    assert stale.returncode == 1, stale.stderr
+    assert json.loads(stale.stdout)["changes"] == ["+ gamma 1.0"]
+    assert lock.read_bytes() == first
+
+
+def test_a_lock_for_other_environments_is_refused_and_never_overwritten(
+    house: Wheelhouse, tmp_path: Path
+) -> None:
+    house.build("alpha", "1.0", {"alpha/__init__.py": ""})
+    project = tmp_path / "project"
+    project.mkdir()
+    write_config(project, house, {"alpha": "alpha"}, lock=True)
+    assert cli("lock", cwd=project).returncode == 0
+    lock = project / "pylock.toml"
+    other = lock.read_text().replace(f"sys_platform == '{sys.platform}'", "sys_platform == 'os2'")
+    lock.write_text(other)
+    done = run_python(
+        "import lazyext; lazyext.activate()\n"
+        "try:\n    import alpha\n"
+        "except ImportError as error:\n    print(type(error).__name__, error)\n",
+        cwd=project,
+    )
+    assert "LockFileError" in done.stdout, done.stderr
+    assert "not this interpreter" in done.stdout
+    again = cli("lock", cwd=project)
+    assert again.returncode == 2
+    assert "does not overwrite it" in again.stderr
+    assert lock.read_text() == other
+    elsewhere = cli("lock", "-o", str(tmp_path / "here.toml"), cwd=project)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+
+
 def test_a_stale_lock_says_what_to_run(house: Wheelhouse, tmp_path: Path) -> None:
     house.build("alpha", "1.0", {"alpha/__init__.py": ""})
     house.build("gamma", "1.0", {"gamma/__init__.py": ""})

@@ -123,3 +123,84 @@ def test_status_shows_remembered_failures(capsys: pytest.CaptureFixture[str], co
     rows = _rows(json.loads(capsys.readouterr().out))
     assert rows["nosuch"]["state"] == "missing"
     assert rows["nosuch"]["failure"] is None
+
+
+def test_a_dotted_name_ending_in_a_stdlib_name_is_not_shadowed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    house = Wheelhouse(tmp_path / "wheels")
+    house.build("nsx.functools", "1.0", {"nsx/functools/__init__.py": ""})
+    config = tmp_path / "work" / "lazyext.toml"
+    config.write_text(
+        house.toml() + '[[extensions]]\nname = "nsx.functools"\npackage = "nsx.functools"\n'
+    )
+    code, data, _ = doctor(capsys, "--config", str(config))
+    row = _rows(data)["nsx.functools"]
+    assert row["state"] == "not installed yet", row["detail"]
+    assert row["diagnosis"]["host"]["nsx.functools"]["module"] is None  # not functools.py
+    assert row["diagnosis"]["finder"]["nsx.functools"].startswith("lazyext.LazyFinder")
+    lazyext.activate(config)
+    import nsx.functools  # type: ignore[import-not-found]  # noqa: F401
+
+    code, data, _ = doctor(capsys, "--config", str(config))
+    assert code == 0
+    assert _rows(data)["nsx.functools"]["state"] == "healthy"
+
+
+def test_doctor_prints_uvs_explanation_of_a_conflict(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    house = Wheelhouse(tmp_path / "wheels")
+    for version in ("1.0", "2.0"):
+        house.build("sdep", version, {"sdep/__init__.py": ""})
+    house.build("aone", "1.0", {"aone/__init__.py": ""}, requires=("sdep>=2",))
+    house.build("atwo", "1.0", {"atwo/__init__.py": ""}, requires=("sdep<2",))
+    config = tmp_path / "work" / "lazyext.toml"
+    config.write_text(
+        house.toml()
+        + '[[extensions]]\nname = "aone"\npackage = "aone"\n'
+        + '[[extensions]]\nname = "atwo"\npackage = "atwo"\n'
+    )
+    lazyext.activate(config)
+    with pytest.raises(lazyext.ResolutionError):
+        import aone  # type: ignore[import-not-found]  # noqa: F401
+    assert cli.main(["doctor", "aone", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "(uv's explanation below)" in out
+    below = out.split("(uv's explanation below)", 1)[1]
+    assert "uv said:" in below
+    assert "depend on sdep<2" in below  # uv's own words, printed
+
+
+def test_doctor_checks_the_served_environment_against_the_hosts_requirements(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache-served anyio<4 under a host starlette that requires anyio>=4.
+    house = Wheelhouse(tmp_path / "wheels")
+    for version in ("3.0", "4.0"):
+        house.build("anyx", version, {"anyx/__init__.py": f"V = {version!r}\n"})
+    host = tmp_path / "host"
+    for name, version, requires in (("anyx", "4.0", ""), ("starl", "1.0", "anyx>=4")):
+        (host / name).mkdir(parents=True)
+        (host / name / "__init__.py").write_text("")
+        info = host / f"{name}-{version}.dist-info"
+        info.mkdir()
+        lines = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        (info / "METADATA").write_text(lines + (f"Requires-Dist: {requires}\n" if requires else ""))
+    monkeypatch.syspath_prepend(str(host))
+    config = tmp_path / "work" / "lazyext.toml"
+    config.write_text(house.toml() + '[[extensions]]\nname = "anyx"\npackage = "anyx<4"\n')
+    lazyext.activate(config)
+    import anyx  # type: ignore[import-not-found]
+
+    assert anyx.V == "3.0"  # the configured version replaces the host's
+    code, data, _ = doctor(capsys, "--config", str(config))
+    assert code == 1
+    row = _rows(data)["anyx"]
+    assert row["ok"] is False
+    assert row["state"] == "conflict with the host"
+    assert row["problems"] == [
+        "the host's starl 1.0 requires anyx>=4, but anyx 3.0 is imported from the cache (an "
+        "extension's version replaces the host's for the whole process): relax the "
+        "extension's requirement, or change the host's distribution"
+    ]

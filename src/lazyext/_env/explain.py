@@ -39,16 +39,6 @@ def explain(
     not_found = _not_found(said, plans, code)
     if not_found is not None:
         return not_found
-    built = re.search(r"(?i)wheels are required for `(?P<dist>[^`]+)` because building", said)
-    if built is not None and not settings.allow_sdist:
-        return ResolutionError(
-            f"cannot resolve the environment: only a source distribution of {built['dist']} "
-            "is available and building one runs its build code at import time; set "
-            "allow-sdist = true in the config to allow it",
-            extensions=names,
-            stderr_tail=said,
-            returncode=code,
-        )
     if ran.transient:
         timed_out = (
             f"uv timed out after {settings.install_timeout:g} s (install-timeout): "
@@ -60,7 +50,10 @@ def explain(
             stderr_tail=said,
             transient=True,
         )
+    built = _sdist_only(said, settings)
     if "no solution" not in said.lower() and "unsatisfiable" not in said.lower():
+        if built is not None:
+            return _sdist_error(built, names, said, code)
         return ResolutionError(
             f"cannot resolve the environment of {', '.join(p.name for p in plans)}: "
             f"uv exited with status {code}",
@@ -68,7 +61,9 @@ def explain(
             stderr_tail=said,
             returncode=code,
         )
-    # Without the host's constraints: does it resolve? Then the host is the conflict.
+    # Without the host's constraints: does it resolve? Then the host is the conflict, even
+    # when uv's last words are about an older release that has no wheel (it backtracked
+    # there from the host's pin: a host typing_extensions 4.5.0 under pydantic).
     free = compile_requirements(requirements, output, settings, offline_first=False)
     free_said = free.tail
     if free.ok:
@@ -94,12 +89,32 @@ def explain(
     not_found = _not_found(free_said, plans, code)
     if not_found is not None:
         return not_found
+    built = _sdist_only(free_said, settings) if free_said else built
+    if built is not None:
+        return _sdist_error(built, names, free_said or said, code)
     return ResolutionError(
         f"the extensions {', '.join(names or [p.name for p in plans])} cannot be installed "
         "together: no version of each satisfies them all (uv's explanation below); change "
         "or relax one of their requirements, or disable one of them (enabled = false)",
         extensions=names,
         stderr_tail=free_said or said,
+        returncode=code,
+    )
+
+
+def _sdist_only(said: str, settings: Settings) -> str | None:
+    """The distribution uv needed a wheel of (``--no-build``), if that is what it said."""
+    built = re.search(r"(?i)wheels are required for `(?P<dist>[^`]+)` because building", said)
+    return None if built is None or settings.allow_sdist else built["dist"]
+
+
+def _sdist_error(dist: str, names: tuple[str, ...], said: str, code: int) -> ResolutionError:
+    return ResolutionError(
+        f"cannot resolve the environment: only a source distribution of {dist} is available "
+        "and building one runs its build code at import time; set allow-sdist = true in the "
+        "config to allow it",
+        extensions=names,
+        stderr_tail=said,
         returncode=code,
     )
 

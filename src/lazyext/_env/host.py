@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from importlib.machinery import ModuleSpec
 
+    from lazyext._settings.config import Settings
+
 #: The ``sys.path`` entries lazyext added (its spawn views, lazyext._importer.view):
 #: what they serve is the cache's, never the host's.
 own_paths: list[str] = []
@@ -46,6 +48,34 @@ def host_distributions(cache_dir: str) -> dict[DistName, tuple[str, str]]:
     for dist, version, directory in dist_infos(skip):
         found.setdefault(canonical_name(dist), (version, os.path.realpath(directory)))
     return found
+
+
+#: In an environment's ``source``: the lock was checked against this host.
+HOST_CHECKED = "checked against the host:"
+
+
+def lock_current(source: str, identity: str) -> bool:
+    """Is an environment read from a lock still what that lock gives here?
+
+    ``source``: the environment's (:func:`lazyext._env.hostcheck.lock_source`): the
+    lock file's identity then, and the site directories the lock was checked against
+    with their modification times. ``identity``: the lock file's now. One ``stat`` per
+    site directory: installing or removing a distribution changes its directory, and
+    the lock is then checked again (a contradiction is refused, never imported). An
+    environment stored without that check (``lazyext lock``) is checked at first use.
+    """
+    head, _, rest = source.partition("\n")
+    checked, _, rest = rest.partition("\n")
+    if head != identity or checked != HOST_CHECKED:
+        return False
+    for record in rest.split("\n") if rest else ():
+        directory, _, mtime = record.rpartition("\t")
+        try:
+            if str(os.stat(directory).st_mtime_ns) != mtime:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def dist_infos(skip: Callable[[str], bool]) -> Iterator[tuple[str, str, str]]:
@@ -75,18 +105,61 @@ def installed_version(dist: str) -> str | None:
     return None
 
 
-def serves(dist: str, specifier: str, module: str, spec: ModuleSpec | None = None) -> bool:
+def host_spec(module: str, own: tuple[str, ...] = ()) -> ModuleSpec | None:
+    """What the host's path finders find for ``module``, asked as an import of it asks.
+
+    A top-level name is looked up on ``sys.path``. A dotted one is looked up in its
+    parent package's ``__path__`` (the imported parent's; else the locations of the
+    parent's own host spec, so nothing runs), never on ``sys.path``: there the file
+    finders look up the last part alone, and ``jaraco.functools`` would be the standard
+    library's ``functools.py``. Portions under the ``own`` prefixes (lazyext's cache,
+    its layers, its views) are not the host's.
+    """
+    parent, _, _ = module.rpartition(".")
+    if not parent:
+        return PathFinder.find_spec(module)
+    imported = sys.modules.get(parent)
+    if imported is not None:
+        search = getattr(imported, "__path__", None)
+    else:
+        above = host_spec(parent, own)
+        search = above.submodule_search_locations if above is not None else None
+    if search is None:
+        return None  # the parent is a plain module, or the host has none
+    mine = (*own, *(path + os.sep for path in own_paths))
+    paths = [str(p) for p in search if not (str(p) + os.sep).startswith(mine)] if mine else search
+    return PathFinder.find_spec(module, paths) if paths else None
+
+
+def own_prefixes(settings: Settings) -> tuple[str, ...]:
+    """The path prefixes of lazyext's own installs: its cache and layers (:func:`host_spec`)."""
+    roots = {settings.cache_dir, *settings.cache_read}
+    roots |= {os.path.realpath(root) for root in roots}
+    return tuple(root.rstrip(os.sep) + os.sep for root in sorted(roots) if root)
+
+
+def serves(
+    dist: str,
+    specifier: str,
+    module: str,
+    spec: ModuleSpec | None = None,
+    own: tuple[str, ...] = (),
+) -> bool:
     """True if ``import module`` should come from the host, not from the cache.
 
-    ``spec``: what ``PathFinder.find_spec(module)`` found, if the caller asked already.
+    ``spec``: what :func:`host_spec` found, if the caller asked already; ``own``: the
+    prefixes of lazyext's own installs (:func:`own_prefixes`).
     """
     if spec is None:
         # A module the host cannot import is never the host's to serve. Asked first: it
         # is one cached lookup per path entry, where installed_version lists every
         # directory on sys.path (~0.5 ms of each first import from the cache; B3).
-        spec = PathFinder.find_spec(module)
+        spec = host_spec(module, own)
     if spec is None:
         return False
+    mine = (*own, *(path + os.sep for path in own_paths))
+    if spec.origin is not None and mine and spec.origin.startswith(mine):
+        return False  # lazyext's own (a view inherited from a parent process), not the host's
     version = installed_version(dist)
     if version is not None:
         return version_satisfies(version, specifier)

@@ -50,6 +50,15 @@ class Lines:
         self.lines = text.split("\n")
         self.starts = [i for i, line in enumerate(self.lines) if line.strip() == "[[packages]]"]
 
+    def top(self, key: str) -> str:
+        """``", line N"`` of the top-level ``key`` (before the first table), or empty."""
+        end = self.starts[0] if self.starts else len(self.lines)
+        for number in range(end):
+            head, equals, _ = self.lines[number].partition("=")
+            if equals and head.strip() == key:
+                return f", line {number + 1}"
+        return ""
+
     def at(self, index: int, key: str = "") -> str:
         """``", line N"`` of package ``index``'s table (of its ``key`` line if found);
         empty when the lock spells its packages another way (inline tables)."""

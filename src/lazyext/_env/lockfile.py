@@ -125,6 +125,7 @@ def read_packages(text: str, where: str) -> list[Package]:
         raise LockFileError(f"{where} is not a PEP 751 lock (lock-version {version!r})")
     _check_python(data.get("requires-python"), where)
     lines = Lines(text)
+    _check_environments(data.get("environments"), where, lines)
     found = tables(data.get("packages", []), where, "")
     packages = [Package(table, where, lines, index) for index, table in enumerate(found)]
     seen: dict[str, Package] = {}
@@ -300,6 +301,57 @@ def annotate(text: str, graph: Mapping[DistName, Iterable[DistName]]) -> str:
                 listed = ", ".join(f'{{ name = "{dep}" }}' for dep in deps)
                 output.append(f"dependencies = [{listed}]")
     return "\n".join(output) + "\n"
+
+
+def this_environment() -> str:
+    """The PEP 508 marker of the environments a lock made here covers: this
+    implementation and minor version of Python, this operating system and machine (the
+    wheels it lists are for those)."""
+    import platform
+
+    return (
+        f"implementation_name == '{sys.implementation.name}' and python_version == "
+        f"'{sys.version_info[0]}.{sys.version_info[1]}' and sys_platform == '{sys.platform}' "
+        f"and platform_machine == '{platform.machine()}'"
+    )
+
+
+def add_environments(text: str) -> str:
+    """uv's lock of this interpreter, saying so: PEP 751's ``environments`` after its
+    ``requires-python`` (an installer refuses the lock elsewhere)."""
+    line = f'environments = ["{this_environment()}"]'
+    head, found, rest = text.partition("\nrequires-python = ")
+    if not found:
+        head, found, rest = text.partition("\ncreated-by = ")
+    if not found:
+        return f"{line}\n{text}"
+    first, _, after = rest.partition("\n")
+    return f"{head}{found}{first}\n{line}\n{after}"
+
+
+def _check_environments(environments: object, where: str, lines: Lines) -> None:
+    """A lock that names the environments it covers is refused in any other."""
+    if environments is None:
+        return
+    from packaging.markers import InvalidMarker, Marker
+
+    place = lines.top("environments")
+    if not isinstance(environments, list) or not all(isinstance(e, str) for e in environments):
+        raise LockFileError(f"{where}{place}: environments is not a list of markers")
+    covered = False
+    for text in environments:
+        try:
+            covered = covered or Marker(text).evaluate()
+        except InvalidMarker as error:
+            raise LockFileError(
+                f"{where}{place}: environment {text[:80]!r} is not a marker ({error})"
+            ) from error
+    if not covered:
+        raise LockFileError(
+            f"{where} covers {' or '.join(repr(e) for e in environments)[:400]}, not this "
+            f"interpreter ({this_environment()}); use a lock made for it, or make one "
+            "here with `lazyext lock -o PATH`"
+        )
 
 
 def has_graph(text: str) -> bool:

@@ -30,7 +30,7 @@ from _frozen_importlib_external import PathFinder
 from lazyext import _events, _log, _trust
 from lazyext._env import host, speculate, stored, upkeep
 from lazyext._env.stored import Environment, Locked, environment_plans
-from lazyext._errors import InstallError, LazyextError
+from lazyext._errors import DistributionNotFound, InstallError, LazyextError
 from lazyext._record import record
 from lazyext._settings.config import Config, Plan, Settings
 from lazyext._settings.names import canonical_name
@@ -151,8 +151,8 @@ def _same(env: Environment, seen: Environment | None) -> bool:
 def stored_environment(config: Config, root: str) -> Environment | None:
     env = stored.find(root, config.env_key, config.platform, config.settings)
     lock = config.settings.lock
-    if env is not None and lock and env.source != stored.lock_identity(lock):
-        return None  # the lock file changed since: read it again
+    if env is not None and lock and not host.lock_current(env.source, stored.lock_identity(lock)):
+        return None  # the lock file or the host changed since: read it again
     return env
 
 
@@ -260,12 +260,34 @@ def environment_for(
     install of ``plan`` it starts meanwhile is put there (the caller discards it)."""
     if not environment_plans(config):  # nothing to join: the requirement alone
         config = _single_config(plan, config.settings, config.platform)
-    env = environment(config, refresh=refresh, name=name, speculate_for=plan, ahead=ahead)
+    try:
+        env = environment(config, refresh=refresh, name=name, speculate_for=plan, ahead=ahead)
+    except DistributionNotFound as error:
+        others = {other.key for other in config.plans if other.key != plan.key}
+        if error.cache_key not in others:
+            raise
+        # Another extension's distribution is missing, and the resolution tried the others
+        # without it: so is this one's (offline, say). Its own error, not the other's.
+        own = _own_error(error, plan)
+        if own is not None:
+            raise own from None  # its own words only: the other's error was its context
+        env = environment(_single_config(plan, config.settings, config.platform), name=name)
     if env.closure_of(plan.key) is None:
         from lazyext._env import resolve  # resolving: module docstring
 
         env = resolve.extended(config, env, plan)
     return env
+
+
+def _own_error(error: BaseException, plan: Plan) -> DistributionNotFound | None:
+    """The error that ``plan``'s own distribution raised earlier in the same resolution
+    (:func:`lazyext._env.resolve.resolve` retried the others while handling it)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, DistributionNotFound) and seen.cache_key == plan.key:
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def install_together(plans: Sequence[Plan], config: Config) -> None:

@@ -1,7 +1,5 @@
 """Joint resolution: the enabled extensions of a config, and the host, as one environment.
 
-Loaded only when an environment is resolved (see :mod:`.provision`).
-
 (Loaded by :mod:`.provision` only when an environment is resolved.)
 
 ``uv pip compile --format pylock.toml`` resolves every enabled extension together for
@@ -23,7 +21,7 @@ import os
 import time
 
 from lazyext import _log, _trust
-from lazyext._env import graph, host, lockfile, stored
+from lazyext._env import graph, host, hostcheck, lockfile, stored
 from lazyext._env.explain import explain
 from lazyext._env.stored import Environment, Locked, environment_plans
 from lazyext._errors import DistributionNotFound, InstallError
@@ -61,9 +59,10 @@ def resolve(
     ``work`` is a private directory for uv's inputs and outputs. ``previous`` (an
     earlier lock's text) is uv's preference: versions stay where they were unless
     ``upgrade``. ``constraints`` pin distributions of an environment that ``plans``
-    must join (``ensure`` of a requirement outside the config). ``exact_graph``: the
-    lock names each distribution's direct dependencies even when one requirement makes
-    it (a lock file for people, ``lazyext lock``).
+    must join (``ensure`` of a requirement outside the config). ``exact_graph``: a lock
+    file for people (``lazyext lock``): it names each distribution's direct dependencies
+    even when one requirement makes it, and the environments it covers; locking the
+    same config twice writes the same bytes.
     """
     try:
         return _resolve(config, env_key, plans, work, upgrade, previous, constraints, exact_graph)
@@ -142,7 +141,12 @@ def _resolve(
     )
     try:
         ran = compile_requirements(
-            requirements, output, settings, constraints=[host_file], offline_first=not upgrade
+            requirements,
+            output,
+            settings,
+            constraints=[host_file],
+            offline_first=not upgrade,
+            for_file=exact_graph,
         )
     finally:
         guessed = guess() if guess is not None else None
@@ -156,6 +160,8 @@ def _resolve(
     else:
         edges = graph.graph(settings, requirements, packages, work, guessed)
     text = lockfile.annotate(text, edges)
+    if exact_graph:
+        text = lockfile.add_environments(text)
     env = build(config, env_key, plans, lockfile.parse(text, "the resolved environment"), on_host)
     return env, text
 
@@ -206,7 +212,9 @@ def build(
 def from_lock_file(
     config: Config, env_key: EnvKey, plans: Sequence[Plan], path: str, work: str
 ) -> tuple[Environment, str]:
-    """The environment a user's lock file pins (checked against the config and interpreter)."""
+    """The environment a user's lock file pins, checked against the config, the
+    interpreter and the host: a version the host's copy would replace at import time is
+    refused (:func:`lazyext._env.hostcheck.check_lock`), never silently contradicted."""
     text = lockfile.read(path)
     packages = lockfile.check_lock(text, path, config.settings)  # fields and sources
     lockfile.check_platform(packages, path, config.settings.allow_sdist)
@@ -220,7 +228,10 @@ def from_lock_file(
         text = lockfile.annotate(text, graph.graph(config.settings, requirements, packages, work))
         packages = lockfile.parse(text, path)
     on_host = host.host_distributions(config.settings.cache_dir)
-    env = build(config, env_key, plans, packages, on_host, source=path)
+    # Honoured or refused: never a lock the host's copies silently contradict.
+    hostcheck.check_lock(packages, plans, on_host, path)
+    source = hostcheck.lock_source(path, stored.lock_identity(path), on_host)
+    env = build(config, env_key, plans, packages, on_host, source=source)
     return env, text
 
 
@@ -237,7 +248,6 @@ def resolve_and_store(
     lock = config.settings.lock
     if lock:
         env, text = from_lock_file(config, config.env_key, plans, lock, work)
-        env = replace(env, source=stored.lock_identity(lock))
     else:
         old = _stored_lock_text(root, previous)
         env, text = resolve(config, config.env_key, plans, work, upgrade=upgrade, previous=old)

@@ -8,7 +8,8 @@ Two finders, so that an active extension costs nothing on imports it does not ow
   when an older, unsatisfying copy sits in site-packages.
 * :class:`FallbackFinder` sits *last* and owns the other top-level names of the
   activated installs (dependencies such as ``six``): the application's own modules and
-  the standard library always win over them.
+  the standard library always win over them. A name it does not know is asked of the
+  cached installs of the environment not activated yet (:mod:`.cached`).
 
 Neither adds a ``sys.path`` entry per extension (each entry slows every failing
 import); loading is delegated to ``PathFinder.find_spec(name, [target])``.
@@ -35,7 +36,7 @@ from lazyext._store.entries import Entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from types import ModuleType
     from typing import Any
 
@@ -78,37 +79,35 @@ class LazyFinder:
     def find_distributions(self, context: Any = None) -> Iterable[Any]:
         """Make ``importlib.metadata`` see the environment's installs, imported or not.
 
-        Every distribution of the active environment that is in the cache answers, one
-        per name, before anything imports it: ``version()``, entry points (a pytest
-        plugin, console scripts) and optional-dependency probes see what an import
-        would get. Distributions the host serves are the host's to answer.
+        Every distribution of the active environment that is in the cache and imports
+        from it answers, one per name, before anything imports it: ``version()``,
+        entry points (a pytest plugin, console scripts) and optional-dependency probes
+        see what an import would get (the rules: :mod:`.metadata`).
         """
-        name = getattr(context, "name", None)
-        targets = self.runtime.metadata_targets(name)
-        if not targets:
-            return iter(())
-        # importlib.metadata (~40 ms) only when a program asks for metadata.
-        from importlib.metadata import DistributionFinder, MetadataPathFinder
+        # Loaded when a program asks for metadata (importlib.metadata itself: ~40 ms).
+        from lazyext._importer import metadata
 
-        scoped = DistributionFinder.Context(name=name, path=targets)
-        return MetadataPathFinder.find_distributions(scoped)
+        return metadata.find_distributions(self.runtime, context)
 
     def __repr__(self) -> str:
         return f"<lazyext.LazyFinder owning {len(self.owned)} names>"
 
 
 class FallbackFinder:
-    """Owns the non-configured top-level names of activated installs."""
+    """Owns the non-configured top-level names of activated (and cached) installs."""
 
     def __init__(self) -> None:
         self.names: dict[str, list[str]] = {}
+        # Names nobody has: asked of the cached installs not activated yet (.cached).
+        self.miss: Callable[[str], ModuleSpec | None] | None = None
 
     def find_spec(
         self, fullname: str, path: object = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         targets = self.names.get(fullname)
         if targets is None:
-            return None
+            miss = self.miss
+            return None if miss is None else miss(fullname)
         spec = PathFinder.find_spec(fullname, targets)
         search = spec.submodule_search_locations if spec is not None else None
         if spec is not None and spec.origin is not None and isinstance(search, list):

@@ -22,7 +22,7 @@ from _frozen_importlib_external import PathFinder
 
 from lazyext import _trust
 from lazyext._env import host, stored
-from lazyext._env.stored import Environment
+from lazyext._env.stored import Environment, Locked
 from lazyext._importer import finder, pth, view
 from lazyext._settings.config import Config, Plan, Settings
 from lazyext._settings.names import DistKey, ReqKey, canonical_name
@@ -47,11 +47,14 @@ class Runtime:
         self.host_served: dict[str, bool] = {}  # "key:name" -> the host's install serves it
         self._env: Environment | None = None  # the config's environment, once read
         self._published_entries: dict[DistKey, Entry] = {}  # for metadata
+        # (environment, top-level name -> its cached distributions), once read (.cached)
+        self.cached_names: tuple[Environment | None, dict[str, tuple[Locked, ...]]] | None = None
         self._stale = False  # the environment expired (TTL)
         self._refreshing = False  # a background refresh was started
         self.added_paths: list[str] = []
         # generation path -> (thread running its .pth lines, lock released when done)
         self._activating: dict[str, tuple[int, Any]] = {}
+        self.back.miss = self.cached_spec
         self.configure(config)
 
     def after_fork(self) -> None:
@@ -122,7 +125,8 @@ class Runtime:
         entries = self.installed.get(plan.key)
         if entries is None:
             if not plan.marker_ok:
-                if PathFinder.find_spec(fullname) is not None:
+                own = host.own_prefixes(self.settings) if "." in fullname else ()
+                if host.host_spec(fullname, own) is not None:
                     return None  # the requirement does not apply: not lazyext's name here
                 raise ModuleNotFoundError(
                     f"No module named {fullname!r}: the requirement {plan.requirement!r} does "
@@ -188,8 +192,12 @@ class Runtime:
             root = _trust.ensure_root(self.settings.cache_dir)
             env = stored.find(root, self.config.env_key, self.config.platform, self.settings)
             lock = self.settings.lock
-            if env is not None and lock and env.source != stored.lock_identity(lock):
-                env = None  # the lock file changed: the loader reads it again
+            if (
+                env is not None
+                and lock
+                and not host.lock_current(env.source, stored.lock_identity(lock))
+            ):
+                env = None  # the lock file or the host changed: the loader reads it again
             self._env = env
             if env is not None and env.expired() and not self.settings.offline:
                 self._stale = True
@@ -234,13 +242,15 @@ class Runtime:
         cache_key = f"{plan.key}:{fullname}"
         cached = self.host_served.get(cache_key)
         if cached is None:
-            # The host cannot import it (the common case): not the host's, and _host
-            # stays unimported (benchmark B3).
-            spec = PathFinder.find_spec(fullname)
+            # The host cannot import it (the common case): not the host's. A dotted name
+            # is asked in its parent's __path__, as its import asks (host.host_spec).
+            own = host.own_prefixes(self.settings) if "." in fullname else ()
+            spec = host.host_spec(fullname, own)
             if spec is None:
                 cached = False
-            else:
-                cached = host.serves(plan.dist, plan.specifier, fullname, spec)
+            else:  # (a spawn child's inherited view is the cache's, not the host's)
+                own = own or host.own_prefixes(self.settings)
+                cached = host.serves(plan.dist, plan.specifier, fullname, spec, own)
             self.host_served[cache_key] = cached
         return cached
 
@@ -357,26 +367,17 @@ class Runtime:
                 if not targets:
                     del self.back.names[name]
 
-    def metadata_targets(self, name: str | None) -> list[str]:
-        """Targets whose ``.dist-info`` answer ``importlib.metadata`` for ``name`` (or all)."""
-        env = self.environment()
-        with self._lock:
-            active = dict(self.active)
-        wanted = canonical_name(name) if name else None
-        targets: list[str] = []
-        if env is not None:
-            for locked in env.dists:
-                if locked.host or (wanted is not None and locked.name != wanted):
-                    continue
-                entry = active.get(locked.key) or self._published(locked.key)
-                if entry is not None:
-                    targets.append(entry.target)
-        for entry in active.values():  # installs outside the environment (ensure)
-            if entry.target not in targets and (
-                wanted is None or any(canonical_name(dist) == wanted for dist, _ in entry.resolved)
-            ):
-                targets.append(entry.target)
-        return targets
+    def cached_spec(self, fullname: str) -> ModuleSpec | None:
+        """The fallback finder's misses: names of cached installs not activated (.cached)."""
+        if "." in fullname:
+            return None
+        built = self.cached_names
+        if built is not None and built[0] is self._env and fullname not in built[1]:
+            return None  # every failing import but the first: one dict lookup
+        # Loaded by the first import that no finder serves (~0.2 ms of modules).
+        from lazyext._importer import cached
+
+        return cached.spec_for(self, fullname)
 
     def _published(self, key: DistKey) -> Entry | None:
         found = self._published_entries.get(key)

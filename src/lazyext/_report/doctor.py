@@ -22,24 +22,58 @@ from __future__ import annotations
 
 import os
 import sys
-
-# importlib.machinery's class, without importing importlib.
-from _frozen_importlib_external import PathFinder
 from typing import Any
 
 from lazyext import _trust
-from lazyext._env import host, lockfile
-from lazyext._env.stored import environment_plans
-from lazyext._errors import InstallError, LockFileError, UnsafeCacheError
+from lazyext._env import host, hostcheck
+from lazyext._errors import InstallError, UnsafeCacheError
 from lazyext._importer.pth import read_lines
 from lazyext._report import status
 from lazyext._settings.config import Config, Plan, env_flag
+from lazyext._settings.names import DistName
 from lazyext._settings.secrets import redact_url, secret_urls
 from lazyext._store import failures
 from lazyext._uv.run import uv_version
 
 
-def diagnose(config: Config, plan: Plan) -> dict[str, Any]:
+def environment_problems(config: Config) -> dict[DistName, list[str]]:
+    """What the host does to the stored environment, by distribution: a locked version
+    the host's copy replaces at import time (the host changed since, or a site
+    directory was added), and host distributions whose requirements a cache-served
+    version does not satisfy (a host starlette needing the anyio>=4 that an extension's
+    anyio<4 replaces)."""
+    env = status.stored_environment(config)
+    if env is None:
+        return {}
+    served = hostcheck.imports(config, env)
+    found: dict[DistName, list[str]] = {}
+    for locked in env.dists:
+        version, where = served.get(locked.name, (locked.version, "cache"))
+        if where == "":
+            found.setdefault(locked.name, []).append(
+                f"{locked.name} {locked.version} was locked as the host's, in {locked.host}, "
+                "and is not there any more: `lazyext refresh` resolves the environment again"
+            )
+        elif version != locked.version:
+            found.setdefault(locked.name, []).append(
+                f"the environment locks {locked.name} {locked.version}, but this interpreter "
+                f"imports {locked.name} {version} from {where} (the host's copy wins): make the "
+                f"host match (`pip install {locked.name}=={locked.version}`), or resolve or "
+                "lock again with this interpreter (`lazyext refresh`, `lazyext lock`)"
+            )
+    for name, broken in hostcheck.broken_requirements(served, config.settings.cache_dir).items():
+        found.setdefault(name, []).extend(
+            f"{problem} (an extension's version replaces the host's for the whole process): "
+            "relax the extension's requirement, or change the host's distribution"
+            for problem in broken
+        )
+    return found
+
+
+def diagnose(
+    config: Config, plan: Plan, problems: dict[DistName, list[str]] | None = None
+) -> dict[str, Any]:
+    """``problems``: :func:`environment_problems` (computed here when not given)."""
     root = config.settings.cache_dir
     extension = plan.extension
     result: dict[str, Any] = {
@@ -48,6 +82,7 @@ def diagnose(config: Config, plan: Plan) -> dict[str, Any]:
         "host": {},
         "failure": None,
         "pth": [],
+        "problems": [],
         "verdict": "",
     }
     if extension.package is None:
@@ -73,41 +108,32 @@ def diagnose(config: Config, plan: Plan) -> dict[str, Any]:
     if failure is not None:
         result["failure"] = dict(failure, summary=failures.describe(failure, message=False))
     elif entry is None and plan.extension.enabled and plan.marker_ok:
-        failure = _lock_problem(config)
+        failure = hostcheck.lock_problem(config)
         if failure is not None:
             result["failure"] = dict(failure, summary=f"{failure['type']} (the config's lock)")
-    hosts = {module: _host_copy(plan, module) for module in extension.modules}
+    hosts = {module: _host_copy(config, plan, module) for module in extension.modules}
     result["host"] = hosts
     for module, copy in hosts.items():
         result["finder"][module] = _finder_for(plan, copy, entry is not None)
-    result["verdict"] = _verdict(plan, entry is not None, hosts, failure)
+    closure = env.closure_of(plan.key) if env is not None else None
+    if problems is None:
+        problems = environment_problems(config)
+    found = [p for locked in closure or () for p in problems.get(locked.name, ())]
+    result["problems"] = found
+    if found and plan.extension.enabled and plan.marker_ok:
+        result["verdict"] = f"conflict with the host: {found[0]}"
+    else:
+        result["verdict"] = _verdict(plan, entry is not None, hosts, failure)
     return result
 
 
-def _lock_problem(config: Config) -> dict[str, Any] | None:
-    """What the first import would raise about the config's ``lock`` file, if anything:
-    the checks of :func:`lazyext._env.resolve.from_lock_file`, read-only."""
-    path = config.settings.lock
-    if not path:
-        return None
-    plans = environment_plans(config)
-    try:
-        packages = lockfile.parse(lockfile.read(path), path)
-        lockfile.check_platform(packages, path, config.settings.allow_sdist)
-        lockfile.check_covers(packages, {p.name: p.requirement for p in plans}, path)
-        hashes = {p.dist: p.extension.hashes for p in plans if p.extension.hashes}
-        lockfile.check_hashes(packages, hashes, path)
-    except LockFileError as error:
-        return {"type": type(error).__name__, "message": str(error)}
-    return None
-
-
-def _host_copy(plan: Plan, module: str) -> dict[str, Any]:
+def _host_copy(config: Config, plan: Plan, module: str) -> dict[str, Any]:
     """The host's copy of ``module`` (ignoring lazyext's finders and view)."""
-    spec = PathFinder.find_spec(module)
+    own = host.own_prefixes(config.settings)
+    spec = host.host_spec(module, own)  # a dotted name in its parent's locations
     version = host.installed_version(plan.dist)
     satisfies = version is not None and host.version_satisfies(version, plan.specifier)
-    shadows = plan.marker_ok and host.serves(plan.dist, plan.specifier, module)
+    shadows = plan.marker_ok and host.serves(plan.dist, plan.specifier, module, spec, own)
     imported = sys.modules.get(module)
     return {
         "module": None if spec is None else (spec.origin or "namespace package"),

@@ -11,7 +11,8 @@ extensions prints one *report*::
 
 (``doctor`` adds ``"setup"``; ``status`` adds ``"environment"``, the resolved
 environment's state and lock, and ``"distributions"``, one row per locked distribution:
-``{"name", "version", "state", "path", "key", "pulled_in_by"}``.) Each *extension
+``{"name", "version", "locked", "state", "path", "key", "pulled_in_by"}``, ``version``
+the one a process imports, ``locked`` the environment's.) Each *extension
 result* has the same keys whatever the command (``status``, ``warm``, ``verify``,
 ``invalidate``, ``refresh``, ``health``, ``doctor``); a command fills the ones it knows,
 and its own ``ok`` says whether that extension is fine::

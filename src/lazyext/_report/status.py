@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from lazyext import _trust
-from lazyext._env import host, provision, stored
+from lazyext._env import host, hostcheck, provision, stored
 from lazyext._env.stored import Environment
 from lazyext._report import shapes
 from lazyext._settings.config import Config, Plan
-from lazyext._settings.names import canonical_name
+from lazyext._settings.names import DistName, canonical_name
 from lazyext._store import failures
 from lazyext._store.entries import Entry, dir_size
 from lazyext._store.layers import find_entry
@@ -45,9 +45,12 @@ def main_entry(config: Config, plan: Plan, env: Environment | None = None) -> En
 
 
 def extension_rows(config: Config) -> list[dict[str, Any]]:
-    """One extension result (:mod:`.shapes`) per configured extension: state, locked
-    version, size, path, its closure and a remembered failure."""
+    """One extension result (:mod:`.shapes`) per configured extension: state, the
+    version a process imports, size, path, its closure and a remembered failure (or
+    why the config's lock cannot be used here)."""
     env = stored_environment(config)
+    served = hostcheck.imports(config, env) if env is not None else {}
+    refused = hostcheck.lock_problem(config) if env is None else None
     rows = []
     for plan in config.plans:
         row = shapes.extension(
@@ -61,12 +64,21 @@ def extension_rows(config: Config) -> list[dict[str, Any]]:
             size=0,
         )
         if plan.extension.package is not None:
-            _fill(row, config, plan, env)
+            _fill(row, config, plan, env, served)
+            if refused is not None and plan.extension.enabled and row["state"] == "missing":
+                message = refused["message"]
+                row.update(ok=False, state="failed", failure=refused, detail=message)
         rows.append(row)
     return rows
 
 
-def _fill(row: dict[str, Any], config: Config, plan: Plan, env: Environment | None) -> None:
+def _fill(
+    row: dict[str, Any],
+    config: Config,
+    plan: Plan,
+    env: Environment | None,
+    served: dict[DistName, tuple[str, str]],
+) -> None:
     if not plan.extension.enabled:  # not part of the environment: nothing to look up
         row["state"] = "disabled"
         return
@@ -80,9 +92,11 @@ def _fill(row: dict[str, Any], config: Config, plan: Plan, env: Environment | No
     if locked is not None:
         row["version"] = locked.version
     entries = closure_entries(config, plan, env) if closure is not None else None
-    if locked is not None and locked.host:
+    version, where = served.get(plan.dist, ("", "cache"))
+    if locked is not None and where not in ("cache", ""):  # what imports: the host's copy
         row["state"] = "host"
-        row["path"] = locked.host
+        row["version"] = version
+        row["path"] = where
     elif entries is not None and env is not None:
         row["state"] = "expired" if env.expired() else "installed"
         row["size"] = sum(dir_size(entry.path) for entry in entries)
@@ -108,21 +122,29 @@ def _remembered(row: dict[str, Any], config: Config, plan: Plan) -> None:
 
 
 def distribution_rows(config: Config) -> list[dict[str, Any]]:
-    """One row per distribution of the stored environment, with who pulled it in."""
+    """One row per distribution of the stored environment: the version a process imports
+    (``locked``: the environment's), from where, and who pulled it in."""
     env = stored_environment(config)
     if env is None:
         return []
     root = _trust.ensure_root(config.settings.cache_dir)
     names = {plan.key: plan.name for plan in config.plans}
+    served = hostcheck.imports(config, env)
     rows = []
     for locked in env.dists:
+        version, where = served.get(locked.name, (locked.version, "cache"))
         entry = None if locked.host else find_entry(root, locked.key, env.platform, config.settings)
+        if where != "cache":
+            state, path = ("host", where) if where else ("missing", "")
+        else:
+            state, path = ("installed", str(entry.target)) if entry else ("missing", "")
         rows.append(
             {
                 "name": locked.name,
-                "version": locked.version,
-                "state": "host" if locked.host else "installed" if entry else "missing",
-                "path": locked.host or (str(entry.target) if entry else ""),
+                "version": version,
+                "locked": locked.version,
+                "state": state,
+                "path": path,
                 "key": locked.key,
                 "pulled_in_by": sorted(names.get(k, k) for k in env.pulled_in_by(locked.name)),
             }

@@ -24,17 +24,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     config = load_config(args)
     check_names(config, args.names)
     setup = doctor.setup(config)
+    conflicts = doctor.environment_problems(config)
     rows = []
     for plan in config.plans:
         if args.names and plan.name not in args.names:
             continue
-        found = doctor.diagnose(config, plan)
+        found = doctor.diagnose(config, plan, conflicts)
         entry = found["entry"] or {}
         failed = found["failure"] is not None and entry == {}
         rows.append(
             shapes.extension(
                 plan.name,
-                ok=not failed,
+                ok=not failed and not found["problems"],
                 state=found["verdict"].partition(":")[0],
                 requirement=plan.requirement or "(built-in)",
                 version=entry.get("version", ""),
@@ -44,6 +45,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 enabled=plan.extension.enabled,
                 key=plan.key,
                 detail=found["verdict"],
+                problems=found["problems"],
                 failure=found["failure"],
                 diagnosis=found,
             )
@@ -114,6 +116,11 @@ def _print(setup: dict[str, Any], rows: list[dict[str, Any]]) -> None:
             print("  entry: none in the cache")
         failure = found["failure"]
         print(f"  remembered failure: {failure['summary'] if failure else 'none'}")
+        if failure is not None:  # the verdict has its first line; here the rest (uv's words)
+            for line in failure["message"].splitlines()[1:]:
+                print(f"    {line}")
+        for problem in found["problems"]:
+            print(f"  PROBLEM: {problem}")
         if found["pth"]:
             for pth in found["pth"]:
                 print(f"  {pth['file']}:")
