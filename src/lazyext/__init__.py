@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from lazyext._api import activate, deactivate, extension, extensions
 from lazyext._settings.config import Config, Extension
-from lazyext._version import __version__ as __version__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from lazyext._errors import ConfigError as ExtensionConfigError
     from lazyext._errors import InstallError as ExtensionInstallationError
     from lazyext._use import ensure, ensure_async, invalidate, warm
+    from lazyext._version import __version__ as __version__
     from lazyext.plugins import PluginManager
     from lazyext.tasks import TaskManager
 
@@ -61,6 +61,7 @@ __all__ = [
 # functions that install bring the stages that resolve and install; the error classes
 # too: a process that never meets an error never creates them.
 _LAZY = {
+    "__version__": "lazyext._version",
     "PluginManager": "lazyext.plugins",
     "TaskManager": "lazyext.tasks",
     "ensure": "lazyext._use",

@@ -55,23 +55,29 @@ def test_gc_never_removes_an_install_leased_by_a_process_without_a_view(
     (cache_dir / "views").write_text("")
     go = tmp_path / "go"
     child = _lease_child(options, go)
-    assert child.stdout is not None
-    line = child.stdout.readline()
-    if not line:
-        pytest.fail(f"the child failed: {child.communicate(timeout=60)}")
-    assert line.strip() == "view None"
-    (generation,) = [g for g in generations(cache_dir) if (g / "target" / "tinyyaml").is_dir()]
-    assert lazyext.invalidate("TinyYaml>=6", **options) == 2  # TinyYaml and tinydep
-    report = gc_collect(str(cache_dir), grace_seconds=0)
-    assert str(generation) in report.skipped_in_use
-    assert generation.is_dir()
-    go.touch()
-    out, err = child.communicate(timeout=120)
-    assert child.returncode == 0, err
-    assert out.strip() == "sub 1"
-    # Once the process is gone, so is its lease.
-    report = gc_collect(str(cache_dir), grace_seconds=0)
-    assert str(generation) in report.removed
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if not line:
+            pytest.fail(f"the child failed: {child.communicate(timeout=60)}")
+        assert line.strip() == "view None"
+        (generation,) = [g for g in generations(cache_dir) if (g / "target" / "tinyyaml").is_dir()]
+        assert lazyext.invalidate("TinyYaml>=6", **options) == 2  # TinyYaml and tinydep
+        report = gc_collect(str(cache_dir), grace_seconds=0)
+        assert str(generation) in report.skipped_in_use
+        assert generation.is_dir()
+        go.touch()
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        assert out.strip() == "sub 1"
+        # Once the process is gone, so is its lease.
+        report = gc_collect(str(cache_dir), grace_seconds=0)
+        assert str(generation) in report.removed
+    finally:  # a failed assertion leaves no child waiting for "go" forever
+        go.touch()
+        if child.poll() is None:
+            child.kill()
+            child.wait(60)
 
 
 # -- #4: clock steps in both directions ---------------------------------------------

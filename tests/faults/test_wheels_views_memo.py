@@ -18,6 +18,7 @@ import lazyext
 from faults.kit import CountingUv, generations, run
 from lazyext._env import provision as _provision
 from lazyext._importer import view as _view
+from lazyext._settings import memo as _memo
 
 from support import Wheelhouse
 
@@ -72,12 +73,17 @@ def test_the_spawn_view_never_links_stdlib_names_or_hidden_files(
 # -- #11: the memo ------------------------------------------------------------------------
 
 
-def _rewrite_memo(cache_dir: Path, change: Any) -> None:
+def _rewrite_memo(cache_dir: Path, change: Any, *, key: bytes | None = None) -> None:
+    """Change each memo value; sealed again with ``key`` (the user's own, by default:
+    the checks of the values themselves hold even against the key's holder)."""
+    own = _memo.memo_key()
+    assert own is not None
     memo_file = cache_dir / "compiled.marshal"
     memo = marshal.loads(memo_file.read_bytes())
     for fingerprint, value in memo.items():
-        settings, plans, *rest = marshal.loads(value)
-        memo[fingerprint] = marshal.dumps(change(settings, plans, *rest))
+        settings, plans, *rest = marshal.loads(_memo.unsealed(value, own))
+        body = marshal.dumps(change(settings, plans, *rest))
+        memo[fingerprint] = _memo.sealed(body, own if key is None else key)
     memo_file.write_bytes(marshal.dumps(memo))
 
 
@@ -149,6 +155,50 @@ def test_a_memo_with_wrong_values_is_rebuilt_never_used(
     published = sorted(g.parent.parent.name for g in generations(cache_dir))
     assert published == sorted(locked.key for locked in closure)
     assert len(published) == 2  # TinyYaml and tinydep
+
+
+@pytest.mark.parametrize("key", [b"\0" * 32, b""], ids=["another-key", "digest-kept"])
+def test_a_well_formed_memo_edited_without_the_key_is_rebuilt(
+    key: bytes, options: dict[str, Any], cache_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 22 #9: a memo value that passes every check of its data, but was not
+    sealed with this user's key (kept in the data directory), is rebuilt from the
+    config: here it would map the import name to another distribution."""
+    first = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options).plan_for("tinyyaml")
+    assert first is not None
+    lazyext.deactivate()
+    memo_file = cache_dir / "compiled.marshal"
+    (before,) = marshal.loads(memo_file.read_bytes()).values()
+    swap = _with_plan_field(6, "tinydep")  # the requirement: still a valid one
+    if key:
+        _rewrite_memo(cache_dir, swap, key=key)
+    else:  # the body changed, its digest kept
+        _rewrite_memo(cache_dir, swap)
+        memo = marshal.loads(memo_file.read_bytes())
+        memo = {fingerprint: before[:16] + value[16:] for fingerprint, value in memo.items()}
+        memo_file.write_bytes(marshal.dumps(memo))
+    config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options)
+    plan = config.plan_for("tinyyaml")
+    assert plan is not None
+    assert plan.requirement == first.requirement != "tinydep"
+    (after,) = marshal.loads(memo_file.read_bytes()).values()
+    assert after == before  # rebuilt, and sealed again
+    # The key is private to the user, outside the cache.
+    key_file = Path(os.environ["LAZYEXT_DATA_DIR"]) / "memo.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert not list(cache_dir.glob("*.key"))
+
+
+def test_without_a_usable_data_directory_no_memo_is_used(
+    options: dict[str, Any], cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("LAZYEXT_DATA_DIR", str(blocker / "data"))
+    config = lazyext.activate({"tinyyaml": "TinyYaml>=6"}, **options)
+    assert config.plan_for("tinyyaml") is not None
+    assert not (cache_dir / "compiled.marshal").exists()
+    assert _import("tinyyaml").load("") == 42
 
 
 def test_a_fifo_at_the_memo_is_refused_not_waited_for(

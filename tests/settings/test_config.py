@@ -643,3 +643,23 @@ def test_arguments_marshal_cannot_store_still_load(tmp_path: Path) -> None:
     for _ in range(2):
         loaded = _load.load(path, {})
         assert loaded.plans[0].extension.arguments["when"].year == 1979
+
+
+@pytest.mark.parametrize("xdg", [None, "/srv/xdg", "relative/ignored"])
+def test_the_default_roots_are_platformdirs_own(
+    xdg: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache and data roots are computed without importing platformdirs (~16 ms of
+    the warm path): the same answers as platformdirs'."""
+    import platformdirs
+
+    from lazyext._settings.config import default_cache_root, default_data_root
+
+    monkeypatch.delenv("LAZYEXT_DATA_DIR", raising=False)
+    for name in ("XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        if xdg is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, xdg)
+    assert default_cache_root() == str(platformdirs.user_cache_path("lazyext", appauthor=False))
+    assert default_data_root() == str(platformdirs.user_data_path("lazyext", appauthor=False))

@@ -16,6 +16,7 @@ from lazyext import _trust
 from lazyext._env.provision import provision
 from lazyext._settings import load as _load
 from lazyext._settings.config import Config
+from lazyext._settings.names import hostname
 from lazyext._store import entries as _cache
 from lazyext._store import layers as _layers
 from lazyext._store.entries import Entry
@@ -110,7 +111,7 @@ def test_invalidate_key_marks_every_platform(wheelhouse: Wheelhouse, cache_dir: 
 
 
 def staging_dir(root: Path, key: str, *, host: str | None = None, pid: int) -> Path:
-    host = host or _cache.hostname()
+    host = host or hostname()
     path = root / "staging" / f"{key}.{host}.{pid}.abcd1234"
     (path / "target").mkdir(parents=True)
     (path / "target" / "half.py").write_text("x = 1\n", encoding="utf-8")
@@ -238,8 +239,8 @@ def test_gc_skips_a_key_another_process_is_installing(
 
 def test_gc_removes_views_of_dead_processes(cache_dir: Path) -> None:
     root = Path(_trust.ensure_root(str(cache_dir)))
-    dead = root / "views" / f"{_cache.hostname()}.{dead_pid()}.abcd"
-    live = root / "views" / f"{_cache.hostname()}.{os.getpid()}.abcd"
+    dead = root / "views" / f"{hostname()}.{dead_pid()}.abcd"
+    live = root / "views" / f"{hostname()}.{os.getpid()}.abcd"
     dead.mkdir(parents=True)
     live.mkdir()
     report = gc_collect(str(root), grace_seconds=0)

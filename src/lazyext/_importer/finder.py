@@ -32,7 +32,6 @@ from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import PathFinder
 
 from lazyext._settings.config import Plan
-from lazyext._store.entries import Entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 
     # The finders call back into the runtime that owns them (it passes itself in).
     from lazyext._importer.runtime import Runtime
+    from lazyext._store.entries import Entry
 
 
 class LazyFinder:

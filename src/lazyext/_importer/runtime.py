@@ -8,6 +8,10 @@ thread.
 The warm path (a cached import) stays in this stage and the settings: the stages that
 resolve and install (lazyext._env.provision, the store's install, uv) load only when an
 import misses the cache (~25 ms of modules; benchmarks/README.md, "Cold path profile").
+And the modules of a hit (the stored environment, the store's entries and leases, the
+host's checks, ``.pth`` processing) load with the first import lazyext serves, not
+with ``import lazyext`` and ``activate()``: 12 modules, 2.9 ms of a 5.7 ms
+``import lazyext`` (benchmark B1, best of 15 on a 2-core VM).
 """
 
 from __future__ import annotations
@@ -21,19 +25,17 @@ from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import PathFinder
 
 from lazyext import _trust
-from lazyext._env import host, stored
-from lazyext._env.stored import Environment, Locked
-from lazyext._importer import finder, pth, view
+from lazyext._importer import finder, view
 from lazyext._settings.config import Config, Plan, Settings
 from lazyext._settings.names import DistKey, ReqKey, canonical_name
-from lazyext._store import guard, leases
-from lazyext._store.entries import Entry, note_use
-from lazyext._store.layers import find_entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
+
+    from lazyext._env.stored import Environment, Locked
+    from lazyext._store.entries import Entry
 
 
 class Runtime:
@@ -104,6 +106,8 @@ class Runtime:
         finder.append_last(self.back)
 
     def uninstall(self) -> None:
+        from lazyext._store import leases  # (module docstring: a hit's modules)
+
         finder.remove(self.front)
         finder.remove(self.back)
         with self._lock:
@@ -120,6 +124,9 @@ class Runtime:
     # -- called by the finder, under the global import lock: no installs here --------
 
     def spec_for(self, fullname: str, plan: Plan) -> ModuleSpec | None:
+        from lazyext._env import host  # a hit's modules, loaded by the first (docstring)
+        from lazyext._store import guard
+
         if guard.busy():
             return None  # lazyext's own imports while provisioning never recurse
         entries = self.installed.get(plan.key)
@@ -153,6 +160,8 @@ class Runtime:
 
     def parent_spec(self, fullname: str) -> ModuleSpec | None:
         """A namespace for ``zope`` of a configured ``zope.interface`` if nobody has one."""
+        from lazyext._store import guard  # (module docstring: a hit's modules)
+
         if guard.busy():
             return None
         parent, _, _ = fullname.rpartition(".")
@@ -187,6 +196,8 @@ class Runtime:
 
     def environment(self) -> Environment | None:
         """The config's stored environment (read once per process), or ``None``."""
+        from lazyext._env import host, stored  # (module docstring: a hit's modules)
+
         env = self._env
         if env is None:
             root = _trust.ensure_root(self.settings.cache_dir)
@@ -221,6 +232,8 @@ class Runtime:
 
     def cached_closure(self, plan: Plan) -> list[Entry] | None:
         """The published entries of ``plan``'s closure, or ``None`` if any is missing."""
+        from lazyext._store.layers import find_entry  # (module docstring: a hit's modules)
+
         env = self.environment()
         closure = None if env is None else env.closure_of(plan.key)
         if closure is None:
@@ -239,6 +252,8 @@ class Runtime:
         return _main_first(entries, plan)
 
     def _served_by_host(self, plan: Plan, fullname: str) -> bool:
+        from lazyext._env import host  # (module docstring: a hit's modules)
+
         cache_key = f"{plan.key}:{fullname}"
         cached = self.host_served.get(cache_key)
         if cached is None:
@@ -318,6 +333,10 @@ class Runtime:
             if thread != _thread.get_ident() and running.acquire(timeout=timeout):
                 running.release()
             return
+        from lazyext._importer import pth  # (module docstring: a hit's modules)
+        from lazyext._store import leases
+        from lazyext._store.entries import note_use
+
         try:
             note_use(entry.path, self.settings.cache_dir)
             leases.hold(entry.path)  # gc keeps it while this process lives
@@ -380,6 +399,8 @@ class Runtime:
         return cached.spec_for(self, fullname)
 
     def _published(self, key: DistKey) -> Entry | None:
+        from lazyext._store.layers import find_entry  # (module docstring: a hit's modules)
+
         found = self._published_entries.get(key)
         if found is None:
             root = _trust.ensure_root(self.settings.cache_dir)

@@ -21,7 +21,7 @@ from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import PathFinder
 
 from lazyext._env import host
-from lazyext._store.entries import NOT_IMPORTABLE, hostname
+from lazyext._settings.names import NOT_IMPORTABLE, hostname
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -187,10 +187,23 @@ def default_cache_root() -> str:
 
 
 def default_data_root() -> str:
-    """Where plugin and task state lives (``LAZYEXT_DATA_DIR`` overrides)."""
+    """Where plugin and task state lives (``LAZYEXT_DATA_DIR`` overrides), and the key
+    of the compiled configs (:mod:`lazyext._settings.load`): platformdirs'
+    ``user_data_path("lazyext")``, computed here on Linux and macOS as the cache root is."""
     override = os.environ.get("LAZYEXT_DATA_DIR")
     if override:
         return os.path.abspath(os.path.expanduser(override))
+    if sys.platform == "darwin":
+        home = os.path.expanduser("~")
+        return os.path.join(home, "Library", "Application Support", "lazyext")
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+        base = (
+            xdg
+            if xdg and os.path.isabs(xdg)
+            else os.path.join(os.path.expanduser("~"), ".local", "share")
+        )
+        return os.path.join(base, "lazyext")
     import platformdirs
 
     return str(platformdirs.user_data_path("lazyext", appauthor=False))

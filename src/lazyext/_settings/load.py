@@ -6,42 +6,37 @@ budget is a few milliseconds. So the parsed and keyed result is stored, with
 it was computed from (the source or the file's identity and mtime, the overrides, the
 environment variables lazyext reads, the interpreter). Only sources that parsed
 without error are stored, so a hit is always a config that was validated.
+
+A memo value is obeyed without parsing the config again: :mod:`.memo` seals each with
+this user's key and checks it as data before it is used.
 """
 
 from __future__ import annotations
 
-import marshal
 import os
-import stat
 import sys
 
 # collections.abc costs ~1 ms to import; its private twin is loaded at startup by os.
 from _collections_abc import Mapping
 
 from lazyext import _columns
-from lazyext._record import fields_of, from_columns
+from lazyext._settings import memo
 from lazyext._settings.config import (
     SCHEMA,
     Config,
     Extension,
-    Plan,
-    Settings,
     default_cache_root,
 )
-from lazyext._settings.names import EnvKey
-from lazyext._trust import ensure_root
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from typing import Any, Final, TypeAlias
 
     ConfigSource: TypeAlias = (
         "str | os.PathLike[str] | Mapping[str, str] | Sequence[Extension] | None"
     )
 
-_MEMO_NAME: Final = "compiled.marshal"
-_MEMO_LIMIT: Final = 64
 _ENV_INPUTS: Final = (
     "LAZYEXT_CACHE_DIR",
     "LAZYEXT_CACHE_READ",
@@ -71,18 +66,15 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
     path = _config_path(config)
     identity = _identity(config, path)
     fingerprint = repr((SCHEMA, identity, sorted(overrides.items(), key=repr), _environment()))
-    memo_file = os.path.join(_bootstrap_root(overrides), _MEMO_NAME)
-    memo = _read_memo(memo_file) if _trusted(os.path.dirname(memo_file)) else {}
-    cached = memo.get(fingerprint)
-    if cached is not None:
-        try:
-            # Values are marshalled on their own: loading the memo stays cheap however
-            # many configs share the cache; only the one that matches is decoded.
-            return _decode(_valid(marshal.loads(cached) if isinstance(cached, bytes) else cached))
-        except (TypeError, ValueError, IndexError, EOFError):
-            pass  # a memo from an older layout, or damaged: recompute below
+    memo_file = os.path.join(_bootstrap_root(overrides), memo.NAME)
+    key = memo.memo_key()
+    if key is None:  # no data directory for the key: no memo
+        return _parse(config, path, overrides)
+    values, found = memo.lookup(memo_file, fingerprint, key)
+    if found is not None:
+        return found
     result = _parse(config, path, overrides)
-    _write_memo(memo_file, memo, fingerprint, result)
+    memo.write(memo_file, values, fingerprint, result, key)
     return result
 
 
@@ -196,6 +188,10 @@ def _identity(config: ConfigSource, path: str | None) -> object:
 def _environment() -> tuple[object, ...]:
     return (
         tuple(os.environ.get(name) for name in _ENV_INPUTS),
+        # Where the memo's key is: processes with other data directories (other keys)
+        # sharing a cache keep their own memo values instead of replacing each other's.
+        os.environ.get("LAZYEXT_DATA_DIR"),
+        os.environ.get("XDG_DATA_HOME"),
         sys.executable,
         sys.version,
         sys.platform,
@@ -219,180 +215,3 @@ def _parse(config: ConfigSource, path: str | None, overrides: Mapping[str, Any])
     if isinstance(config, (str, os.PathLike)):
         raise AssertionError("unreachable: paths are resolved above")
     return parse.parse_objects(config, overrides)
-
-
-def _trusted(root: str) -> bool:
-    """A memo is used without revalidation: only from a root that passes the checks."""
-    try:
-        ensure_root(root)
-    except (OSError, ValueError):  # ValueError: a NUL in the path (parsing reports it)
-        return False
-    return True
-
-
-def _read_memo(memo_file: str) -> dict[str, Any]:
-    # O_NONBLOCK: a FIFO planted here would block open() forever; it is refused below.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        descriptor = os.open(memo_file, flags)
-    except OSError:
-        return {}
-    try:
-        with open(descriptor, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode) or not _private(info):
-                return {}  # not a file, or someone else could have written it: parse again
-            # loads(read()): marshal.load(file) reads piecemeal, ~10x slower (B1).
-            memo = marshal.loads(handle.read())
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    return memo if isinstance(memo, dict) else {}
-
-
-# -- the memo is data: every value is checked before it is used --------------------------
-#
-# A memo value decodes to ``(settings, plans, platform, source, tables, env_key)``; the
-# plans are checked a column at a time (see :mod:`lazyext._columns`).
-
-_SETTING_CHECKS: Final[dict[str, Callable[[Any], bool]]] = {
-    "str": lambda value: _columns.strs([value]),
-    "str | None": lambda value: _columns.optional_strs([value]),
-    "bool": lambda value: type(value) is bool,
-    "int": lambda value: type(value) is int,
-    "float": lambda value: type(value) in (int, float),
-    "tuple[str, ...]": lambda value: _columns.string_lists([value]),
-}
-
-#: One check per element of a plan in the memo (see _encode), in order, each given the
-#: column of that element over every plan.
-_PLAN_COLUMNS: Final[tuple[tuple[str, Callable[[Sequence[Any]], bool]], ...]] = (
-    ("name", _columns.file_names),
-    ("package", _columns.optional_strs),
-    ("modules", _columns.module_lists),  # tuples (see _encode), as Extension keeps them
-    ("enabled", lambda values: _columns.typed(values, bool)),
-    ("arguments", lambda values: _columns.typed(values, dict)),
-    ("hashes", lambda values: _columns.string_lists(values, kinds=(tuple,))),
-    ("requirement", _columns.strs),
-    ("dist", _columns.strs),
-    ("specifier", _columns.strs),
-    ("key", _columns.keys_or_empty),
-    ("marker_ok", lambda values: _columns.typed(values, bool)),
-)
-
-#: One row per element of a memo value, in order.
-_MEMO_FIELDS: Final[tuple[tuple[str, Callable[[Any], bool]], ...]] = (
-    ("settings", lambda value: type(value) is tuple and len(value) == len(fields_of(Settings))),
-    ("plans", lambda value: type(value) is tuple),
-    ("platform", lambda value: _columns.file_names([value])),
-    ("source", lambda value: _columns.strs([value])),
-    ("tables", lambda value: type(value) is dict),
-    ("env_key", lambda value: _columns.keys_or_empty([value])),
-)
-
-
-def _valid(data: object) -> tuple[Any, ...]:
-    """``data`` if it is a well-formed memo value; ValueError (rebuild) if not."""
-    if type(data) is not tuple or len(data) != len(_MEMO_FIELDS):
-        raise ValueError("memo value: not a tuple of the expected length")
-    for (name, check), value in zip(_MEMO_FIELDS, data, strict=True):
-        if not check(value):
-            raise ValueError(f"memo {name}: {value!r:.80} is not valid")
-    annotations = Settings.__annotations__
-    for name, value in zip(fields_of(Settings), data[0], strict=True):
-        setting_check = _SETTING_CHECKS.get(annotations[name])
-        if setting_check is None or not setting_check(value):
-            raise ValueError(f"memo setting {name}: {value!r:.80} is not {annotations[name]}")
-    if not os.path.isabs(data[0][0]):
-        raise ValueError("memo setting cache_dir: not an absolute path")
-    plans = _columns.rows(data[1], len(_PLAN_COLUMNS))
-    columns = _columns.columns(plans, len(_PLAN_COLUMNS))
-    for (name, column_check), column in zip(_PLAN_COLUMNS, columns, strict=True):
-        if not column_check(column):
-            raise ValueError(f"memo plan {name}: a value is not valid")
-    if any(
-        key == "" and package is not None
-        for package, key in zip(columns[1], columns[9], strict=True)
-    ):
-        raise ValueError("memo plan: a package without a cache key")
-    return data
-
-
-def _write_memo(memo_file: str, memo: dict[str, Any], fingerprint: str, config: Config) -> None:
-    """Best effort: a lost update only costs the next process one parse."""
-    from lazyext._settings.secrets import secret_urls  # only on a memo miss
-
-    if secret_urls(config.settings):
-        return  # never on disk: a config with credentials is parsed in every process
-    try:
-        encoded = _encode(config)
-        # Only a root that passed the safety checks holds a memo: a memo is trusted
-        # without revalidation, so it must not be writable by anyone else.
-        ensure_root(os.path.dirname(memo_file))
-    except (ValueError, OSError, PermissionError):  # ConfigError is a ValueError
-        return
-    memo = dict(list(memo.items())[-(_MEMO_LIMIT - 1) :])
-    memo[fingerprint] = marshal.dumps(encoded)
-    # Unique per thread too; 0600: index URLs may carry credentials.
-    temporary = f"{memo_file}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        with open(os.open(temporary, flags, 0o600), "wb") as handle:
-            marshal.dump(memo, handle)
-        os.replace(temporary, memo_file)
-    except OSError:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-
-
-def _private(info: os.stat_result) -> bool:
-    """Owned by this user and writable by no one else (where POSIX says who)."""
-    if not hasattr(os, "geteuid"):
-        return True
-    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
-
-
-def _encode(config: Config) -> tuple[Any, ...]:
-    settings = tuple(getattr(config.settings, name) for name in fields_of(Settings))
-    plans = tuple(
-        (
-            plan.extension.name,
-            plan.extension.package,
-            tuple(plan.extension.modules),
-            plan.extension.enabled,
-            dict(plan.extension.arguments),
-            tuple(plan.extension.hashes),
-            plan.requirement,
-            plan.dist,
-            plan.specifier,
-            plan.key,
-            plan.marker_ok,
-        )
-        for plan in config.plans
-    )
-    # No secrets on disk: [web] token stays out of the memo; lazyext.web reads it from
-    # the config file when it needs it (lazyext.web._settings).
-    tables = {
-        n: {k: v for k, v in t.items() if (n, k) != ("web", "token")}
-        for n, t in config.tables.items()
-    }
-    # marshal refuses what it cannot represent (datetimes in arguments, say): probe now.
-    marshal.dumps((settings, plans, tables))
-    return (settings, plans, config.platform, config.source, tables, config.env_key)
-
-
-def _decode(data: tuple[Any, ...]) -> Config:
-    raw_settings, raw_plans, platform, source, tables, env_key = data
-    settings = Settings(**dict(zip(fields_of(Settings), raw_settings, strict=True)))
-    # Validated values in their stored form (tuples where a field holds a tuple): records
-    # built a column at a time, without __init__ (benchmarks B1 and B7).
-    columns = _columns.columns(raw_plans, len(_PLAN_COLUMNS))
-    extensions = from_columns(Extension, columns[:6])
-    plans = from_columns(Plan, (extensions, *columns[6:]))
-    return Config(
-        settings=settings,
-        plans=tuple(plans),
-        platform=platform,
-        source=source,
-        tables=tables,
-        env_key=EnvKey(str(env_key)),
-    )

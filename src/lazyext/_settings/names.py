@@ -13,10 +13,16 @@ error under ``mypy --strict`` when one is passed for another.
   (:func:`lazyext._settings.keys.dist_key`); names an entry of the cache.
 * :data:`DistName`: a distribution name in PEP 503 form (:func:`canonical_name`).
 
-This module imports nothing: the warm path reads keys and names from the memo.
+And two names of things on disk: :func:`hostname` (in the names of per-host items:
+staging directories, spawn views) and :data:`NOT_IMPORTABLE` (an install's top-level
+items that are not import names).
+
+This module imports nothing but ``os``: the warm path reads keys and names from the memo.
 """
 
 from __future__ import annotations
+
+import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,3 +44,13 @@ def canonical_name(name: str) -> DistName:
     while "--" in lowered:
         lowered = lowered.replace("--", "-")
     return DistName(lowered)
+
+
+#: Top-level items of an install that are not import names (console scripts, data).
+NOT_IMPORTABLE = frozenset({"bin", "__pycache__", "include", "share", "lib", "Scripts"})
+
+
+def hostname() -> str:
+    """This machine's name, in the names of per-host items (gc tells live from dead)."""
+    uname = getattr(os, "uname", None)
+    return uname().nodename if uname is not None else os.environ.get("COMPUTERNAME", "host")

@@ -30,7 +30,7 @@ import time
 
 from lazyext import _jsontext, _trust
 from lazyext._record import record
-from lazyext._settings.names import DistKey, canonical_name
+from lazyext._settings.names import DistKey, canonical_name, hostname
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,8 +43,6 @@ _META_JSON: Final = "entry.json"
 INVALIDATED: Final = "INVALIDATED"
 #: Clock skew: an ``installed_at`` this far in the future is not trusted as fresh.
 FUTURE_SLACK: Final = 300.0
-#: Top-level items of an install that are not import names (console scripts, data).
-NOT_IMPORTABLE: Final = frozenset({"bin", "__pycache__", "include", "share", "lib", "Scripts"})
 
 
 @record
@@ -182,11 +180,6 @@ def entry_metadata(entry: Entry) -> dict[str, Any]:
         "pth": list(entry.pth),
         "python": sys.version.split()[0],
     }
-
-
-def hostname() -> str:
-    uname = getattr(os, "uname", None)
-    return uname().nodename if uname is not None else os.environ.get("COMPUTERNAME", "host")
 
 
 def new_staging(root: str, key: str) -> str:

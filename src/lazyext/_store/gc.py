@@ -20,6 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
+from lazyext._settings.names import hostname
 from lazyext._store import entries, leases
 from lazyext._store.locks import try_key_lock
 
@@ -61,7 +62,7 @@ def pid_alive(pid: int) -> bool:
 def _owner_gone(name: str) -> bool:
     """``[<key>.]<host>.<pid>.<rand>``: True if that process is dead on this host."""
     parts = name.rsplit(".", 2)
-    host = entries.hostname()
+    host = hostname()
     if len(parts) != 3 or not parts[1].isdigit():
         return False
     if parts[0] != host and not parts[0].endswith("." + host):

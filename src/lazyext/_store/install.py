@@ -23,10 +23,9 @@ from lazyext import _log
 from lazyext._errors import InstallError
 from lazyext._record import replace
 from lazyext._settings.config import Settings
-from lazyext._settings.names import DistKey, DistName, canonical_name
+from lazyext._settings.names import NOT_IMPORTABLE, DistKey, DistName, canonical_name
 from lazyext._store import flight, schemes, verify
 from lazyext._store.entries import (
-    NOT_IMPORTABLE,
     Entry,
     publish,
     read_entry,

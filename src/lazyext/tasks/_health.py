@@ -33,12 +33,12 @@ def check_health(
 ) -> list[dict[str, Any]]:
     """Check the enabled (or the named) extensions; record and return the results."""
     from lazyext import _trust
-    from lazyext._settings import load as _load
+    from lazyext._settings import memo as _memo
     from lazyext.tasks._store import SqliteTasks
 
     check_names(config, names)
     root = _trust.ensure_root(config.settings.cache_dir)
-    payload = _load._encode(config)
+    payload = _memo.encode(config)
     plans = [
         plan
         for plan in config.plans
@@ -93,10 +93,10 @@ def _child() -> int:
 
     from lazyext._importer.runtime import Runtime
     from lazyext._record import replace
-    from lazyext._settings import load as _load
+    from lazyext._settings import memo as _memo
 
     payload, name = marshal.loads(sys.stdin.buffer.read())
-    config = _load._decode(payload)
+    config = _memo.decode(payload)
     # Offline: a check must never install; the parent checked the cache already.
     config = replace(config, settings=replace(config.settings, offline=True))
     plan = config.plan_for(name)

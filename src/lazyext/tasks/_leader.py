@@ -74,7 +74,7 @@ class Leadership:
             lock.release()
 
     def _write_info(self) -> None:
-        from lazyext._store.entries import hostname
+        from lazyext._settings.names import hostname
 
         info = {"pid": os.getpid(), "host": hostname()}
         temporary = self.directory / f"{INFO_NAME}.{os.getpid()}.tmp"
