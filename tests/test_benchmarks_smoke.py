@@ -30,8 +30,9 @@ def test_quick_run_prints_the_whole_table(tmp_path: Path) -> None:
     assert "| id " in done.stdout
     rows = [line.split("|")[1].strip() for line in lines if line.startswith("| B")]
     assert set(IDS) <= set(rows)
-    # 1 and 1,500 modules x uv cold/warm, a new config, the index x uv cold/warm.
-    assert len([row for row in rows if row == "B4"]) == 7
+    # 1 and 1,500 modules x uv cold/warm, a new config of each, an environment resolved,
+    # the index x uv cold/warm.
+    assert len([row for row in rows if row == "B4"]) == 9
     assert len([row for row in rows if row == "B3"]) == 3
     assert any(line.endswith("targets met") for line in lines)
     # Each row carries both measured figures and a verdict.

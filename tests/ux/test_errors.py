@@ -216,6 +216,9 @@ def test_an_unreachable_index_names_index_url_and_find_links(
     tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "empty-uv-cache"))
+    # The message is the point here: uv's retries of a refused connection (20 s of
+    # backoff) are tests/faults/test_network.py's.
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")
     lazyext.activate({"nosuchmod": "nosuchmod"}, cache_dir=cache_dir, index_url=refused_url())
     with pytest.raises(lazyext.InstallError) as caught:
         import nosuchmod  # type: ignore[import-not-found]  # noqa: F401
