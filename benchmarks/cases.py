@@ -249,7 +249,7 @@ class Suite(ColdPath):
                 base,
                 "ms",
                 "delta",
-                5.0,
+                3.0,  # issue 20
             )
         )
         at = {n: median(samples[f"lazyext-{n}"]) for n in (1, 10, 100)}
