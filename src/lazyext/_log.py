@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-from lazyext._settings.secrets import redact
-
 WARNING = 30
 
 
@@ -35,6 +33,9 @@ def _emit(level: int, message: str, args: tuple[object, ...]) -> None:
     logger = logging.getLogger("lazyext")
     if logger.isEnabledFor(level):
         if any("@" in str(arg) for arg in args):  # index URLs may carry credentials
+            # Only then: a cached import logs nothing and loads no more (benchmark B3).
+            from lazyext._settings.secrets import redact
+
             args = tuple(redact(str(arg)) if "@" in str(arg) else arg for arg in args)
         # stacklevel=3: the record names lazyext's caller of debug()/info()/warning().
         logger.log(level, message, *args, stacklevel=3)

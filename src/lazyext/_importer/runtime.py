@@ -333,14 +333,15 @@ class Runtime:
             if thread != _thread.get_ident() and running.acquire(timeout=timeout):
                 running.release()
             return
-        from lazyext._importer import pth  # (module docstring: a hit's modules)
-        from lazyext._store import leases
+        from lazyext._store import leases  # (module docstring: a hit's modules)
         from lazyext._store.entries import note_use
 
         try:
             note_use(entry.path, self.settings.cache_dir)
             leases.hold(entry.path)  # gc keeps it while this process lives
             if entry.pth:
+                from lazyext._importer import pth  # an install with .pth files only
+
                 added = pth.process(
                     entry.target,
                     entry.pth,

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 
-from lazyext import _jsontext, _trust
+from lazyext import _trust
 from lazyext._record import record
 from lazyext._settings.names import DistKey, canonical_name, hostname
 
@@ -197,6 +197,8 @@ def write_metadata(staging: str, entry: Entry) -> None:
     metadata lost that way is a damaged entry, which readers treat as a miss. The
     fsyncs cost the first import 5-100 ms on a busy disk (benchmarks/README.md).
     """
+    from lazyext import _jsontext  # installs only: a cached import reads the marshal (B3)
+
     data = entry_metadata(entry)
     with open(os.path.join(staging, _META), "wb") as handle:
         marshal.dump(data, handle)
