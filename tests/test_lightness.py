@@ -201,3 +201,42 @@ def test_first_import_with_a_copy_in_the_host_environment_is_light(
     env = python_env(PYTHONPATH=str(host))
     added = modules_after(code, cwd=warm_config.parent, env=env) - baseline
     assert heavy_in(added) == []
+
+
+def test_import_lazyext_loads_exactly_the_warm_paths_modules(baseline: set[str]) -> None:
+    """Which of lazyext's modules ``import lazyext`` loads, by name (benchmark B1): the
+    settings, the importer and the one host check the view needs; the stored
+    environment and the store load with the first import lazyext serves."""
+    added = modules_after("import lazyext") - baseline
+    assert sorted(name for name in added if name.startswith("lazyext")) == [
+        "lazyext",
+        "lazyext._api",
+        "lazyext._columns",
+        "lazyext._env",
+        "lazyext._env.host",
+        "lazyext._importer",
+        "lazyext._importer.finder",
+        "lazyext._importer.runtime",
+        "lazyext._importer.view",
+        "lazyext._record",
+        "lazyext._settings",
+        "lazyext._settings.config",
+        "lazyext._settings.load",
+        "lazyext._settings.memo",
+        "lazyext._settings.names",
+        "lazyext._trust",
+    ]
+
+
+def test_the_command_lines_parser_loads_no_verbs_work(baseline: set[str]) -> None:
+    """Every verb but ``run`` builds the whole parser: the registries' work (reading
+    registries and wheels, TLS) loads only for ``search``, ``add`` and ``remove``."""
+    added = modules_after("from lazyext.cli import build_parser\nbuild_parser()") - baseline
+    for name in (
+        "lazyext.cli.registry_verbs",
+        "lazyext._registry.compat",
+        "lazyext._registry.source",
+        "lazyext._run.names",
+        "ssl",
+    ):
+        assert name not in added
