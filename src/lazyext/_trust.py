@@ -67,14 +67,22 @@ def ensure_dir(path: str, *, what: str) -> str:
         existing, name = os.path.split(existing)
         missing.append(name)
     try:
-        base = _walk(existing, what, False) if _POSIX else os.path.realpath(existing)
+        if missing:  # the parents are checked before anything is made under them
+            _make_missing(existing, missing, what, path)
+        # One walk when the directory exists (every activate(): memo key, cache root).
+        return check_dir(path, what=what)
     except FileNotFoundError as error:  # a link on the way points nowhere
         raise _unsafe(
             f"cannot use the {what} {path!r}: {error.filename!r} on the way does not exist "
             "(a symlink to nothing?); fix or remove the link, or choose another directory",
             path=str(error.filename or path),
         ) from error
-    if missing and _POSIX:
+
+
+def _make_missing(existing: str, missing: list[str], what: str, path: str) -> None:
+    """Make ``missing`` (innermost first) under ``existing``, once its walk passes."""
+    base = _walk(existing, what, False) if _POSIX else os.path.realpath(existing)
+    if _POSIX:
         _check_parent(base, os.lstat(base), what, path, False)
     for name in reversed(missing):
         base = os.path.join(base, name)
@@ -88,7 +96,6 @@ def ensure_dir(path: str, *, what: str) -> str:
                 "directory you can write to",
                 path=base,
             ) from error
-    return check_dir(path, what=what)
 
 
 _checked_roots: dict[str, str] = {}  # a cache root as configured -> its real path, checked

@@ -8,6 +8,7 @@ import marshal
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,9 @@ def test_the_spawn_view_never_links_stdlib_names_or_hidden_files(
 def _rewrite_memo(cache_dir: Path, change: Any, *, key: bytes | None = None) -> None:
     """Change each memo value; sealed again with ``key`` (the user's own, by default:
     the checks of the values themselves hold even against the key's holder)."""
-    own = _memo.memo_key()
-    assert own is not None
+    keyring = _memo.memo_key()
+    assert keyring is not None
+    own = keyring[0]
     memo_file = cache_dir / "compiled.marshal"
     memo = marshal.loads(memo_file.read_bytes())
     for fingerprint, value in memo.items():
@@ -187,6 +189,57 @@ def test_a_well_formed_memo_edited_without_the_key_is_rebuilt(
     key_file = Path(os.environ["LAZYEXT_DATA_DIR"]) / "memo.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
     assert not list(cache_dir.glob("*.key"))
+
+
+def test_a_memo_vouched_for_is_checked_again_once_it_is_edited(
+    options: dict[str, Any], cache_dir: Path
+) -> None:
+    """The digests are checked once per memo file (``memo.seen``), and the file's
+    identity vouched for includes its ctime, which only root can set back: a memo
+    edited after it was vouched for, its digest kept and its mtime restored, is
+    checked again and rebuilt, never obeyed."""
+    safe = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
+    probe = f"""
+        import sys
+        import lazyext
+        config = lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, **{safe!r})
+        print(config.plan_for("tinyyaml").requirement, "_blake2" in sys.modules,
+              "lazyext._settings.parse" in sys.modules)
+        """
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "True"]  # parsed, sealed
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]  # checked
+    # Written just now: its ctime could still stay the same through another write.
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]  # not vouched yet
+    assert not (Path(os.environ["LAZYEXT_DATA_DIR"]) / "memo.seen").exists()
+    time.sleep(2.2)  # the memo file settles (memo._SETTLED_NS): it may be vouched for
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]  # checked, vouched
+    data_dir = Path(os.environ["LAZYEXT_DATA_DIR"])
+    assert (data_dir / "memo.seen").stat().st_mode & 0o777 == 0o600
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "False", "False"]  # no digest
+    memo_file = cache_dir / "compiled.marshal"
+    before = memo_file.stat()
+    (sealed,) = marshal.loads(memo_file.read_bytes()).values()
+    # The same size, inode and mtime: only the ctime tells.
+    _rewrite_memo(cache_dir, _with_plan_field(6, "tinydep>=01"), key=b"\0" * 32)
+    memo = {fingerprint: sealed[:16] + value[16:] for fingerprint, value in _memo_values(cache_dir)}
+    memo_file.write_bytes(marshal.dumps(memo))
+    os.utime(memo_file, ns=(before.st_atime_ns, before.st_mtime_ns))
+    edited = memo_file.stat()
+    assert (edited.st_ino, edited.st_size, edited.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "True"]  # rebuilt
+    # A memo.seen that others could have written vouches for nothing.
+    time.sleep(2.2)
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]
+    os.chmod(data_dir / "memo.seen", 0o666)
+    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]
+
+
+def _memo_values(cache_dir: Path) -> list[tuple[str, bytes]]:
+    return list(marshal.loads((cache_dir / "compiled.marshal").read_bytes()).items())
 
 
 def test_without_a_usable_data_directory_no_memo_is_used(

@@ -20,8 +20,7 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import PathFinder
 
-from lazyext._env import host
-from lazyext._settings.names import NOT_IMPORTABLE, hostname
+from lazyext._settings.names import NOT_IMPORTABLE, OWN_PATHS, hostname
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ def views() -> list[str]:
 
 def _tell_host() -> None:
     """What the host check must skip on ``sys.path`` (lazyext._env.host)."""
-    host.own_paths[:] = views()
+    OWN_PATHS[:] = views()
 
 
 def prepare(cache_dir: str, names: list[str]) -> None:

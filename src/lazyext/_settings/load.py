@@ -8,7 +8,7 @@ environment variables lazyext reads, the interpreter). Only sources that parsed
 without error are stored, so a hit is always a config that was validated.
 
 A memo value is obeyed without parsing the config again: :mod:`.memo` seals each with
-this user's key and checks it as data before it is used.
+this user's key (checked once per memo file) and checks it as data before it is used.
 """
 
 from __future__ import annotations
@@ -67,10 +67,11 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
     identity = _identity(config, path)
     fingerprint = repr((SCHEMA, identity, sorted(overrides.items(), key=repr), _environment()))
     memo_file = os.path.join(_bootstrap_root(overrides), memo.NAME)
-    key = memo.memo_key()
-    if key is None:  # no data directory for the key: no memo
+    keyring = memo.memo_key()
+    if keyring is None:  # no data directory for the key: no memo
         return _parse(config, path, overrides)
-    values, found = memo.lookup(memo_file, fingerprint, key)
+    key, data_dir = keyring
+    values, found = memo.lookup(memo_file, fingerprint, key, data_dir)
     if found is not None:
         return found
     result = _parse(config, path, overrides)

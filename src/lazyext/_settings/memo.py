@@ -7,8 +7,15 @@ is obeyed without parsing the config again, so:
   random bytes, 0600), lives in the data directory, not in the cache: a value edited
   without the key (or a cache copied, restored or shared from elsewhere) is rebuilt
   from the config, never obeyed. Where the data directory cannot be used, no memo is
-  (each process parses its config). The digest costs ~0.3 ms of ``activate()``
-  (loading ``_blake2``; hashlib would load OpenSSL, ~3 ms);
+  (each process parses its config);
+* the digests are checked once per memo file, not on every ``activate()``: once every
+  value of a file has passed, the file's identity (device, inode, size, mtime and
+  ctime, which no one but root can set back) is vouched for in ``memo.seen``, next to
+  the key; a file with that identity is the file that passed. Any write to the file
+  changes its ctime, so an edited memo is checked again. A file changed less than
+  :data:`_SETTLED_NS` ago is not vouched for yet: its ctime may not have moved on
+  (git's "racily clean" entries). This keeps ``_blake2`` (~0.3 ms to load) and the
+  digests off the warm path (benchmark B1);
 * each is checked as data before it is used (:func:`_valid`), a column at a time;
 * the file is read only from a cache root that passes the trust checks, only if it is
   a regular file of this user's that no one else can write.
@@ -22,6 +29,7 @@ from __future__ import annotations
 import marshal
 import os
 import stat
+import time
 
 from lazyext import _columns
 from lazyext._record import fields_of, from_columns
@@ -32,17 +40,26 @@ from lazyext._trust import ensure_dir, ensure_root
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
-    from typing import Any, Final
+    from typing import Any, Final, TypeAlias
+
+    #: A memo file's path, device, inode, size, mtime and ctime (:func:`_identity`).
+    Identity: TypeAlias = tuple[str, int, int, int, int, int]
 
 NAME: Final = "compiled.marshal"
 _LIMIT: Final = 64
 _KEY_NAME: Final = "memo.key"
 _KEY_BYTES: Final = 32
 _DIGEST_BYTES: Final = 16
+_SEEN_NAME: Final = "memo.seen"
+_SEEN_LIMIT: Final = 16
+#: A ctime is a tick of the kernel's clock (a whole second or two on some file
+#: systems): a file changed more recently than this may change again unseen.
+_SETTLED_NS: Final = 2_000_000_000
 
 
-def memo_key() -> bytes | None:
-    """This user's key for memo values (made on first use), or None: no memo."""
+def memo_key() -> tuple[bytes, str] | None:
+    """This user's key for memo values (made on first use) and the data directory that
+    holds it, or None: no memo."""
     try:
         directory = ensure_dir(default_data_root(), what="data directory")
     except (OSError, ValueError):  # LazyextError subclasses ValueError or OSError
@@ -55,7 +72,7 @@ def memo_key() -> bytes | None:
                 info = os.fstat(handle.fileno())
                 data = handle.read(_KEY_BYTES + 1)
             ok = stat.S_ISREG(info.st_mode) and _secret(info)
-            return data if ok and len(data) == _KEY_BYTES else None
+            return (data, directory) if ok and len(data) == _KEY_BYTES else None
         except FileNotFoundError:
             _make_key(path)
         except OSError:
@@ -104,16 +121,51 @@ def unsealed(value: bytes, key: bytes) -> bytes:
     return body
 
 
-def lookup(memo_file: str, fingerprint: str, key: bytes) -> tuple[dict[str, Any], Config | None]:
+def lookup(
+    memo_file: str, fingerprint: str, key: bytes, data_dir: str
+) -> tuple[dict[str, Any], Config | None]:
     """The memo's values, and the config stored under ``fingerprint`` if it is sound."""
-    values = _read_memo(memo_file) if _trusted(os.path.dirname(memo_file)) else {}
+    values, identity = _read_memo(memo_file) if _trusted(os.path.dirname(memo_file)) else ({}, None)
     cached = values.get(fingerprint)
     if type(cached) is not bytes:
         return values, None
     try:
-        return values, decode(_valid(marshal.loads(unsealed(cached, key))))
+        if identity is not None and identity in _seen(data_dir):
+            body = cached[_DIGEST_BYTES:]  # every value of this very file passed
+        else:
+            body = unsealed(cached, key)
+            if identity is not None:
+                _vouch(data_dir, identity, values, key)
+        return values, decode(_valid(marshal.loads(body)))
     except (TypeError, ValueError, IndexError, EOFError):
         return values, None  # edited, from an older layout, or damaged: parsed again
+
+
+def _seen(data_dir: str) -> tuple[object, ...]:
+    """The identities of the memo files whose every value passed (``memo.seen``)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        with open(os.open(os.path.join(data_dir, _SEEN_NAME), flags), "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or not _private(info):
+                return ()
+            seen = marshal.loads(handle.read())
+    except (OSError, EOFError, ValueError, TypeError):
+        return ()
+    return seen if type(seen) is tuple else ()
+
+
+def _vouch(data_dir: str, identity: Identity, values: dict[str, Any], key: bytes) -> None:
+    """Record ``identity`` in ``memo.seen`` once every value of its file passes."""
+    if time.time_ns() - identity[-1] < _SETTLED_NS:
+        return  # changed just now: it may change again within one tick of its ctime
+    try:
+        for value in values.values():
+            unsealed(value, key)
+    except (TypeError, ValueError):
+        return  # a value that fails is rebuilt by the process that uses it
+    kept = [seen for seen in _seen(data_dir) if type(seen) is tuple and seen[:1] != identity[:1]]
+    _write_private(os.path.join(data_dir, _SEEN_NAME), (*kept[-(_SEEN_LIMIT - 1) :], identity))
 
 
 def _trusted(root: str) -> bool:
@@ -125,23 +177,33 @@ def _trusted(root: str) -> bool:
     return True
 
 
-def _read_memo(memo_file: str) -> dict[str, Any]:
+def _read_memo(memo_file: str) -> tuple[dict[str, Any], Identity | None]:
+    """The memo's values, and the identity of the file they were read from (None if
+    it changed while being read)."""
     # O_NONBLOCK: a FIFO planted here would block open() forever; it is refused below.
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
     try:
         descriptor = os.open(memo_file, flags)
     except OSError:
-        return {}
+        return {}, None
     try:
         with open(descriptor, "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode) or not _private(info):
-                return {}  # not a file, or someone else could have written it: parse again
+                return {}, None  # not a file, or someone else could have written it
             # loads(read()): marshal.load(file) reads piecemeal, ~10x slower (B1).
             memo = marshal.loads(handle.read())
+            identity: Identity | None = _identity(memo_file, info)
+            if _identity(memo_file, os.fstat(handle.fileno())) != identity:
+                identity = None  # written to while read: not vouched for
     except (OSError, EOFError, ValueError, TypeError):
-        return {}
-    return memo if isinstance(memo, dict) else {}
+        return {}, None
+    return (memo, identity) if isinstance(memo, dict) else ({}, None)
+
+
+def _identity(memo_file: str, info: os.stat_result) -> Identity:
+    """What changes with every write to the file; the ctime last (:func:`_vouch`)."""
+    return (memo_file, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 # -- the memo is data: every value is checked before it is used --------------------------
@@ -229,13 +291,18 @@ def write(
         return
     memo = dict(list(memo.items())[-(_LIMIT - 1) :])
     memo[fingerprint] = sealed(marshal.dumps(encoded), key)
-    # Unique per thread too; 0600: index URLs may carry credentials.
-    temporary = f"{memo_file}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    _write_private(memo_file, memo)
+
+
+def _write_private(path: str, value: dict[str, Any] | tuple[Any, ...]) -> None:
+    """Replace ``path`` with ``value`` marshalled, 0600 (index URLs may carry
+    credentials); best effort."""
+    temporary = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"  # unique per thread too
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         with open(os.open(temporary, flags, 0o600), "wb") as handle:
-            marshal.dump(memo, handle)
-        os.replace(temporary, memo_file)
+            marshal.dump(value, handle)
+        os.replace(temporary, path)
     except OSError:
         if os.path.lexists(temporary):
             os.unlink(temporary)
