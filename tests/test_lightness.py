@@ -157,6 +157,7 @@ def test_first_import_of_a_cached_extension_is_light(
         "assert 'lazyext._env.provision' not in sys.modules\n"
         "assert 'lazyext._store.install' not in sys.modules\n"
         "assert 'lazyext._uv.command' not in sys.modules\n"
+        "assert 'lazyext._log' not in sys.modules, 'logs nothing'\n"
     )
     code = "import sys\n" + code
     added = modules_after(code, cwd=warm_config.parent) - baseline

@@ -83,9 +83,9 @@ def _rewrite_memo(cache_dir: Path, change: Any, *, key: bytes | None = None) -> 
     memo_file = cache_dir / "compiled.marshal"
     memo = marshal.loads(memo_file.read_bytes())
     for fingerprint, value in memo.items():
-        settings, plans, *rest = marshal.loads(_memo.unsealed(value, own))
+        settings, plans, *rest = marshal.loads(_memo.unsealed(fingerprint, value, own))
         body = marshal.dumps(change(settings, plans, *rest))
-        memo[fingerprint] = _memo.sealed(body, own if key is None else key)
+        memo[fingerprint] = _memo.sealed(fingerprint, body, own if key is None else key)
     memo_file.write_bytes(marshal.dumps(memo))
 
 
@@ -191,31 +191,52 @@ def test_a_well_formed_memo_edited_without_the_key_is_rebuilt(
     assert not list(cache_dir.glob("*.key"))
 
 
-def test_a_memo_vouched_for_is_checked_again_once_it_is_edited(
-    options: dict[str, Any], cache_dir: Path
-) -> None:
-    """The digests are checked once per memo file (``memo.seen``), and the file's
-    identity vouched for includes its ctime, which only root can set back: a memo
-    edited after it was vouched for, its digest kept and its mtime restored, is
-    checked again and rebuilt, never obeyed."""
+def _probe(options: dict[str, Any], requirement: str = "TinyYaml>=6") -> list[str]:
+    """In a new process: the requirement activate() obeys for tinyyaml, whether the
+    digest module loaded, and whether the config was parsed."""
     safe = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
-    probe = f"""
+    result = run(
+        f"""
         import sys
         import lazyext
-        config = lazyext.activate({{"tinyyaml": "TinyYaml>=6"}}, **{safe!r})
+        config = lazyext.activate({{"tinyyaml": {requirement!r}}}, **{safe!r})
         print(config.plan_for("tinyyaml").requirement, "_blake2" in sys.modules,
               "lazyext._settings.parse" in sys.modules)
         """
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "True"]  # parsed, sealed
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]  # checked
-    # Written just now: its ctime could still stay the same through another write.
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]  # not vouched yet
-    assert not (Path(os.environ["LAZYEXT_DATA_DIR"]) / "memo.seen").exists()
-    time.sleep(2.2)  # the memo file settles (memo._SETTLED_NS): it may be vouched for
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]  # checked, vouched
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+PARSED, CHECKED, VOUCHED = (
+    ["tinyyaml>=6", "True", "True"],
+    ["tinyyaml>=6", "True", "False"],
+    ["tinyyaml>=6", "False", "False"],
+)
+
+
+def test_a_memo_vouched_for_is_checked_again_once_it_is_edited(
+    options: dict[str, Any], cache_dir: Path
+) -> None:
+    """The digests are checked once per memo file and key (``memo.seen``); the file's
+    identity includes its ctime, which only root can set back: a memo edited after it
+    was vouched for, its digest kept and its size, inode and mtime as they were, is
+    checked again and rebuilt, never obeyed."""
     data_dir = Path(os.environ["LAZYEXT_DATA_DIR"])
+    assert _probe(options) == PARSED
+    assert _probe(options) == CHECKED
+    # Written just now: its ctime could still stay the same through another write.
+    assert _probe(options) == CHECKED
+    assert not (data_dir / "memo.seen").exists()
+    time.sleep(2.2)  # the memo file settles (memo._SETTLED_NS): it may be vouched for
+    assert _probe(options) == CHECKED  # every value checked, the file vouched for
     assert (data_dir / "memo.seen").stat().st_mode & 0o777 == 0o600
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "False", "False"]  # no digest
+    assert _probe(options) == VOUCHED  # no digest
+    # A memo.seen that others could have written vouches for nothing.
+    os.chmod(data_dir / "memo.seen", 0o666)
+    assert _probe(options) == CHECKED
+    os.chmod(data_dir / "memo.seen", 0o600)
+    assert _probe(options) == VOUCHED
     memo_file = cache_dir / "compiled.marshal"
     before = memo_file.stat()
     (sealed,) = marshal.loads(memo_file.read_bytes()).values()
@@ -230,12 +251,52 @@ def test_a_memo_vouched_for_is_checked_again_once_it_is_edited(
         before.st_size,
         before.st_mtime_ns,
     )
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "True"]  # rebuilt
-    # A memo.seen that others could have written vouches for nothing.
+    assert _probe(options) == PARSED  # rebuilt
+
+
+def test_a_new_key_vouches_for_nothing_the_old_one_sealed(
+    options: dict[str, Any], cache_dir: Path
+) -> None:
+    """Replacing ``memo.key`` (a key that leaked) undoes what ``memo.seen`` vouched for
+    under the old one: its values are checked against the new key, and rebuilt."""
+    data_dir = Path(os.environ["LAZYEXT_DATA_DIR"])
+    assert _probe(options) == PARSED
     time.sleep(2.2)
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]
-    os.chmod(data_dir / "memo.seen", 0o666)
-    assert run(probe).stdout.split() == ["tinyyaml>=6", "True", "False"]
+    assert _probe(options) == CHECKED
+    assert _probe(options) == VOUCHED
+    (data_dir / "memo.key").unlink()
+    assert _probe(options) == PARSED  # the old key's value fails the new key
+
+
+def test_a_sealed_value_moved_under_another_config_is_rebuilt(
+    options: dict[str, Any], cache_dir: Path
+) -> None:
+    """Each digest seals the value with its config's fingerprint: a value sealed with
+    this user's key for one config, copied under another config's fingerprint, fails."""
+    assert _probe(options) == PARSED
+    assert _probe(options, "tinydep>=1") == ["tinydep>=1", "True", "True"]
+    memo_file = cache_dir / "compiled.marshal"
+    memo = dict(_memo_values(cache_dir))
+    ours, other = (next(f for f in memo if needle in f) for needle in ("TinyYaml", "tinydep"))
+    memo[ours] = memo[other]  # tinyyaml's config would now install tinydep
+    memo_file.write_bytes(marshal.dumps(memo))
+    assert _probe(options) == PARSED
+
+
+def test_a_value_of_another_key_in_the_file_leaves_the_others_vouched_for(
+    options: dict[str, Any], cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two data directories (two keys) sharing a cache keep their own values in one
+    memo file: a value that fails this key (the other's) does not stop this key from
+    vouching for the values that pass it."""
+    assert _probe(options, "tinydep>=1") == ["tinydep>=1", "True", "True"]
+    monkeypatch.setenv("LAZYEXT_DATA_DIR", str(tmp_path / "other-data"))
+    assert _probe(options) == PARSED  # the other key's value, in the same file
+    monkeypatch.setenv("LAZYEXT_DATA_DIR", str(tmp_path / "data"))
+    assert len(_memo_values(cache_dir)) == 2
+    time.sleep(2.2)
+    assert _probe(options, "tinydep>=1") == ["tinydep>=1", "True", "False"]  # vouched
+    assert _probe(options, "tinydep>=1") == ["tinydep>=1", "False", "False"]
 
 
 def _memo_values(cache_dir: Path) -> list[tuple[str, bytes]]:

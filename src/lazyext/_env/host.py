@@ -17,7 +17,7 @@ import sys
 # importlib.machinery's class, without importing importlib (see lazyext._importer.finder).
 from _frozen_importlib_external import PathFinder
 
-from lazyext._settings.names import OWN_PATHS, DistName, canonical_name
+from lazyext._settings.names import DistName, canonical_name, own_paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def host_distributions(cache_dir: str) -> dict[DistName, tuple[str, str]]:
     The first ``*.dist-info`` of each name along ``sys.path`` wins, as it does for
     ``importlib.metadata``; lazyext's own path entries and the cache are not the host.
     """
-    views = {os.path.realpath(path) for path in OWN_PATHS}
+    views = {os.path.realpath(path) for path in own_paths}
     cache = os.path.realpath(cache_dir) + os.sep
 
     def skip(directory: str) -> bool:
@@ -95,7 +95,7 @@ def dist_infos(skip: Callable[[str], bool]) -> Iterator[tuple[str, str, str]]:
 def installed_version(dist: str) -> str | None:
     """The version of ``dist`` found first on ``sys.path``, ignoring lazyext's view."""
     wanted = canonical_name(dist)
-    for found, version, _directory in dist_infos(OWN_PATHS.__contains__):
+    for found, version, _directory in dist_infos(own_paths.__contains__):
         if canonical_name(found) == wanted:
             return version
     return None
@@ -122,7 +122,7 @@ def host_spec(module: str, own: tuple[str, ...] = ()) -> ModuleSpec | None:
         search = above.submodule_search_locations if above is not None else None
     if search is None:
         return None  # the parent is a plain module, or the host has none
-    mine = (*own, *(path + os.sep for path in OWN_PATHS))
+    mine = (*own, *(path + os.sep for path in own_paths))
     paths = [str(p) for p in search if not (str(p) + os.sep).startswith(mine)] if mine else search
     return PathFinder.find_spec(module, paths) if paths else None
 
@@ -153,7 +153,7 @@ def serves(
         spec = host_spec(module, own)
     if spec is None:
         return False
-    mine = (*own, *(path + os.sep for path in OWN_PATHS))
+    mine = (*own, *(path + os.sep for path in own_paths))
     if spec.origin is not None and mine and spec.origin.startswith(mine):
         return False  # lazyext's own (a view inherited from a parent process), not the host's
     version = installed_version(dist)

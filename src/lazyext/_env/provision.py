@@ -33,7 +33,7 @@ from lazyext._env.stored import Environment, Locked, environment_plans
 from lazyext._errors import DistributionNotFound, InstallError, LazyextError
 from lazyext._record import record
 from lazyext._settings.config import Config, Plan, Settings
-from lazyext._settings.names import OWN_PATHS, canonical_name
+from lazyext._settings.names import canonical_name, own_paths
 from lazyext._store import failures, flight
 from lazyext._store import install as store
 from lazyext._store.entries import Entry
@@ -338,7 +338,7 @@ def _warn_shadowed(entries: Sequence[Entry], config: Config) -> None:
     win), so a stray ``six.py`` next to the application replaces the locked ``six``.
     """
     configured = {m.split(".")[0] for p in config.plans for m in p.extension.modules}
-    own = set(OWN_PATHS)
+    own = set(own_paths)
     for entry in entries:
         for name in entry.top_level:
             if name in configured:

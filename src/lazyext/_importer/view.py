@@ -20,7 +20,7 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import PathFinder
 
-from lazyext._settings.names import NOT_IMPORTABLE, OWN_PATHS, hostname
+from lazyext._settings.names import NOT_IMPORTABLE, hostname, own_paths
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def views() -> list[str]:
 
 def _tell_host() -> None:
     """What the host check must skip on ``sys.path`` (lazyext._env.host)."""
-    OWN_PATHS[:] = views()
+    own_paths[:] = views()
 
 
 def prepare(cache_dir: str, names: list[str]) -> None:

@@ -70,12 +70,11 @@ def load(config: ConfigSource, overrides: Mapping[str, Any]) -> Config:
     keyring = memo.memo_key()
     if keyring is None:  # no data directory for the key: no memo
         return _parse(config, path, overrides)
-    key, data_dir = keyring
-    values, found = memo.lookup(memo_file, fingerprint, key, data_dir)
+    values, found = memo.lookup(memo_file, fingerprint, keyring)
     if found is not None:
         return found
     result = _parse(config, path, overrides)
-    memo.write(memo_file, values, fingerprint, result, key)
+    memo.write(memo_file, values, fingerprint, result, keyring[0])
     return result
 
 

@@ -8,14 +8,18 @@ is obeyed without parsing the config again, so:
   without the key (or a cache copied, restored or shared from elsewhere) is rebuilt
   from the config, never obeyed. Where the data directory cannot be used, no memo is
   (each process parses its config);
-* the digests are checked once per memo file, not on every ``activate()``: once every
-  value of a file has passed, the file's identity (device, inode, size, mtime and
-  ctime, which no one but root can set back) is vouched for in ``memo.seen``, next to
-  the key; a file with that identity is the file that passed. Any write to the file
-  changes its ctime, so an edited memo is checked again. A file changed less than
-  :data:`_SETTLED_NS` ago is not vouched for yet: its ctime may not have moved on
-  (git's "racily clean" entries). This keeps ``_blake2`` (~0.3 ms to load) and the
-  digests off the warm path (benchmark B1);
+* the digests are checked once per memo file and key, not on every ``activate()``:
+  the first lookup of a file checks every value and records, in ``memo.seen`` next to
+  the key, the file's identity (path, device, inode, size, mtime and ctime), the key
+  file's identity and which values failed; a later lookup of a value that passed in a
+  file with that identity, under that key, skips its digest. On POSIX any write moves
+  a file's ctime on, and only root can set it back, so an edited memo is checked
+  again; a new key is another file, so a vouched value of the old key is too. A file
+  changed less than :data:`_SETTLED_NS` ago is not recorded yet: its ctime may not
+  have moved on (git's "racily clean" entries). Not on Windows, where ``st_ctime`` is
+  the creation time, nor on file systems that keep no change time of their own
+  (sshfs and FAT report the mtime): there a restored mtime would pass. This keeps
+  ``_blake2`` (~0.3 ms to load) and the digests off the warm path (benchmark B1);
 * each is checked as data before it is used (:func:`_valid`), a column at a time;
 * the file is read only from a cache root that passes the trust checks, only if it is
   a regular file of this user's that no one else can write.
@@ -44,6 +48,10 @@ if TYPE_CHECKING:
 
     #: A memo file's path, device, inode, size, mtime and ctime (:func:`_identity`).
     Identity: TypeAlias = tuple[str, int, int, int, int, int]
+    #: The key file's device, inode and ctime: a new key is another file.
+    KeyId: TypeAlias = tuple[int, int, int]
+    #: This user's memo key, the data directory that holds it, and the key's identity.
+    Keyring: TypeAlias = tuple[bytes, str, KeyId]
 
 NAME: Final = "compiled.marshal"
 _LIMIT: Final = 64
@@ -55,11 +63,16 @@ _SEEN_LIMIT: Final = 16
 #: A ctime is a tick of the kernel's clock (a whole second or two on some file
 #: systems): a file changed more recently than this may change again unseen.
 _SETTLED_NS: Final = 2_000_000_000
+#: memo.seen holds at most _SEEN_LIMIT short entries: anything larger is not lazyext's.
+_SEEN_BYTES: Final = 65536
+#: Where a write always moves a file's ctime on (POSIX): not Windows, where st_ctime is
+#: the creation time.
+_VOUCHING: Final = os.name == "posix"
 
 
-def memo_key() -> tuple[bytes, str] | None:
-    """This user's key for memo values (made on first use) and the data directory that
-    holds it, or None: no memo."""
+def memo_key() -> Keyring | None:
+    """This user's key for memo values (made on first use), the data directory that
+    holds it and the key file's identity; or None: no memo."""
     try:
         directory = ensure_dir(default_data_root(), what="data directory")
     except (OSError, ValueError):  # LazyextError subclasses ValueError or OSError
@@ -71,8 +84,9 @@ def memo_key() -> tuple[bytes, str] | None:
             with open(os.open(path, flags), "rb") as handle:
                 info = os.fstat(handle.fileno())
                 data = handle.read(_KEY_BYTES + 1)
-            ok = stat.S_ISREG(info.st_mode) and _secret(info)
-            return (data, directory) if ok and len(data) == _KEY_BYTES else None
+            if not stat.S_ISREG(info.st_mode) or not _secret(info) or len(data) != _KEY_BYTES:
+                return None
+            return data, directory, (info.st_dev, info.st_ino, info.st_ctime_ns)
         except FileNotFoundError:
             _make_key(path)
         except OSError:
@@ -97,75 +111,96 @@ def _make_key(path: str) -> None:
             pass
 
 
-def _digest(body: bytes, key: bytes) -> bytes:
+def _digest(fingerprint: str, body: bytes, key: bytes) -> bytes:
     try:  # the C module alone: hashlib would load OpenSSL (~3 ms)
         from _blake2 import blake2b
     except ImportError:  # an interpreter built without it
         from hashlib import blake2b
-    return blake2b(body, key=key, digest_size=_DIGEST_BYTES, person=b"lazyext-memo").digest()
+    # The fingerprint is sealed with the body: a value moved under another config's
+    # fingerprint fails. (A fingerprint is a repr(): it holds no NUL.)
+    data = fingerprint.encode("utf-8", "surrogatepass") + b"\0" + body
+    return blake2b(data, key=key, digest_size=_DIGEST_BYTES, person=b"lazyext-memo").digest()
 
 
-def sealed(body: bytes, key: bytes) -> bytes:
-    return _digest(body, key) + body
+def sealed(fingerprint: str, body: bytes, key: bytes) -> bytes:
+    return _digest(fingerprint, body, key) + body
 
 
-def unsealed(value: bytes, key: bytes) -> bytes:
-    """The body of a memo value whose digest is this user's, else ValueError."""
+def unsealed(fingerprint: str, value: bytes, key: bytes) -> bytes:
+    """The body of the memo value stored under ``fingerprint`` if its digest is this
+    user's, else ValueError."""
     from _operator import _compare_digest  # hmac.compare_digest, without hmac's imports
 
     body = value[_DIGEST_BYTES:]
     if len(value) <= _DIGEST_BYTES or not _compare_digest(
-        value[:_DIGEST_BYTES], _digest(body, key)
+        value[:_DIGEST_BYTES], _digest(fingerprint, body, key)
     ):
         raise ValueError("memo value: not sealed with this user's key")
     return body
 
 
 def lookup(
-    memo_file: str, fingerprint: str, key: bytes, data_dir: str
+    memo_file: str, fingerprint: str, keyring: Keyring
 ) -> tuple[dict[str, Any], Config | None]:
     """The memo's values, and the config stored under ``fingerprint`` if it is sound."""
+    key, data_dir, key_id = keyring
     values, identity = _read_memo(memo_file) if _trusted(os.path.dirname(memo_file)) else ({}, None)
     cached = values.get(fingerprint)
     if type(cached) is not bytes:
         return values, None
     try:
-        if identity is not None and identity in _seen(data_dir):
-            body = cached[_DIGEST_BYTES:]  # every value of this very file passed
+        position = list(values).index(fingerprint)
+        if identity is not None and _vouched(data_dir, identity, key_id, position):
+            body = cached[_DIGEST_BYTES:]  # this value of this very file passed
         else:
-            body = unsealed(cached, key)
-            if identity is not None:
-                _vouch(data_dir, identity, values, key)
+            body = unsealed(fingerprint, cached, key)
+            if identity is not None and _VOUCHING:
+                _vouch(data_dir, (identity, key_id), values, key)
         return values, decode(_valid(marshal.loads(body)))
     except (TypeError, ValueError, IndexError, EOFError):
         return values, None  # edited, from an older layout, or damaged: parsed again
 
 
-def _seen(data_dir: str) -> tuple[object, ...]:
-    """The identities of the memo files whose every value passed (``memo.seen``)."""
+def _seen(data_dir: str) -> list[tuple[Any, ...]]:
+    """``memo.seen``'s entries: ``((file identity, key identity), failed positions)``."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         with open(os.open(os.path.join(data_dir, _SEEN_NAME), flags), "rb") as handle:
             info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode) or not _private(info):
-                return ()
-            seen = marshal.loads(handle.read())
+            if not stat.S_ISREG(info.st_mode) or not _private(info) or info.st_size > _SEEN_BYTES:
+                return []
+            seen = marshal.loads(handle.read(_SEEN_BYTES))
     except (OSError, EOFError, ValueError, TypeError):
-        return ()
-    return seen if type(seen) is tuple else ()
+        return []
+    if type(seen) is not tuple:
+        return []
+    return [e for e in seen if type(e) is tuple and len(e) == 2 and type(e[1]) is tuple]
 
 
-def _vouch(data_dir: str, identity: Identity, values: dict[str, Any], key: bytes) -> None:
-    """Record ``identity`` in ``memo.seen`` once every value of its file passes."""
-    if time.time_ns() - identity[-1] < _SETTLED_NS:
+def _vouched(data_dir: str, identity: Identity, key_id: KeyId, position: int) -> bool:
+    """Did the value at ``position`` of this very file pass, under this very key?"""
+    for vouched, failed in _seen(data_dir):
+        if vouched == (identity, key_id):
+            return position not in failed
+    return False
+
+
+def _vouch(
+    data_dir: str, vouched: tuple[Identity, KeyId], values: dict[str, Any], key: bytes
+) -> None:
+    """Record in ``memo.seen`` which values of this file pass under this key."""
+    if time.time_ns() - vouched[0][-1] < _SETTLED_NS:
         return  # changed just now: it may change again within one tick of its ctime
-    try:
-        for value in values.values():
-            unsealed(value, key)
-    except (TypeError, ValueError):
-        return  # a value that fails is rebuilt by the process that uses it
-    kept = [seen for seen in _seen(data_dir) if type(seen) is tuple and seen[:1] != identity[:1]]
-    _write_private(os.path.join(data_dir, _SEEN_NAME), (*kept[-(_SEEN_LIMIT - 1) :], identity))
+    failed = []
+    for position, (fingerprint, value) in enumerate(values.items()):
+        try:
+            unsealed(fingerprint, value, key)
+        except (TypeError, ValueError, AttributeError):  # AttributeError: not a str
+            failed.append(position)  # another key's (another data directory), or edited
+    kept = [entry for entry in _seen(data_dir) if entry[0][0][:1] != vouched[0][:1]]
+    _write_private(
+        os.path.join(data_dir, _SEEN_NAME), (*kept[-(_SEEN_LIMIT - 1) :], (vouched, tuple(failed)))
+    )
 
 
 def _trusted(root: str) -> bool:
@@ -290,7 +325,7 @@ def write(
     except (ValueError, OSError, PermissionError):  # ConfigError is a ValueError
         return
     memo = dict(list(memo.items())[-(_LIMIT - 1) :])
-    memo[fingerprint] = sealed(marshal.dumps(encoded), key)
+    memo[fingerprint] = sealed(fingerprint, marshal.dumps(encoded), key)
     _write_private(memo_file, memo)
 
 

@@ -15,7 +15,7 @@ error under ``mypy --strict`` when one is passed for another.
 
 And three names of things on disk: :func:`hostname` (in the names of per-host items:
 staging directories, spawn views), :data:`NOT_IMPORTABLE` (an install's top-level
-items that are not import names) and :data:`OWN_PATHS` (lazyext's own ``sys.path``
+items that are not import names) and :data:`own_paths` (lazyext's own ``sys.path``
 entries, which the host check skips).
 
 This module imports nothing but ``os``: the warm path reads keys and names from the memo.
@@ -55,8 +55,8 @@ NOT_IMPORTABLE = frozenset({"bin", "__pycache__", "include", "share", "lib", "Sc
 #: cache's, never the host's. The importer's view (:mod:`lazyext._importer.view`) keeps
 #: it; the host check (:mod:`lazyext._env.host`) skips it. Here, below both: the view
 #: is mounted by every ``activate()``, and the host check is loaded only by an import
-#: (two modules, ~0.25 ms, off benchmark B1).
-OWN_PATHS: list[str] = []
+#: (two modules, ~0.25 ms, off benchmark B1). One list for the process, changed in place.
+own_paths: list[str] = []
 
 
 def hostname() -> str:
