@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import lazyext
+from lazyext import _use
 from lazyext._settings import load as _load
 from lazyext._settings import parse as _parse
 from lazyext._settings.config import Extension
@@ -461,9 +462,9 @@ def test_direct_urls_need_the_setting_and_never_an_option_like_revision(
     config = _load.load(path, {})
     assert config.settings.allow_direct_urls
     url = "pkg @ https://example.org/pkg-1.0-py3-none-any.whl"
-    assert lazyext._use.plan_for(url, config).requirement == url
+    assert _use.plan_for(url, config).requirement == url
     with pytest.raises(lazyext.ConfigError, match="starts with '-'"):
-        lazyext._use.plan_for("pkg @ git+https://h/r@--upload-pack=x", config)
+        _use.plan_for("pkg @ git+https://h/r@--upload-pack=x", config)
 
 
 # -- import names -----------------------------------------------------------------------

@@ -8,18 +8,17 @@ is obeyed without parsing the config again, so:
   without the key (or a cache copied, restored or shared from elsewhere) is rebuilt
   from the config, never obeyed. Where the data directory cannot be used, no memo is
   (each process parses its config);
-* the digests are checked once per memo file and key, not on every ``activate()``:
-  the first lookup of a file checks every value and records, in ``memo.seen`` next to
-  the key, the file's identity (path, device, inode, size, mtime and ctime), the key
-  file's identity and which values failed; a later lookup of a value that passed in a
-  file with that identity, under that key, skips its digest. On POSIX any write moves
-  a file's ctime on, and only root can set it back, so an edited memo is checked
-  again; a new key is another file, so a vouched value of the old key is too. A file
-  changed less than :data:`_SETTLED_NS` ago is not recorded yet: its ctime may not
-  have moved on (git's "racily clean" entries). Not on Windows, where ``st_ctime`` is
-  the creation time, nor on file systems that keep no change time of their own
-  (sshfs and FAT report the mtime): there a restored mtime would pass. This keeps
-  ``_blake2`` (~0.3 ms to load) and the digests off the warm path (benchmark B1);
+* the digests are checked once per memo file and key, not on every ``activate()``
+  (``_blake2`` alone takes ~0.3 ms to load; benchmark B1): the first lookup of a file
+  checks every value and records in ``memo.seen``, next to the key, the file's identity
+  (path, device, inode, size, mtime, ctime), the key file's, and which values failed;
+  a value that passed in a file with that identity, under that key, is not checked
+  again. On POSIX any write moves the ctime on, and only root can set it back: an
+  edited memo is checked again, and a new key (another file) vouches for nothing. A
+  file changed less than :data:`_SETTLED_NS` ago is not recorded yet (its ctime may
+  not have moved on: git's "racily clean" entries). Not done on Windows (``st_ctime``
+  is the creation time); on a file system with no change time of its own (sshfs and
+  FAT report the mtime) a restored mtime would pass;
 * each is checked as data before it is used (:func:`_valid`), a column at a time;
 * the file is read only from a cache root that passes the trust checks, only if it is
   a regular file of this user's that no one else can write.
@@ -65,9 +64,7 @@ _SEEN_LIMIT: Final = 16
 _SETTLED_NS: Final = 2_000_000_000
 #: memo.seen holds at most _SEEN_LIMIT short entries: anything larger is not lazyext's.
 _SEEN_BYTES: Final = 65536
-#: Where a write always moves a file's ctime on (POSIX): not Windows, where st_ctime is
-#: the creation time.
-_VOUCHING: Final = os.name == "posix"
+_VOUCHING: Final = os.name == "posix"  # Windows: st_ctime is the creation time
 
 
 def memo_key() -> Keyring | None:
