@@ -4,7 +4,11 @@ only the matching one is decoded, and a damaged one is recomputed, never fatal."
 from __future__ import annotations
 
 import marshal
+import os
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from lazyext._settings import load as _load
 from lazyext._settings import memo as _memo
@@ -30,3 +34,27 @@ def test_a_truncated_memo_value_is_recomputed(cache_dir: Path) -> None:
     assert keyring is not None
     ((fingerprint, value),) = repaired.items()
     assert marshal.loads(_memo.unsealed(fingerprint, value, keyring[0]))  # rewritten whole
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [[1], ("x",), ((1, 2),), (((1,), ()),), ((((1, 2), 3), ()),), ((("a", "b"), (), 3),)],
+)
+def test_a_damaged_memo_seen_is_replaced_not_obeyed(
+    cache_dir: Path, monkeypatch: pytest.MonkeyPatch, garbage: Any
+) -> None:
+    """memo.seen that is not lazyext's shape vouches for nothing, and the next check
+    of the memo replaces it (the settling time set to 0: the clock is all it waits for)."""
+    monkeypatch.setattr(_memo, "_SETTLED_NS", 0)
+    seen = Path(os.environ["LAZYEXT_DATA_DIR"]) / "memo.seen"
+    first = _load.load({"a": "A>=1"}, {})
+    seen.write_bytes(marshal.dumps(garbage))
+    seen.chmod(0o600)
+    assert _load.load({"a": "A>=1"}, {}) == first  # every value checked, then vouched for
+    (((identity, _key), failed),) = marshal.loads(seen.read_bytes())
+    assert identity[0] == str(cache_dir / "compiled.marshal")
+    assert failed == ()
+    digests: list[object] = []
+    monkeypatch.setattr(_memo, "_digest", lambda *args: digests.append(args) or b"")
+    assert _load.load({"a": "A>=1"}, {}) == first
+    assert digests == []  # vouched for: no digest
