@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.cold import FLAT, INDEX_LATENCY, REAL, ColdPath, activate_code
-from benchmarks.harness import Row, interleave, median, python, run
+from benchmarks.harness import MEMO_SETTLE, Row, interleave, median, python, run
 from benchmarks.workspace import (
     EXTENSIONS,
     REPO,
@@ -239,7 +239,7 @@ class Suite(ColdPath):
         codes = {n: activate_code(ws, ext_config(n)) for n in (1, 10, 50, 100)}
         variants = {f"lazyext-{n}": self._process(code, env) for n, code in codes.items()}
         variants["base"] = self._process("pass", env)
-        samples = interleave(variants, self.reps(20), warmup=2)
+        samples = interleave(variants, self.reps(20), warmup=2, settle=MEMO_SETTLE)
         base = median(samples["base"])
         self.add(
             Row(
@@ -433,6 +433,7 @@ class Suite(ColdPath):
             },
             reps,
             warmup=1,
+            settle=MEMO_SETTLE,
         )
         base = median(inside["base"][-reps:])
         for name, label in (

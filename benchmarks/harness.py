@@ -134,20 +134,37 @@ def python(code: str, *, env: Mapping[str, str], cwd: str | None = None) -> tupl
 Variant = Callable[[], float]
 
 
+#: A memo file is vouched for (its digests no longer checked in every process) once it
+#: is 2 s old (lazyext._settings.memo._SETTLED_NS): the warm path of a deployed
+#: application, whose config changed more than 2 s ago. B1 and B3 time that.
+MEMO_SETTLE = 2.1
+
+
 def interleave(
     variants: Mapping[str, Variant],
     repetitions: int,
     *,
     warmup: int = 1,
     before: Callable[[str], None] | None = None,
+    settle: float = 0.0,
 ) -> dict[str, list[float]]:
     """Run each variant ``repetitions`` times, alternating their order every round.
 
     ``before(name)`` runs untimed before each measured call (to empty a cache, say).
-    The first ``warmup`` rounds are discarded: they fill the page cache.
+    The first ``warmup`` rounds are discarded: they fill the page cache. ``settle``:
+    seconds to wait after them, followed by one more discarded round (the steady state
+    of a warm path: see :data:`MEMO_SETTLE`).
     """
     names = list(variants)
     samples: dict[str, list[float]] = {name: [] for name in names}
+    if settle:
+        for _ in range(warmup):
+            for name in names:
+                if before is not None:
+                    before(name)
+                variants[name]()
+        time.sleep(settle)
+        warmup = 1  # one more discarded round: the one that vouches for what settled
     for round_ in range(warmup + repetitions):
         order = names if round_ % 2 == 0 else names[::-1]
         for name in order:
